@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cdwhq/cdw/pipelines"
+	"github.com/cdwhq/cdw/transform"
+)
+
+func init() {
+	register(&command{
+		name:    "query",
+		summary: "Run read-only SQL over the published marts and print the result.",
+		usage:   `"SQL"`,
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			cfgPath := configFlag(fs)
+			dir := fs.String("dir", "", "warehouse directory (instead of --config)")
+			format := fs.String("format", "table", "output format: table, csv or json")
+			limit := fs.Int("limit", 1000, "table format: print at most this many rows")
+			return func(ctx context.Context, args []string) error {
+				if len(args) != 1 {
+					return errors.New(`give exactly one SQL statement in quotes, e.g. cdw query "SELECT * FROM segment_summary"`)
+				}
+				path, err := martsFile(*cfgPath, *dir)
+				if err != nil {
+					return err
+				}
+				return query(ctx, path, args[0], *format, *limit, out)
+			}
+		},
+	})
+}
+
+// martsFile finds the published marts.duckdb of a warehouse.
+func martsFile(cfgPath, dir string) (string, error) {
+	path := filepath.Join(dir, "marts.duckdb")
+	if dir == "" {
+		cfg, err := pipelines.LoadConfig(cfgPath)
+		if err != nil {
+			return "", err
+		}
+		path = filepath.Join(cfg.Warehouse, "marts.duckdb")
+		for _, p := range cfg.Publish {
+			if p.Kind == "duckdb" && p.Options.Get("path").Y != nil {
+				path = p.Options.Get("path").Y.Value
+				if !filepath.IsAbs(path) {
+					path = filepath.Join(cfg.BaseDir, path)
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no published marts at %s: run 'cdw run' (or 'cdw demo') first", path)
+	}
+	return path, nil
+}
+
+// query runs SQL on a read-only connection with external access disabled, so
+// a query can read the marts but cannot write files or attach other databases.
+func query(ctx context.Context, path, q, format string, limit int, w io.Writer) error {
+	db, err := transform.Open(path, transform.Settings{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer conn.Close()
+	for _, s := range []string{"SET enable_external_access = false", "SET lock_configuration = true"} {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("securing the query connection: %w", err)
+		}
+	}
+	rows, err := conn.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var (
+		t   = &table{header: cols}
+		cw  *csv.Writer
+		enc *json.Encoder
+		n   int
+	)
+	switch format {
+	case "table":
+	case "csv":
+		cw = csv.NewWriter(w)
+		cw.Write(cols)
+	case "json":
+		enc = json.NewEncoder(w)
+	default:
+		return fmt.Errorf("--format %q: use table, csv or json", format)
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("reading result: %w", err)
+		}
+		n++
+		switch {
+		case cw != nil:
+			rec := make([]string, len(vals))
+			for i, v := range vals {
+				rec[i] = cell(v, "")
+			}
+			cw.Write(rec)
+		case enc != nil:
+			obj := make(map[string]any, len(cols))
+			for i, c := range cols {
+				obj[c] = jsonValue(vals[i])
+			}
+			if err := enc.Encode(obj); err != nil {
+				return err
+			}
+		default:
+			if n <= limit {
+				rec := make([]string, len(vals))
+				for i, v := range vals {
+					rec[i] = cell(v, "NULL")
+				}
+				t.add(rec...)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	if cw != nil {
+		cw.Flush()
+		return cw.Error()
+	}
+	if enc == nil {
+		t.print(w)
+		more := ""
+		if n > limit {
+			more = fmt.Sprintf(" (%d shown; raise --limit or use --format csv)", limit)
+		}
+		fmt.Fprintf(w, "(%d rows)%s\n", n, more)
+	}
+	return nil
+}
+
+func cell(v any, null string) string {
+	switch x := v.(type) {
+	case nil:
+		return null
+	case time.Time:
+		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
+			return x.Format("2006-01-02")
+		}
+		return x.UTC().Format(time.RFC3339)
+	case float64:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", x), "0"), ".")
+	case []byte:
+		return string(x)
+	case *big.Int:
+		return x.String()
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return cell(x, "")
+	case []byte:
+		return string(x)
+	case *big.Int:
+		return x.String()
+	default:
+		if _, ok := v.(fmt.Stringer); ok {
+			return fmt.Sprint(v)
+		}
+		return v
+	}
+}
+

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/pipelines"
+)
+
+func init() {
+	register(&command{
+		name:    "run",
+		summary: "Run the pipeline once: extract every source, build the models, publish the marts.",
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			cfgPath := configFlag(fs)
+			full := fs.Bool("full-refresh", false, "re-extract everything instead of only new and changed rows")
+			return func(ctx context.Context, _ []string) error {
+				cfg, err := pipelines.LoadConfig(*cfgPath)
+				if err != nil {
+					return err
+				}
+				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
+					Steps: pipelines.AllSteps, FullRefresh: *full, Progress: progress()})
+				printReport(rep)
+				return err
+			}
+		},
+	})
+	register(&command{
+		name:    "extract",
+		summary: "Extract sources into the raw Parquet layer, without transforming or publishing.",
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			cfgPath := configFlag(fs)
+			source := fs.String("source", "", "only this source (comma-separated list allowed)")
+			entity := fs.String("entity", "", "only this entity: orders, tickets or contacts (comma-separated list allowed)")
+			full := fs.Bool("full-refresh", false, "re-extract everything; the new files replace the old ones when complete")
+			return func(ctx context.Context, _ []string) error {
+				cfg, err := pipelines.LoadConfig(*cfgPath)
+				if err != nil {
+					return err
+				}
+				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
+					Steps: pipelines.Steps{Extract: true}, Pipeline: "extract", FullRefresh: *full,
+					Sources: splitList(*source), Entities: splitList(*entity), Progress: progress()})
+				printReport(rep)
+				return err
+			}
+		},
+	})
+}
+
+func configFlag(fs *flag.FlagSet) *string {
+	def := "cdw.yaml"
+	if env := os.Getenv("CDW_CONFIG"); env != "" {
+		def = env
+	}
+	return fs.String("config", def, "config file (env CDW_CONFIG)")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// progress shows a live line on a terminal and log lines otherwise.
+func progress() *extract.Progress {
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		return &extract.Progress{Out: os.Stderr}
+	}
+	return &extract.Progress{}
+}
+
+// printReport prints what a run did as short tables.
+func printReport(rep *pipelines.Report) {
+	if rep == nil {
+		return
+	}
+	if len(rep.Extract) > 0 {
+		t := &table{header: []string{"source", "entity", "rows", "rejected", "files", "seconds"}}
+		for _, e := range rep.Extract {
+			t.add(e.Source, e.Entity, fmt.Sprint(e.Rows), fmt.Sprint(e.Rejected), fmt.Sprint(e.Files), fmt.Sprintf("%.2f", e.Duration.Seconds()))
+		}
+		fmt.Fprintln(out, "Extract:")
+		t.print(out)
+	}
+	if len(rep.Transform.Models) > 0 {
+		ok := 0
+		t := &table{header: []string{"model", "status", "rows", "ms", "notes"}}
+		for _, m := range rep.Transform.Models {
+			rows := "view"
+			if m.Rows >= 0 {
+				rows = fmt.Sprint(m.Rows)
+			}
+			if m.Status == "success" {
+				ok++
+			}
+			note := m.Notes
+			if m.Err != nil {
+				note = oneLine(m.Err)
+			}
+			t.add(m.Model, string(m.Status), rows, fmt.Sprint(m.Duration.Milliseconds()), note)
+		}
+		fmt.Fprintf(out, "Models: %d of %d built\n", ok, len(rep.Transform.Models))
+		t.print(out)
+	}
+	if len(rep.Published) > 0 {
+		fmt.Fprintf(out, "Published %d marts: %s\n", len(rep.Published), strings.Join(rep.Published, ", "))
+	}
+}

@@ -1,0 +1,9 @@
+package main
+
+// Source kinds and publish targets register themselves when imported: adding
+// one is a new package plus one line here.
+import (
+	_ "github.com/cdwhq/cdw/extract/files"
+	_ "github.com/cdwhq/cdw/load/duckdbfile"
+	_ "github.com/cdwhq/cdw/load/parquet"
+)

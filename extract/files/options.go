@@ -1,0 +1,232 @@
+package files
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/config"
+)
+
+// options is a files source's config.
+type options struct {
+	Entities map[string]config.Node `yaml:"entities" required:"true"`
+}
+
+// entityOptions configures how one entity is read from files.
+type entityOptions struct {
+	Path      string            `yaml:"path" required:"true"` // glob, relative to the config file
+	Format    string            `yaml:"format"`               // csv (default), tsv, fixed
+	Delimiter string            `yaml:"delimiter"`            // csv only; default "," (tsv: tab)
+	Header    *bool             `yaml:"header"`               // csv: first line names columns (default true)
+	Encoding  string            `yaml:"encoding"`             // auto (default), utf-8, gbk, gb18030
+	Gzip      string            `yaml:"gzip"`                 // auto (default: by .gz suffix), true, false
+	SkipLines int               `yaml:"skip_lines"`           // lines to skip before the header / data
+	Columns   map[string]string `yaml:"columns" required:"true"`
+	Extra     map[string]string `yaml:"extra"`    // pass-through columns: raw name → source column
+	Fields    []fixedField      `yaml:"fields"`   // fixed: the record layout
+	Timezone  string            `yaml:"timezone"` // for timestamps without a zone; default UTC
+	Formats   []string          `yaml:"timestamp_formats"`
+	OnChange  string            `yaml:"on_change"` // reload (default) or reject
+}
+
+// fixedField is one column of a fixed-width layout: 1-based start, width in
+// characters (not bytes, so GBK text lines up as the exporter meant).
+type fixedField struct {
+	Name  string `yaml:"name" required:"true"`
+	Start int    `yaml:"start" required:"true"`
+	Width int    `yaml:"width" required:"true"`
+}
+
+// defaultFormats are tried in order for timestamps; Go reference-time layouts.
+var defaultFormats = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04",
+	"2006-01-02",
+	"1/2/2006 15:04:05",
+	"1/2/2006 15:04",
+	"1/2/2006",
+	"20060102",
+}
+
+// plan is a validated entityOptions.
+type plan struct {
+	entity    extract.Entity
+	glob      string
+	format    string
+	delim     rune
+	header    bool
+	encoding  string
+	gzip      string
+	skip      int
+	columns   []mapped // canonical and extra columns in output order
+	fields    []fixedField
+	loc       *time.Location
+	formats   []string
+	onChange  string
+	lineNoCol int // index in columns of orders.line_no when it is unmapped, else -1
+}
+
+// mapped is one output column and the source column it comes from.
+type mapped struct {
+	name   string
+	typ    extract.Type
+	req    bool
+	source string // header / fixed field name; "" = not in source (NULL)
+}
+
+func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
+	var o entityOptions
+	if err := n.Decode(&o); err != nil {
+		return nil, err
+	}
+	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1}
+	p.glob = o.Path
+	if !filepath.IsAbs(p.glob) {
+		p.glob = filepath.Join(baseDir, p.glob)
+	}
+	if _, err := filepath.Match(p.glob, ""); err != nil {
+		return nil, n.Get("path").Errorf("bad file pattern %q: %v", o.Path, err)
+	}
+	p.format = o.Format
+	switch o.Format {
+	case "", "csv":
+		p.format, p.delim = "csv", ','
+	case "tsv":
+		p.delim = '\t'
+	case "fixed":
+		if len(o.Fields) == 0 {
+			return nil, n.Errorf("format fixed needs fields: [{name, start, width}, …]")
+		}
+		p.header = false
+	default:
+		return nil, n.Get("format").Errorf("unknown format %q (use csv, tsv or fixed)", o.Format)
+	}
+	if o.Delimiter != "" {
+		r := []rune(o.Delimiter)
+		if o.Delimiter == `\t` {
+			r = []rune{'\t'}
+		}
+		if len(r) != 1 || p.format == "fixed" {
+			return nil, n.Get("delimiter").Errorf("delimiter must be one character (csv/tsv only), got %q", o.Delimiter)
+		}
+		p.delim = r[0]
+	}
+	if o.Header != nil {
+		if p.format == "fixed" && *o.Header {
+			return nil, n.Get("header").Errorf("fixed-width files have no header; use skip_lines")
+		}
+		p.header = *o.Header
+	}
+	switch o.Encoding {
+	case "", "auto":
+	case "utf-8", "utf8", "UTF-8":
+		p.encoding = "utf-8"
+	case "gbk", "GBK", "gb2312", "GB2312":
+		p.encoding = "gbk"
+	case "gb18030", "GB18030":
+		p.encoding = "gb18030"
+	default:
+		return nil, n.Get("encoding").Errorf("unknown encoding %q (use auto, utf-8, gbk or gb18030)", o.Encoding)
+	}
+	switch o.Gzip {
+	case "", "auto", "true", "false":
+		if o.Gzip != "" {
+			p.gzip = o.Gzip
+		}
+	default:
+		return nil, n.Get("gzip").Errorf("gzip must be auto, true or false")
+	}
+	if o.SkipLines < 0 {
+		return nil, n.Get("skip_lines").Errorf("must not be negative")
+	}
+	p.skip = o.SkipLines
+	switch o.OnChange {
+	case "", "reload", "reject":
+		if o.OnChange != "" {
+			p.onChange = o.OnChange
+		}
+	default:
+		return nil, n.Get("on_change").Errorf("on_change must be reload or reject, got %q", o.OnChange)
+	}
+	if o.Timezone != "" {
+		loc, err := time.LoadLocation(o.Timezone)
+		if err != nil {
+			return nil, n.Get("timezone").Errorf("unknown time zone %q", o.Timezone)
+		}
+		p.loc = loc
+	}
+	p.formats = append(o.Formats, defaultFormats...)
+	p.fields = o.Fields
+	fieldNames := map[string]bool{}
+	for _, f := range o.Fields {
+		if f.Start < 1 || f.Width < 1 {
+			return nil, n.Get("fields").Errorf("field %q: start and width must be at least 1", f.Name)
+		}
+		fieldNames[f.Name] = true
+	}
+	for canon := range o.Columns {
+		if _, ok := ent.Column(canon); !ok {
+			return nil, n.Get("columns").Errorf("%s has no column %q (columns: %s)", ent.Name, canon, columnNames(ent))
+		}
+	}
+	for _, c := range ent.Columns {
+		src := o.Columns[c.Name]
+		if c.Required && src == "" {
+			return nil, n.Get("columns").Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
+		}
+		if p.format == "fixed" && src != "" && !fieldNames[src] {
+			return nil, n.Get("columns").Errorf("column %q maps to %q, which is not one of the fixed-width fields", c.Name, src)
+		}
+		if ent.Name == "orders" && c.Name == "line_no" && src == "" {
+			p.lineNoCol = len(p.columns)
+		}
+		p.columns = append(p.columns, mapped{name: c.Name, typ: c.Type, req: c.Required, source: src})
+	}
+	extras := make([]string, 0, len(o.Extra))
+	for name := range o.Extra {
+		extras = append(extras, name)
+	}
+	sort.Strings(extras)
+	for _, name := range extras {
+		src := o.Extra[name]
+		if _, clash := ent.Column(name); clash {
+			return nil, n.Get("extra").Errorf("%q is already a column of %s; map it under columns", name, ent.Name)
+		}
+		if !validName(name) {
+			return nil, n.Get("extra").Errorf("column name %q: use lower case letters, digits and _", name)
+		}
+		p.columns = append(p.columns, mapped{name: name, typ: extract.String, source: src})
+	}
+	return p, nil
+}
+
+func columnNames(e extract.Entity) string {
+	s := ""
+	for i, c := range e.Columns {
+		if i > 0 {
+			s += ", "
+		}
+		s += c.Name
+	}
+	return s
+}
+
+func validName(s string) bool {
+	if s == "" || s[0] == '_' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *plan) String() string { return fmt.Sprintf("%s %s", p.format, p.glob) }

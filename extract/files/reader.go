@@ -1,0 +1,455 @@
+package files
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/transform"
+
+	"github.com/cdwhq/cdw/extract"
+)
+
+func slogger() *slog.Logger { return slog.Default() }
+
+// Lineage columns added to every row so a raw row can be traced to its file and line.
+const (
+	colFile = "_source_file"
+	colLine = "_source_line"
+)
+
+func (p *plan) schema() *arrow.Schema {
+	fields := make([]arrow.Field, 0, len(p.columns)+2)
+	for _, c := range p.columns {
+		fields = append(fields, arrow.Field{Name: c.name, Type: c.typ.Arrow(), Nullable: true})
+	}
+	fields = append(fields,
+		arrow.Field{Name: colFile, Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: colLine, Type: arrow.PrimitiveTypes.Int64, Nullable: true})
+	return arrow.NewSchema(fields, nil)
+}
+
+// reader streams the pending files of one read.
+type reader struct {
+	src       *Source
+	plan      *plan
+	schema    *arrow.Schema
+	ledger    ledger
+	pending   []string
+	batchRows int
+
+	cur *openFile // file being read, nil between files
+}
+
+// openFile is one file being read.
+type openFile struct {
+	path    string
+	info    os.FileInfo
+	f       *os.File
+	hash    hash.Hash
+	hashed  io.Reader // the file through the hash
+	rows    rowSource
+	entry   fileEntry
+	colIdx  []int // per plan column: index in the source record, -1 = absent
+	loaded  int64
+	refused int64
+}
+
+// rowSource yields records of fields with their line numbers.
+type rowSource interface {
+	next() (fields []string, line int64, err error)
+}
+
+func (r *reader) Schema() *arrow.Schema { return r.schema }
+
+func (r *reader) Close() error {
+	if r.cur != nil {
+		r.cur.f.Close()
+		r.cur = nil
+	}
+	return nil
+}
+
+// Next returns up to batchRows rows of the current file; at the end of a file
+// it returns the rest with a checkpoint that records the file in the ledger.
+func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
+	for r.cur == nil {
+		if len(r.pending) == 0 {
+			return extract.Chunk{}, io.EOF
+		}
+		path := r.pending[0]
+		r.pending = r.pending[1:]
+		of, refuse, err := r.openNext(path)
+		if err != nil {
+			return extract.Chunk{}, err
+		}
+		if refuse != nil {
+			return *refuse, nil
+		}
+		r.cur = of
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, r.schema)
+	defer b.Release()
+	var rejects []extract.Reject
+	n := 0
+	vals := make([]value, len(r.plan.columns))
+	of := r.cur
+	for n < r.batchRows {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return extract.Chunk{}, ctx.Err()
+		}
+		fields, line, err := of.rows.next()
+		if errors.Is(err, io.EOF) {
+			rec := b.NewRecordBatch()
+			cp, err := r.finishFile()
+			if err != nil {
+				rec.Release()
+				return extract.Chunk{}, err
+			}
+			return extract.Chunk{Rows: rec, Rejects: rejects, Checkpoint: cp}, nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				rejects = append(rejects, extract.Reject{File: of.path, Line: line, Reason: pe.Err.Error()})
+				of.refused++
+				continue
+			}
+			return extract.Chunk{}, fmt.Errorf("reading %s line %d: %w", of.path, line, err)
+		}
+		if reason := r.convert(of, fields, line, vals); reason != "" {
+			rejects = append(rejects, extract.Reject{File: of.path, Line: line, Reason: reason, Raw: rawLine(fields, r.plan.delim)})
+			of.refused++
+			continue
+		}
+		for i, v := range vals {
+			v.append(b.Field(i))
+		}
+		b.Field(len(vals)).(*array.StringBuilder).Append(of.path)
+		b.Field(len(vals) + 1).(*array.Int64Builder).Append(line)
+		n++
+		of.loaded++
+	}
+	return extract.Chunk{Rows: b.NewRecordBatch(), Rejects: rejects}, nil
+}
+
+// openNext decides whether path needs loading (new or changed) and opens it.
+// It returns (nil, nil, nil) for a file already loaded, and a chunk carrying a
+// whole-file reject when a changed file is refused by policy.
+func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	prev, seen := r.ledger.Files[path]
+	if seen && prev.Size == fi.Size() && prev.ModTime.Equal(fi.ModTime()) {
+		return nil, nil, nil
+	}
+	entry := fileEntry{Version: 1}
+	if seen {
+		sum, err := hashFile(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sum == prev.SHA256 || sum == prev.RefusedSHA256 {
+			// Touched, not changed (or already refused): note the new mtime only.
+			prev.Size, prev.ModTime = fi.Size(), fi.ModTime()
+			r.ledger.Files[path] = prev
+			return nil, nil, nil
+		}
+		if r.plan.onChange == "reject" {
+			prev.RefusedSHA256 = sum
+			r.ledger.Files[path] = prev
+			reason := fmt.Sprintf("file changed since it was loaded at %s; not reloaded because on_change is reject (set on_change: reload to load it as version %d)",
+				prev.LoadedAt.Format(time.RFC3339), prev.Version+1)
+			slogger().Warn("changed file refused", "source", r.src.name, "file", path, "reason", reason)
+			cp, err := json.Marshal(r.ledger)
+			if err != nil {
+				return nil, nil, err
+			}
+			return nil, &extract.Chunk{Rejects: []extract.Reject{{File: path, Reason: reason}}, Checkpoint: cp}, nil
+		}
+		entry.Version = prev.Version + 1
+		slogger().Info("reloading changed file as a new version", "source", r.src.name, "file", path, "version", entry.Version)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	of := &openFile{path: path, info: fi, f: f, hash: sha256.New(), entry: entry}
+	of.hashed = io.TeeReader(f, of.hash)
+	if err := r.plan.startRows(of); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return of, nil, nil
+}
+
+// finishFile drains the file through the hash and returns the checkpoint.
+func (r *reader) finishFile() (json.RawMessage, error) {
+	of := r.cur
+	r.cur = nil
+	defer of.f.Close()
+	if _, err := io.Copy(io.Discard, of.hashed); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", of.path, err)
+	}
+	of.entry.Size, of.entry.ModTime = of.info.Size(), of.info.ModTime()
+	of.entry.SHA256 = hex.EncodeToString(of.hash.Sum(nil))
+	of.entry.Rows, of.entry.Rejected = of.loaded, of.refused
+	of.entry.LoadedAt = time.Now().UTC()
+	r.ledger.Files[of.path] = of.entry
+	return json.Marshal(r.ledger)
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// startRows sets up decompression, decoding and the record parser, and checks
+// the header against the mapping.
+func (p *plan) startRows(of *openFile) error {
+	var in io.Reader = of.hashed
+	gz := p.gzip == "true" || (p.gzip == "auto" && strings.HasSuffix(strings.ToLower(of.path), ".gz"))
+	if gz {
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return fmt.Errorf("%s: not a gzip file (set gzip: false if it is plain text): %w", of.path, err)
+		}
+		in = zr
+	}
+	br := bufio.NewReaderSize(in, 1<<20)
+	text, err := p.decode(of.path, br)
+	if err != nil {
+		return err
+	}
+	tr := bufio.NewReaderSize(text, 1<<20)
+	var skipped int64
+	for ; skipped < int64(p.skip); skipped++ {
+		if _, err := tr.ReadString('\n'); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return fmt.Errorf("reading %s: %w", of.path, err)
+		}
+	}
+	if p.format == "fixed" {
+		of.rows = &fixedRows{s: bufio.NewScanner(tr), line: skipped, fields: p.fields, path: of.path}
+		of.rows.(*fixedRows).s.Buffer(make([]byte, 64*1024), 16*1024*1024)
+		idx := map[string]int{}
+		for i, f := range p.fields {
+			idx[f.Name] = i
+		}
+		of.colIdx = p.indexes(func(name string) int {
+			if i, ok := idx[name]; ok {
+				return i
+			}
+			return -1
+		})
+		return nil
+	}
+	cr := csv.NewReader(tr)
+	cr.Comma = p.delim
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	rows := &csvRows{r: cr, offset: skipped}
+	of.rows = rows
+	if !p.header {
+		of.colIdx = p.indexes(func(name string) int { return headerIndex(name) })
+		return nil
+	}
+	hdr, line, err := rows.next()
+	if errors.Is(err, io.EOF) {
+		of.colIdx = p.indexes(func(string) int { return -1 })
+		return nil // an empty file is a file with no rows
+	}
+	if err != nil {
+		return fmt.Errorf("%s line %d: reading header: %w", of.path, line, err)
+	}
+	pos := map[string]int{}
+	for i, h := range hdr {
+		pos[strings.TrimSpace(h)] = i
+	}
+	var missing []string
+	of.colIdx = p.indexes(func(name string) int {
+		if i, ok := pos[name]; ok {
+			return i
+		}
+		missing = append(missing, name)
+		return -1
+	})
+	if len(missing) > 0 {
+		hint := ""
+		if len(hdr) == 1 {
+			hint = fmt.Sprintf("; the header has a single column, so the delimiter is probably not %q", string(p.delim))
+		}
+		return fmt.Errorf("%s: column(s) %s not found in header [%s]%s", of.path,
+			strings.Join(quoteAll(missing), ", "), strings.Join(hdr, ", "), hint)
+	}
+	return nil
+}
+
+// indexes maps every mapped column to its source position.
+func (p *plan) indexes(find func(string) int) []int {
+	idx := make([]int, len(p.columns))
+	for i, c := range p.columns {
+		idx[i] = -1
+		if c.source != "" {
+			idx[i] = find(c.source)
+		}
+	}
+	return idx
+}
+
+// headerIndex lets headerless CSV map columns by 1-based position ("1", "2"…).
+func headerIndex(name string) int {
+	var n int
+	if _, err := fmt.Sscanf(name, "%d", &n); err != nil || n < 1 {
+		return -1
+	}
+	return n - 1
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// decode strips a UTF-8 BOM and converts GBK/GB18030 to UTF-8. With encoding
+// auto, text that is not valid UTF-8 in its first 64 KiB is read as GB18030,
+// a superset of GBK and GB2312 (what Chinese CRM exports use).
+func (p *plan) decode(path string, br *bufio.Reader) (io.Reader, error) {
+	head, err := br.Peek(64 * 1024)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}) {
+		br.Discard(3)
+		return br, nil
+	}
+	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) {
+		return nil, fmt.Errorf("%s is UTF-16 encoded; export it as UTF-8, GBK or GB18030", path)
+	}
+	enc := p.encoding
+	if enc == "auto" {
+		enc = "utf-8"
+		if !validUTF8Prefix(head) {
+			enc = "gb18030"
+		}
+	}
+	switch enc {
+	case "gbk":
+		return transform.NewReader(br, simplifiedchinese.GBK.NewDecoder()), nil
+	case "gb18030":
+		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), nil
+	}
+	return br, nil
+}
+
+// validUTF8Prefix is utf8.Valid that forgives a rune cut off at the end.
+func validUTF8Prefix(b []byte) bool {
+	for i := 0; i < 3 && len(b) > 0; i++ {
+		if utf8.Valid(b) {
+			return true
+		}
+		b = b[:len(b)-1]
+	}
+	return utf8.Valid(b)
+}
+
+// csvRows adapts encoding/csv, which reports per-record parse errors and then
+// carries on, so one bad quote costs one row, not the file.
+type csvRows struct {
+	r      *csv.Reader
+	offset int64
+}
+
+func (c *csvRows) next() ([]string, int64, error) {
+	rec, err := c.r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, int64(pe.StartLine) + c.offset, err
+		}
+		return nil, 0, err
+	}
+	line, _ := c.r.FieldPos(0)
+	return rec, int64(line) + c.offset, nil
+}
+
+// fixedRows cuts lines into fields by character position.
+type fixedRows struct {
+	s      *bufio.Scanner
+	line   int64
+	fields []fixedField
+	path   string
+	out    []string
+}
+
+func (f *fixedRows) next() ([]string, int64, error) {
+	for f.s.Scan() {
+		f.line++
+		text := strings.TrimRight(f.s.Text(), "\r")
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		runes := []rune(text)
+		if cap(f.out) < len(f.fields) {
+			f.out = make([]string, len(f.fields))
+		}
+		f.out = f.out[:len(f.fields)]
+		for i, fd := range f.fields {
+			start, end := fd.Start-1, fd.Start-1+fd.Width
+			if start >= len(runes) {
+				f.out[i] = ""
+				continue
+			}
+			if end > len(runes) {
+				end = len(runes)
+			}
+			f.out[i] = strings.TrimSpace(string(runes[start:end]))
+		}
+		return f.out, f.line, nil
+	}
+	if err := f.s.Err(); err != nil {
+		return nil, f.line + 1, fmt.Errorf("reading %s: %w", f.path, err)
+	}
+	return nil, 0, io.EOF
+}
+
+func rawLine(fields []string, delim rune) string {
+	s := strings.Join(fields, string(delim))
+	if len(s) > 1000 {
+		s = s[:1000] + "…"
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

@@ -1,0 +1,315 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Extractor runs reads and owns everything durable about them: raw files,
+// quarantine files and the committed state.
+type Extractor struct {
+	Dir       string // warehouse directory
+	Log       *slog.Logger
+	BatchRows int        // rows per Arrow record asked of sources; 0 = 64k
+	Progress  *Progress  // optional progress display
+	Now       func() time.Time
+	seq       atomic.Int64
+}
+
+// Result reports one entity's extract.
+type Result struct {
+	Source, Entity string
+	Rows           int64 // rows written to raw
+	Rejected       int64 // rows sent to quarantine
+	Files          int   // raw files committed
+	Duration       time.Duration
+}
+
+// Extract runs one read of one entity and commits it. full starts a full
+// refresh: the entity's raw files are replaced, atomically, once it completes.
+// A refresh cut short by a crash is resumed by the next call.
+func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, entityName string, full bool) (Result, error) {
+	start := x.now()
+	res := Result{Source: sourceName, Entity: entityName}
+	ent, err := LookupEntity(entityName)
+	if err != nil {
+		return res, fmt.Errorf("source %s: %w", sourceName, err)
+	}
+	store := StateStore{Dir: x.Dir}
+	st, err := store.Load(sourceName, entityName)
+	if err != nil {
+		return res, err
+	}
+	if err := x.removeOrphans(st); err != nil {
+		return res, err
+	}
+	if full && st.Refresh == nil {
+		st.Refresh = &Refresh{}
+	}
+	cursor := st.Cursor
+	if st.Refresh != nil {
+		cursor = st.Refresh.Cursor
+	}
+	req := ReadRequest{Entity: ent, Cursor: cursor, BatchRows: x.BatchRows}
+	if req.BatchRows <= 0 {
+		req.BatchRows = 64 * 1024
+	}
+	var total int64 = -1
+	if c, ok := src.(Counter); ok {
+		if n, err := c.Count(ctx, req); err == nil {
+			total = n
+		} else {
+			x.log().Debug("counting rows", "source", sourceName, "entity", entityName, "err", err)
+		}
+	}
+	rd, err := src.Read(ctx, req)
+	if err != nil {
+		return res, fmt.Errorf("source %s: reading %s: %w", sourceName, entityName, err)
+	}
+	defer rd.Close()
+
+	b := batch{x: x, st: st, store: store, ent: ent, schema: rd}
+	defer b.abort()
+	tick := x.Progress.Start(sourceName+"."+entityName, total)
+	for {
+		ch, err := rd.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			tick.Done()
+			return res, fmt.Errorf("source %s: reading %s: %w", sourceName, entityName, err)
+		}
+		if err := b.add(ch); err != nil {
+			tick.Done()
+			return res, err
+		}
+		if ch.Checkpoint != nil {
+			if err := b.commit(ch.Checkpoint); err != nil {
+				tick.Done()
+				return res, err
+			}
+		}
+		tick.Set(b.rows)
+	}
+	tick.Done()
+	if err := b.commit(nil); err != nil {
+		return res, err
+	}
+	if st.Refresh != nil {
+		if err := b.finishRefresh(); err != nil {
+			return res, err
+		}
+	}
+	res.Rows, res.Rejected, res.Files, res.Duration = b.rows, b.rejected, b.files, x.now().Sub(start)
+	x.log().Info("extracted", "source", sourceName, "entity", entityName, "rows", res.Rows,
+		"rejected", res.Rejected, "files", res.Files, "seconds", res.Duration.Round(time.Millisecond).Seconds())
+	return res, nil
+}
+
+// batch is the in-flight part of one read: open files not yet committed.
+type batch struct {
+	x      *Extractor
+	st     *EntityState
+	store  StateStore
+	ent    Entity
+	schema interface{ Schema() *arrow.Schema }
+	data   *ParquetFile
+	quar   *ParquetFile
+	rows, rejected int64
+	files          int
+	last           json.RawMessage
+}
+
+func (b *batch) add(ch Chunk) error {
+	if ch.Rows != nil {
+		defer ch.Rows.Release()
+		if ch.Rows.NumRows() > 0 {
+			if b.data == nil {
+				f, err := CreateParquet(b.x.rawPath("raw", b.st, ".parquet"), b.schema.Schema())
+				if err != nil {
+					return err
+				}
+				b.data = f
+			}
+			if err := b.data.Write(ch.Rows); err != nil {
+				return err
+			}
+			b.rows += ch.Rows.NumRows()
+		}
+	}
+	if len(ch.Rejects) > 0 {
+		if b.quar == nil {
+			f, err := CreateParquet(b.x.rawPath("quarantine", b.st, ".parquet"), quarantineSchema)
+			if err != nil {
+				return err
+			}
+			b.quar = f
+		}
+		rec := rejectsRecord(b.st.Source, b.st.Entity, ch.Rejects)
+		defer rec.Release()
+		if err := b.quar.Write(rec); err != nil {
+			return err
+		}
+		b.rejected += int64(len(ch.Rejects))
+	}
+	return nil
+}
+
+// commit makes open files durable and then commits them with the cursor
+// (nil = keep the last checkpoint seen).
+func (b *batch) commit(cursor json.RawMessage) error {
+	if cursor == nil {
+		cursor = b.last
+	}
+	if cursor == nil && b.data == nil && b.quar == nil {
+		return nil
+	}
+	now := b.x.now().UTC()
+	var added []RawFile
+	if b.data != nil {
+		if err := b.data.Finish(); err != nil {
+			return err
+		}
+		added = append(added, RawFile{Path: b.x.rel(b.data.Path()), Rows: b.data.Rows(), At: now})
+		b.files++
+		b.data = nil
+	}
+	if b.quar != nil {
+		if err := b.quar.Finish(); err != nil {
+			return err
+		}
+		b.st.Quarantine = append(b.st.Quarantine, RawFile{Path: b.x.rel(b.quar.Path()), Rows: b.quar.Rows(), At: now})
+		b.quar = nil
+	}
+	if b.st.Refresh != nil {
+		b.st.Refresh.Files = append(b.st.Refresh.Files, added...)
+		if cursor != nil {
+			b.st.Refresh.Cursor = cursor
+		}
+	} else {
+		b.st.Files = append(b.st.Files, added...)
+		for _, f := range added {
+			b.st.Rows += f.Rows
+		}
+		if cursor != nil {
+			b.st.Cursor = cursor
+		}
+	}
+	b.last = cursor
+	return b.store.Commit(b.st)
+}
+
+// finishRefresh swaps the refreshed files in and deletes the old ones.
+func (b *batch) finishRefresh() error {
+	old := b.st.Files
+	b.st.Files = b.st.Refresh.Files
+	b.st.Cursor = b.st.Refresh.Cursor
+	b.st.Refresh = nil
+	b.st.Rows = 0
+	for _, f := range b.st.Files {
+		b.st.Rows += f.Rows
+	}
+	if err := b.store.Commit(b.st); err != nil {
+		return err
+	}
+	for _, f := range old {
+		if err := os.Remove(filepath.Join(b.x.Dir, f.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			b.x.log().Warn("removing replaced raw file", "file", f.Path, "err", err)
+		}
+	}
+	return nil
+}
+
+func (b *batch) abort() {
+	if b.data != nil {
+		b.data.Abort()
+	}
+	if b.quar != nil {
+		b.quar.Abort()
+	}
+}
+
+// rawPath names a new batch file: <layer>/<source>/<entity>/dt=<date>/<batch>.parquet
+// for raw, <layer>/<source>/<entity>/<batch>.parquet for quarantine. Batch ids
+// sort by time, which staging uses to pick the latest version of a row.
+func (x *Extractor) rawPath(layer string, st *EntityState, ext string) string {
+	now := x.now().UTC()
+	id := fmt.Sprintf("%s-%04d", now.Format("20060102T150405.000000000Z"), x.seq.Add(1)%10000)
+	dir := filepath.Join(x.Dir, layer, st.Source, st.Entity)
+	if layer == "raw" {
+		dir = filepath.Join(dir, "dt="+now.Format("2006-01-02"))
+	}
+	return filepath.Join(dir, id+ext)
+}
+
+// removeOrphans deletes raw and quarantine files that state does not list:
+// files renamed into place by a run that died before committing its state.
+func (x *Extractor) removeOrphans(st *EntityState) error {
+	keep := map[string]bool{}
+	for _, f := range st.Files {
+		keep[f.Path] = true
+	}
+	for _, f := range st.Quarantine {
+		keep[f.Path] = true
+	}
+	if st.Refresh != nil {
+		for _, f := range st.Refresh.Files {
+			keep[f.Path] = true
+		}
+	}
+	for _, layer := range []string{"raw", "quarantine"} {
+		root := filepath.Join(x.Dir, layer, st.Source, st.Entity)
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() || keep[x.rel(path)] {
+				return nil
+			}
+			x.log().Info("removing uncommitted file from an interrupted run", "file", x.rel(path))
+			return os.Remove(path)
+		})
+		if err != nil {
+			return fmt.Errorf("cleaning uncommitted files of %s.%s: %w", st.Source, st.Entity, err)
+		}
+	}
+	return nil
+}
+
+func (x *Extractor) rel(path string) string {
+	r, err := filepath.Rel(x.Dir, path)
+	if err != nil || strings.HasPrefix(r, "..") {
+		return path
+	}
+	return filepath.ToSlash(r)
+}
+
+func (x *Extractor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+func (x *Extractor) log() *slog.Logger {
+	if x.Log != nil {
+		return x.Log
+	}
+	return slog.Default()
+}

@@ -1,0 +1,99 @@
+// Package load publishes finished marts where BI tools read them. Each target
+// is a sub-package (load/parquet, load/duckdbfile, …) that registers a Kind;
+// every publisher makes a new version visible atomically, so a reader never
+// sees half a mart.
+package load
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/cdwhq/cdw/internal/config"
+)
+
+// Publisher makes a set of marts visible to readers.
+type Publisher interface {
+	// Publish copies every mart out of the warehouse and switches readers to
+	// the new version in one atomic step per target. On error the previously
+	// published version stays in place.
+	Publish(ctx context.Context, marts Marts) error
+}
+
+// Marts is a finished set of marts in the warehouse.
+type Marts struct {
+	DB    *sql.DB  // the warehouse
+	Names []string // mart tables or views, in the main schema
+	Dir   string   // warehouse directory; targets write under it by default
+}
+
+// Kind is a registered publish target.
+type Kind struct {
+	Name string
+	Doc  string
+	Open func(cfg TargetConfig) (Publisher, error)
+}
+
+// TargetConfig is what a kind receives to set up a publisher.
+type TargetConfig struct {
+	Options config.Node // kind-specific settings, minus "kind"
+	Dir     string      // warehouse directory
+	BaseDir string      // directory of the config file
+}
+
+var (
+	mu    sync.RWMutex
+	kinds = map[string]Kind{}
+)
+
+// Register adds a publish target kind; called from init.
+func Register(k Kind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := kinds[k.Name]; dup {
+		panic("load: publisher kind registered twice: " + k.Name)
+	}
+	kinds[k.Name] = k
+}
+
+// LookupKind returns a registered publisher kind.
+func LookupKind(name string) (Kind, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	k, ok := kinds[name]
+	if !ok {
+		names := make([]string, 0, len(kinds))
+		for n := range kinds {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return Kind{}, fmt.Errorf("unknown publish kind %q (known: %v)", name, names)
+	}
+	return k, nil
+}
+
+// QuoteIdent quotes a SQL identifier.
+func QuoteIdent(s string) string {
+	out := []byte{'"'}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			out = append(out, '"')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '"'))
+}
+
+// QuoteString quotes a SQL string literal.
+func QuoteString(s string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}

@@ -1,0 +1,86 @@
+package pipelines
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cdwhq/cdw/internal/durable"
+)
+
+// RunRecord is one line of run history (state/runs.jsonl). History lives in
+// state/, not in the warehouse, so it survives a rebuild of warehouse.duckdb.
+type RunRecord struct {
+	ID        string        `json:"id"`
+	Pipeline  string        `json:"pipeline"`
+	Status    string        `json:"status"` // success, error, running
+	StartedAt time.Time     `json:"started_at"`
+	Duration  time.Duration `json:"duration_ns"`
+	Rows      int64         `json:"rows_extracted"`
+	Rejected  int64         `json:"rows_rejected"`
+	Models    int           `json:"models"`
+	Published []string      `json:"published,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Attempt   int           `json:"attempt,omitempty"`
+}
+
+func historyPath(dir string) string { return filepath.Join(dir, "state", "runs.jsonl") }
+
+// AppendHistory appends one record and fsyncs it. A crash mid-append leaves
+// at most a torn last line, which ReadHistory skips.
+func AppendHistory(dir string, r RunRecord) error {
+	p := historyPath(dir)
+	if err := os.MkdirAll(filepath.Dir(p), durable.DirPerm); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding run record: %w", err)
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, durable.FilePerm)
+	if err != nil {
+		return fmt.Errorf("opening run history: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("writing run history: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing run history: %w", err)
+	}
+	return nil
+}
+
+// ReadHistory returns the last n records, newest first (n <= 0: all).
+func ReadHistory(dir string, n int) ([]RunRecord, error) {
+	f, err := os.Open(historyPath(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening run history: %w", err)
+	}
+	defer f.Close()
+	var all []RunRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var r RunRecord
+		if json.Unmarshal(sc.Bytes(), &r) == nil {
+			all = append(all, r)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading run history: %w", err)
+	}
+	out := make([]RunRecord, 0, len(all))
+	for i := len(all) - 1; i >= 0 && (n <= 0 || len(out) < n); i-- {
+		out = append(out, all[i])
+	}
+	return out, nil
+}

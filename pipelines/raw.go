@@ -1,0 +1,100 @@
+package pipelines
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/load"
+)
+
+// rawRelations lists the raw views models may read: raw.<entity> (every
+// source's rows of that entity) and raw.<source>_<entity>.
+func rawRelations(cfg *Config) []string {
+	var out []string
+	for _, e := range extract.EntityNames() {
+		out = append(out, "raw."+e)
+	}
+	for _, s := range cfg.Sources {
+		for _, e := range s.Options.Get("entities").Keys() {
+			out = append(out, "raw."+s.Name+"_"+e)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// createRawViews points the raw schema at the committed Parquet files only:
+// a file that state does not list (left by a crash) is never read.
+func createRawViews(ctx context.Context, db *sql.DB, cfg *Config) error {
+	states, err := extract.StateStore{Dir: cfg.Warehouse}.All()
+	if err != nil {
+		return err
+	}
+	files := map[string][]string{} // source_entity → absolute paths
+	for _, st := range states {
+		for _, f := range st.Files {
+			key := st.Source + "_" + st.Entity
+			files[key] = append(files[key], filepath.Join(cfg.Warehouse, filepath.FromSlash(f.Path)))
+		}
+	}
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS raw"); err != nil {
+		return fmt.Errorf("creating raw schema: %w", err)
+	}
+	for _, name := range extract.EntityNames() {
+		ent, _ := extract.LookupEntity(name)
+		empty := emptySelect(ent)
+		var parts []string
+		for _, s := range cfg.Sources {
+			if !contains(s.Options.Get("entities").Keys(), name) {
+				continue
+			}
+			view := s.Name + "_" + name
+			body := empty
+			if fs := files[view]; len(fs) > 0 {
+				quoted := make([]string, len(fs))
+				for i, f := range fs {
+					quoted[i] = load.QuoteString(f)
+				}
+				body = fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
+					empty, load.QuoteString(s.Name), strings.Join(quoted, ", "))
+			}
+			if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", load.QuoteIdent(view), body)); err != nil {
+				return fmt.Errorf("creating view raw.%s: %w", view, err)
+			}
+			parts = append(parts, "SELECT * FROM raw."+load.QuoteIdent(view))
+		}
+		body := empty
+		if len(parts) > 0 {
+			body = strings.Join(parts, "\nUNION ALL BY NAME\n")
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", load.QuoteIdent(name), body)); err != nil {
+			return fmt.Errorf("creating view raw.%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// emptySelect is a typed, empty relation with the entity's canonical columns,
+// so models can rely on every column existing even before any data arrives.
+func emptySelect(e extract.Entity) string {
+	cols := make([]string, 0, len(e.Columns)+2)
+	for _, c := range e.Columns {
+		cols = append(cols, fmt.Sprintf("NULL::%s AS %s", c.Type.DuckDB(), load.QuoteIdent(c.Name)))
+	}
+	cols = append(cols, "NULL::VARCHAR AS _source", "NULL::VARCHAR AS _file")
+	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,215 @@
+package pipelines
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/load"
+	models "github.com/cdwhq/cdw/sql"
+	"github.com/cdwhq/cdw/transform"
+)
+
+// Steps selects what a run does.
+type Steps struct {
+	Extract, Transform, Publish bool
+}
+
+// AllSteps is a full pipeline run.
+var AllSteps = Steps{Extract: true, Transform: true, Publish: true}
+
+// Options shape one run.
+type Options struct {
+	Steps       Steps
+	Sources     []string // limit extract to these sources (empty: all)
+	Entities    []string // limit extract to these entities (empty: all)
+	FullRefresh bool
+	Pipeline    string // name recorded in history; default "run"
+	Log         *slog.Logger
+	Progress    *extract.Progress
+}
+
+// Report is what a run did.
+type Report struct {
+	RunID     string
+	Extract   []extract.Result
+	Transform transform.RunResult
+	Published []string
+	Duration  time.Duration
+}
+
+// Runner executes pipelines against one configured warehouse.
+type Runner struct {
+	Cfg *Config
+}
+
+// Run executes a pipeline: extract every configured source entity, rebuild
+// the raw views, run the models, and publish the marts if every model
+// succeeded. It holds the warehouse lock for the whole run.
+func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg := r.Cfg
+	start := time.Now()
+	rep := &Report{RunID: start.UTC().Format("20060102T150405.000Z")}
+	if err := os.MkdirAll(cfg.Warehouse, 0o700); err != nil {
+		return rep, fmt.Errorf("creating warehouse directory: %w", err)
+	}
+	lock, err := AcquireLock(cfg.Warehouse)
+	if err != nil {
+		return rep, err
+	}
+	defer lock.Release()
+
+	rec := RunRecord{ID: rep.RunID, Pipeline: opts.Pipeline, StartedAt: start.UTC()}
+	if rec.Pipeline == "" {
+		rec.Pipeline = "run"
+	}
+	runErr := r.run(ctx, opts, log, rep)
+	rep.Duration = time.Since(start)
+	rec.Duration = rep.Duration
+	for _, e := range rep.Extract {
+		rec.Rows += e.Rows
+		rec.Rejected += e.Rejected
+	}
+	rec.Models = len(rep.Transform.Models)
+	rec.Published = rep.Published
+	rec.Status = "success"
+	if runErr != nil {
+		rec.Status, rec.Error = "error", runErr.Error()
+	}
+	if err := AppendHistory(cfg.Warehouse, rec); err != nil {
+		return rep, errors.Join(runErr, err)
+	}
+	return rep, runErr
+}
+
+func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *Report) error {
+	cfg := r.Cfg
+	if opts.Steps.Extract {
+		res, err := r.Extract(ctx, opts, log)
+		rep.Extract = res
+		if err != nil {
+			return err
+		}
+	}
+	if !opts.Steps.Transform && !opts.Steps.Publish {
+		return nil
+	}
+	db, err := transform.Open(filepath.Join(cfg.Warehouse, "warehouse.duckdb"), cfg.Settings())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	project, err := r.Project(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.Steps.Transform {
+		if err := createRawViews(ctx, db, cfg); err != nil {
+			return err
+		}
+		tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log}
+		res, err := tr.Run(ctx, rep.RunID, project.Models)
+		rep.Transform = res
+		if err != nil {
+			return err
+		}
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("transform failed, nothing published: %w", err)
+		}
+	}
+	if opts.Steps.Publish {
+		names, err := r.publish(ctx, db, project)
+		rep.Published = names
+		if err != nil {
+			return err
+		}
+		log.Info("published", "marts", len(names))
+	}
+	return nil
+}
+
+// Extract runs the extract step alone.
+func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([]extract.Result, error) {
+	cfg := r.Cfg
+	x := &extract.Extractor{Dir: cfg.Warehouse, Log: log, Progress: opts.Progress}
+	var results []extract.Result
+	for _, sc := range cfg.Sources {
+		if len(opts.Sources) > 0 && !contains(opts.Sources, sc.Name) {
+			continue
+		}
+		kind, err := extract.LookupKind(sc.Kind)
+		if err != nil {
+			return results, sc.Options.Errorf("source %s: %v", sc.Name, err)
+		}
+		src, err := kind.Open(ctx, extract.SourceConfig{Name: sc.Name, Options: sc.Options, BaseDir: cfg.BaseDir})
+		if err != nil {
+			return results, fmt.Errorf("opening source %s: %w", sc.Name, err)
+		}
+		for _, ent := range src.Entities() {
+			if len(opts.Entities) > 0 && !contains(opts.Entities, ent) {
+				continue
+			}
+			res, err := x.Extract(ctx, sc.Name, src, ent, opts.FullRefresh)
+			results = append(results, res)
+			if err != nil {
+				src.Close()
+				return results, err
+			}
+		}
+		if err := src.Close(); err != nil {
+			log.Warn("closing source", "source", sc.Name, "err", err)
+		}
+	}
+	return results, nil
+}
+
+// Project loads the built-in models and the user's model directories.
+func (r *Runner) Project(ctx context.Context) (*transform.Project, error) {
+	roots := []transform.Root{{Name: "sql", FS: models.FS}}
+	for _, d := range r.Cfg.Models {
+		if _, err := os.Stat(d); err != nil {
+			return nil, fmt.Errorf("%s: models directory %s: %w", r.Cfg.File, d, err)
+		}
+		roots = append(roots, transform.Root{Name: d, FS: os.DirFS(d)})
+	}
+	return transform.Load(ctx, roots, transform.LoadOptions{Vars: transform.Vars(r.Cfg.Vars), Raw: rawRelations(r.Cfg)})
+}
+
+// publish sends every published model to every target.
+func (r *Runner) publish(ctx context.Context, db *sql.DB, p *transform.Project) ([]string, error) {
+	var names []string
+	for _, m := range p.Models {
+		if m.Published() {
+			names = append(names, m.Name)
+		}
+	}
+	targets := r.Cfg.Publish
+	if len(targets) == 0 {
+		targets = []PublishConfig{{Kind: "parquet"}, {Kind: "duckdb"}}
+	}
+	marts := load.Marts{DB: db, Names: names, Dir: r.Cfg.Warehouse}
+	for _, t := range targets {
+		kind, err := load.LookupKind(t.Kind)
+		if err != nil {
+			return nil, t.Options.Errorf("%v", err)
+		}
+		pub, err := kind.Open(load.TargetConfig{Options: t.Options, Dir: r.Cfg.Warehouse, BaseDir: r.Cfg.BaseDir})
+		if err != nil {
+			return nil, err
+		}
+		if err := pub.Publish(ctx, marts); err != nil {
+			return nil, fmt.Errorf("publishing to %s: %w", t.Kind, err)
+		}
+	}
+	return names, nil
+}

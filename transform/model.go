@@ -1,0 +1,275 @@
+// Package transform builds the warehouse from plain DuckDB SQL model files.
+// A model is one .sql file named after the relation it creates; its
+// dependencies are read from the SQL itself by DuckDB's parser, and optional
+// header comments configure it. Go code can join the graph as Go models and
+// as scalar functions callable from SQL.
+package transform
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Materialization says how a model's result is kept.
+type Materialization string
+
+// Materializations a model can declare with "-- materialized: …".
+const (
+	View        Materialization = "view"
+	Table       Materialization = "table"
+	Incremental Materialization = "incremental"
+)
+
+// Valid reports whether m is known.
+func (m Materialization) Valid() bool {
+	return m == View || m == Table || m == Incremental
+}
+
+// Model is one node of the transform graph.
+type Model struct {
+	Name string
+	// File is where the model came from, as shown to users (e.g.
+	// "sql/marts/customer_segments.sql" or a user directory path).
+	File string
+	// Dir is the model's folder relative to its root ("staging", "marts"…),
+	// used by path: selection and to decide what is published.
+	Dir    string
+	SQL    string // the file as written
+	Header Header
+	Deps   []string // relations this model reads: models and raw.* views
+	Go     *GoModel // non-nil for models implemented in Go
+}
+
+// Header is the configuration read from a model's leading comments.
+type Header struct {
+	Materialized Materialization
+	UniqueKey    []string
+	PartitionBy  string
+	Tests        []TestSpec
+	Description  string
+	Tags         []string
+	Columns      []ColumnDoc
+	Publish      *bool // nil: publish when the model lives under a marts folder
+}
+
+// ColumnDoc documents one output column.
+type ColumnDoc struct{ Name, Description string }
+
+// TestSpec is a data test declared in a header, e.g. unique(customer_id).
+type TestSpec struct {
+	Kind     string   // unique, not_null, accepted_values, relationships
+	Args     []string // column first, then kind-specific arguments
+	Severity string   // error (default) or warn
+}
+
+// Published reports whether the model is a mart for BI readers.
+func (m *Model) Published() bool {
+	if m.Header.Publish != nil {
+		return *m.Header.Publish
+	}
+	return m.Dir == "marts" || strings.HasPrefix(m.Dir, "marts/")
+}
+
+var headerLine = regexp.MustCompile(`^--\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*:\s?(.*)$`)
+
+// headerKeys are the keys a model header may use; anything else is a typo.
+var headerKeys = map[string]bool{
+	"materialized": true, "unique_key": true, "partition_by": true, "tests": true,
+	"description": true, "tags": true, "column": true, "publish": true,
+}
+
+// ParseHeader reads the leading "-- key: value" comment lines of a model.
+// Lines indented after a key continue its value. A comment line without a
+// key is prose and ignored; an unknown key is an error naming the line.
+func ParseHeader(file, sql string) (Header, error) {
+	h := Header{Materialized: View}
+	var last string
+	lines := strings.Split(sql, "\n")
+	for i, raw := range lines {
+		line := strings.TrimRight(raw, "\r \t")
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" {
+			last = ""
+			continue
+		}
+		if !strings.HasPrefix(trimmed, "--") {
+			break
+		}
+		body := strings.TrimPrefix(trimmed, "--")
+		if last != "" && (strings.HasPrefix(body, "   ") || strings.HasPrefix(body, "\t")) {
+			if err := h.add(last, strings.TrimSpace(body), true); err != nil {
+				return h, fmt.Errorf("%s:%d: %w", file, i+1, err)
+			}
+			continue
+		}
+		m := headerLine.FindStringSubmatch(trimmed)
+		if m == nil || strings.Contains(m[1], " ") {
+			last = ""
+			continue
+		}
+		key := strings.ToLower(m[1])
+		if !headerKeys[key] {
+			return h, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, unique_key, partition_by, tests, description, tags, column, publish)", file, i+1, m[1])
+		}
+		if err := h.add(key, strings.TrimSpace(m[2]), false); err != nil {
+			return h, fmt.Errorf("%s:%d: %w", file, i+1, err)
+		}
+		last = key
+	}
+	if h.Materialized == Incremental && len(h.UniqueKey) == 0 && h.PartitionBy == "" {
+		return h, fmt.Errorf("%s: an incremental model needs unique_key (merge) or partition_by (partition overwrite)", file)
+	}
+	return h, nil
+}
+
+func (h *Header) add(key, val string, cont bool) error {
+	switch key {
+	case "materialized":
+		m := Materialization(strings.ToLower(val))
+		if !m.Valid() {
+			return fmt.Errorf("materialized must be view, table or incremental, got %q", val)
+		}
+		h.Materialized = m
+	case "unique_key":
+		h.UniqueKey = append(h.UniqueKey, splitList(val)...)
+	case "partition_by":
+		h.PartitionBy = val
+	case "tags":
+		h.Tags = append(h.Tags, splitList(val)...)
+	case "description":
+		if cont && h.Description != "" {
+			h.Description += " "
+		}
+		h.Description += val
+	case "column":
+		if cont && len(h.Columns) > 0 {
+			h.Columns[len(h.Columns)-1].Description += " " + val
+			return nil
+		}
+		name, desc, ok := strings.Cut(val, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return fmt.Errorf("column needs \"name: description\", got %q", val)
+		}
+		h.Columns = append(h.Columns, ColumnDoc{Name: strings.TrimSpace(name), Description: strings.TrimSpace(desc)})
+	case "publish":
+		b := strings.EqualFold(val, "true")
+		if !b && !strings.EqualFold(val, "false") {
+			return fmt.Errorf("publish must be true or false, got %q", val)
+		}
+		h.Publish = &b
+	case "tests":
+		ts, err := parseTests(val)
+		if err != nil {
+			return err
+		}
+		h.Tests = append(h.Tests, ts...)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var testKinds = map[string]int{"unique": 1, "not_null": 1, "accepted_values": 2, "relationships": 2}
+
+// parseTests reads "unique(a), not_null(b) warn, accepted_values(c, 'x','y')".
+func parseTests(s string) ([]TestSpec, error) {
+	var out []TestSpec
+	rest := strings.TrimSpace(s)
+	for rest != "" {
+		open := strings.IndexByte(rest, '(')
+		if open < 0 {
+			return nil, fmt.Errorf("test %q needs arguments in parentheses, e.g. not_null(customer_id)", rest)
+		}
+		kind := strings.TrimSpace(rest[:open])
+		min, ok := testKinds[kind]
+		if !ok {
+			return nil, fmt.Errorf("unknown test %q (known: unique, not_null, accepted_values, relationships)", kind)
+		}
+		closeAt, err := matchParen(rest, open)
+		if err != nil {
+			return nil, err
+		}
+		args, err := splitArgs(rest[open+1 : closeAt])
+		if err != nil {
+			return nil, err
+		}
+		if len(args) < min {
+			return nil, fmt.Errorf("%s needs at least %d argument(s)", kind, min)
+		}
+		if kind == "relationships" && (len(args) != 2 || !strings.Contains(args[1], ".")) {
+			return nil, fmt.Errorf("relationships needs (column, model.column), got %v", args)
+		}
+		t := TestSpec{Kind: kind, Args: args, Severity: "error"}
+		rest = strings.TrimSpace(rest[closeAt+1:])
+		word, after, _ := strings.Cut(rest, ",")
+		switch strings.TrimSpace(word) {
+		case "warn", "error":
+			t.Severity = strings.TrimSpace(word)
+			rest = strings.TrimSpace(after)
+		case "":
+			rest = strings.TrimSpace(after)
+		default:
+			if !strings.HasPrefix(rest, ",") {
+				return nil, fmt.Errorf("expected a comma or warn/error after %s(…), found %q", kind, rest)
+			}
+			rest = strings.TrimSpace(rest[1:])
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func matchParen(s string, open int) (int, error) {
+	depth, inStr := 0, false
+	for i := open; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\'':
+			inStr = !inStr
+		case inStr:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+			if depth == 0 {
+				return i, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("unbalanced parentheses in %q", s)
+}
+
+// splitArgs splits on commas outside quotes; quoted values keep their quotes
+// so they can go into SQL as literals.
+func splitArgs(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inStr := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' {
+			inStr = !inStr
+		}
+		if c == ',' && !inStr {
+			out = append(out, strings.TrimSpace(cur.String()))
+			cur.Reset()
+			continue
+		}
+		cur.WriteByte(c)
+	}
+	if inStr {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	if t := strings.TrimSpace(cur.String()); t != "" {
+		out = append(out, t)
+	}
+	return out, nil
+}

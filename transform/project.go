@@ -1,0 +1,365 @@
+package transform
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	_ "github.com/duckdb/duckdb-go/v2" // DuckDB driver
+)
+
+// Root is a tree of model files: the built-in sql/ tree or a user directory.
+type Root struct {
+	Name string // shown in file names, e.g. "sql" or "./models"
+	FS   fs.FS
+}
+
+// Vars are values models read with {{ var('name', default) }}.
+type Vars map[string]string
+
+// Project is a loaded, checked set of models in dependency order.
+type Project struct {
+	Models []*Model // topological order
+	byName map[string]*Model
+}
+
+// Model returns the named model.
+func (p *Project) Model(name string) (*Model, bool) {
+	m, ok := p.byName[strings.ToLower(name)]
+	return m, ok
+}
+
+// LoadOptions configure Load.
+type LoadOptions struct {
+	Vars Vars
+	// Raw lists the raw relations models may read, e.g. "raw.orders",
+	// "raw.shop_orders".
+	Raw []string
+}
+
+// Load discovers models in roots (later roots override earlier ones by name:
+// that is how a team replaces a built-in model), parses their headers and
+// dependencies, adds registered Go models, and orders them.
+func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error) {
+	byName := map[string]*Model{}
+	for _, root := range roots {
+		inRoot := map[string]string{}
+		err := fs.WalkDir(root.FS, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || path.Ext(p) != ".sql" {
+				return nil
+			}
+			dir := path.Dir(p)
+			if dir == "tests" || strings.HasPrefix(dir, "tests/") {
+				return nil // data tests, not models
+			}
+			file := root.Name + "/" + p
+			name := strings.ToLower(strings.TrimSuffix(path.Base(p), ".sql"))
+			if prev, dup := inRoot[name]; dup {
+				return fmt.Errorf("two models are named %s: %s and %s", name, prev, file)
+			}
+			inRoot[name] = file
+			data, err := fs.ReadFile(root.FS, p)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", file, err)
+			}
+			if !validModelName(name) {
+				return fmt.Errorf("%s: model names must be letters, digits and _ (the file name is the table name)", file)
+			}
+			h, err := ParseHeader(file, string(data))
+			if err != nil {
+				return err
+			}
+			if dir == "." {
+				dir = ""
+			}
+			byName[name] = &Model{Name: name, File: file, Dir: dir, SQL: string(data), Header: h}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("loading models from %s: %w", root.Name, err)
+		}
+	}
+	for _, g := range registeredGoModels() {
+		g := g
+		if m, dup := byName[g.Name]; dup {
+			return nil, fmt.Errorf("%s: a Go model is already named %s", m.File, g.Name)
+		}
+		byName[g.Name] = &Model{Name: g.Name, File: "(go) " + g.Name, Dir: "core", Go: &g, Deps: g.Deps,
+			Header: Header{Materialized: Table, Description: g.Description, Columns: g.Columns, Tags: g.Tags}}
+	}
+	raw := map[string]bool{}
+	for _, r := range opts.Raw {
+		raw[strings.ToLower(r)] = true
+	}
+	parser, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("opening DuckDB to parse models: %w", err)
+	}
+	defer parser.Close()
+	for _, m := range byName {
+		if m.Go != nil {
+			continue
+		}
+		rendered, err := Render(m, opts.Vars)
+		if err != nil {
+			return nil, err
+		}
+		refs, err := relations(ctx, parser, rendered)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.File, err)
+		}
+		for _, r := range refs {
+			switch {
+			case strings.HasPrefix(r, "raw."):
+				if !raw[r] {
+					return nil, fmt.Errorf("%s: reads %s, which is not a raw relation (known: %s)", m.File, r, strings.Join(sortedKeys(raw), ", "))
+				}
+				m.Deps = append(m.Deps, r)
+			case byName[r] != nil:
+				if r == m.Name {
+					return nil, fmt.Errorf("%s: model %s reads itself", m.File, r)
+				}
+				m.Deps = append(m.Deps, r)
+			default:
+				return nil, fmt.Errorf("%s: reads %q, which is neither a model nor a raw relation", m.File, r)
+			}
+		}
+		sort.Strings(m.Deps)
+	}
+	for _, m := range byName {
+		for _, d := range m.Deps {
+			if !strings.HasPrefix(d, "raw.") && byName[d] == nil {
+				return nil, fmt.Errorf("%s: depends on %s, which does not exist", m.File, d)
+			}
+		}
+	}
+	order, err := topoSort(byName)
+	if err != nil {
+		return nil, err
+	}
+	return &Project{Models: order, byName: byName}, nil
+}
+
+func validModelName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+var templateRe = regexp.MustCompile(`\{\{\s*(ref|source|var)\s*\(([^)]*)\)\s*\}\}`)
+
+// Render expands {{ ref('m') }} → m, {{ source('src','entity') }} →
+// raw.src_entity and {{ var('name', default) }} → the configured value, so
+// models written for dbt port with little change.
+func Render(m *Model, vars Vars) (string, error) {
+	var firstErr error
+	out := templateRe.ReplaceAllStringFunc(m.SQL, func(s string) string {
+		g := templateRe.FindStringSubmatch(s)
+		args, err := splitArgs(g[2])
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("%s: %s: %w", m.File, s, err)
+		}
+		unq := func(i int) string { return strings.Trim(strings.TrimSpace(args[i]), `'"`) }
+		switch g[1] {
+		case "ref":
+			if len(args) != 1 {
+				break
+			}
+			return unq(0)
+		case "source":
+			if len(args) != 2 {
+				break
+			}
+			return "raw." + unq(0) + "_" + unq(1)
+		case "var":
+			if len(args) < 1 || len(args) > 2 {
+				break
+			}
+			if v, ok := vars[unq(0)]; ok {
+				return sqlLiteral(v)
+			}
+			if len(args) == 2 {
+				return strings.TrimSpace(args[1])
+			}
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%s: %s: no value for var %q in config and no default", m.File, s, unq(0))
+			}
+			return s
+		}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s: %s: wrong number of arguments", m.File, s)
+		}
+		return s
+	})
+	return out, firstErr
+}
+
+// sqlLiteral renders a config value: numbers and booleans as they are, anything
+// else as a quoted string.
+func sqlLiteral(v string) string {
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return v
+	}
+	if v == "true" || v == "false" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+// relations asks DuckDB's parser which tables a query reads, minus its own CTEs.
+func relations(ctx context.Context, db *sql.DB, query string) ([]string, error) {
+	var js string
+	if err := db.QueryRowContext(ctx, `SELECT json_serialize_sql(?::VARCHAR)::VARCHAR`, stripSemicolon(query)).Scan(&js); err != nil {
+		return nil, fmt.Errorf("parsing SQL: %w", err)
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		return nil, fmt.Errorf("reading DuckDB's parse tree: %w", err)
+	}
+	top, _ := doc.(map[string]any)
+	if e, _ := top["error"].(bool); e {
+		msg, _ := top["error_message"].(string)
+		pos, _ := strconv.Atoi(fmt.Sprint(top["position"]))
+		return nil, fmt.Errorf("line %d: %s", lineOf(query, pos), msg)
+	}
+	if st, _ := top["statements"].([]any); len(st) != 1 {
+		return nil, fmt.Errorf("a model must be exactly one SELECT statement, found %d statements", len(st))
+	}
+	ctes := map[string]bool{}
+	tables := map[string]bool{}
+	var walk func(any)
+	walk = func(x any) {
+		switch v := x.(type) {
+		case map[string]any:
+			if cm, ok := v["cte_map"].(map[string]any); ok {
+				if entries, ok := cm["map"].([]any); ok {
+					for _, e := range entries {
+						if em, ok := e.(map[string]any); ok {
+							if k, ok := em["key"].(string); ok {
+								ctes[strings.ToLower(k)] = true
+							}
+						}
+					}
+				}
+			}
+			if v["type"] == "BASE_TABLE" {
+				name, _ := v["table_name"].(string)
+				schema, _ := v["schema_name"].(string)
+				name, schema = strings.ToLower(name), strings.ToLower(schema)
+				if schema == "" || schema == "main" {
+					tables[name] = true
+				} else {
+					tables[schema+"."+name] = true
+				}
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(top["statements"])
+	var out []string
+	for t := range tables {
+		if !ctes[t] {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func stripSemicolon(s string) string {
+	s = strings.TrimRight(s, " \t\r\n")
+	return strings.TrimSuffix(s, ";")
+}
+
+func lineOf(s string, pos int) int {
+	if pos > len(s) {
+		pos = len(s)
+	}
+	return strings.Count(s[:pos], "\n") + 1
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// topoSort orders models so each comes after what it reads; ties break by
+// name so the order is stable. A cycle is an error naming every file in it.
+func topoSort(byName map[string]*Model) ([]*Model, error) {
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var order []*Model
+	var stack []string
+	var visit func(string) error
+	visit = func(n string) error {
+		switch state[n] {
+		case done:
+			return nil
+		case visiting:
+			i := len(stack) - 1
+			for stack[i] != n {
+				i--
+			}
+			cycle := append(append([]string{}, stack[i:]...), n)
+			parts := make([]string, len(cycle))
+			for j, c := range cycle {
+				parts[j] = fmt.Sprintf("%s (%s)", c, byName[c].File)
+			}
+			return fmt.Errorf("models depend on each other in a cycle: %s", strings.Join(parts, " → "))
+		}
+		state[n] = visiting
+		stack = append(stack, n)
+		for _, d := range byName[n].Deps {
+			if byName[d] != nil {
+				if err := visit(d); err != nil {
+					return err
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[n] = done
+		order = append(order, byName[n])
+		return nil
+	}
+	for _, n := range names {
+		if err := visit(n); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
