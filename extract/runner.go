@@ -22,8 +22,8 @@ import (
 type Extractor struct {
 	Dir       string // warehouse directory
 	Log       *slog.Logger
-	BatchRows int        // rows per Arrow record asked of sources; 0 = 64k
-	Progress  *Progress  // optional progress display
+	BatchRows int       // rows per Arrow record asked of sources; 0 = 64k
+	Progress  *Progress // optional progress display
 	Now       func() time.Time
 	seq       atomic.Int64
 }
@@ -121,13 +121,13 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 
 // batch is the in-flight part of one read: open files not yet committed.
 type batch struct {
-	x      *Extractor
-	st     *EntityState
-	store  StateStore
-	ent    Entity
-	schema interface{ Schema() *arrow.Schema }
-	data   *ParquetFile
-	quar   *ParquetFile
+	x              *Extractor
+	st             *EntityState
+	store          StateStore
+	ent            Entity
+	schema         interface{ Schema() *arrow.Schema }
+	data           *ParquetFile
+	quar           *ParquetFile
 	rows, rejected int64
 	files          int
 	last           json.RawMessage

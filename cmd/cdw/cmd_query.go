@@ -198,4 +198,3 @@ func jsonValue(v any) any {
 		return v
 	}
 }
-
