@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/cdwhq/cdw/internal/failpoint"
 )
 
 // Extractor runs reads and owns everything durable about them: raw files,
@@ -147,6 +149,7 @@ func (b *batch) add(ch Chunk) error {
 			if err := b.data.Write(ch.Rows); err != nil {
 				return err
 			}
+			failpoint.Hit("extract.mid-write") // rows in a temporary file only
 			b.rows += ch.Rows.NumRows()
 		}
 	}
@@ -209,7 +212,12 @@ func (b *batch) commit(cursor json.RawMessage) error {
 		}
 	}
 	b.last = cursor
-	return b.store.Commit(b.st)
+	failpoint.Hit("extract.before-commit") // files renamed into place, state not yet committed
+	if err := b.store.Commit(b.st); err != nil {
+		return err
+	}
+	failpoint.Hit("extract.after-commit")
+	return nil
 }
 
 // finishRefresh swaps the refreshed files in and deletes the old ones.
