@@ -69,7 +69,8 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 		req.BatchRows = 64 * 1024
 	}
 	var total int64 = -1
-	if c, ok := src.(Counter); ok {
+	// Counting costs the source a query; only pay it when someone watches.
+	if c, ok := src.(Counter); ok && x.Progress != nil {
 		if n, err := c.Count(ctx, req); err == nil {
 			total = n
 		} else {

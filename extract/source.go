@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 
@@ -94,9 +95,10 @@ type Kind struct {
 
 // SourceConfig is what a kind receives to open a source.
 type SourceConfig struct {
-	Name    string      // the source's name in cdw.yaml
-	Options config.Node // kind-specific settings
-	BaseDir string      // directory of the config file: relative paths start here
+	Name    string       // the source's name in cdw.yaml
+	Options config.Node  // kind-specific settings
+	BaseDir string       // directory of the config file: relative paths start here
+	Log     *slog.Logger // never nil when opened by the pipeline runner
 }
 
 var (

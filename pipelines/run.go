@@ -19,6 +19,9 @@ import (
 // Steps selects what a run does.
 type Steps struct {
 	Extract, Transform, Publish bool
+	// Test runs the data tests and freshness checks without building; a
+	// Transform step always runs them after the models.
+	Test bool
 }
 
 // AllSteps is a full pipeline run.
@@ -30,6 +33,7 @@ type Options struct {
 	Sources     []string // limit extract to these sources (empty: all)
 	Entities    []string // limit extract to these entities (empty: all)
 	FullRefresh bool
+	Select      string // model selection for transform and tests, e.g. "customers+ tag:daily"; empty: all
 	Pipeline    string // name recorded in history; default "run"
 	Log         *slog.Logger
 	Progress    *extract.Progress
@@ -40,6 +44,7 @@ type Report struct {
 	RunID     string
 	Extract   []extract.Result
 	Transform transform.RunResult
+	Tests     []transform.TestResult // freshness checks, then data tests
 	Published []string
 	Duration  time.Duration
 }
@@ -101,7 +106,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 			return err
 		}
 	}
-	if !opts.Steps.Transform && !opts.Steps.Publish {
+	if !opts.Steps.Transform && !opts.Steps.Publish && !opts.Steps.Test {
 		return nil
 	}
 	db, err := transform.Open(filepath.Join(cfg.Warehouse, "warehouse.duckdb"), cfg.Settings())
@@ -113,18 +118,36 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 	if err != nil {
 		return err
 	}
-	if opts.Steps.Transform {
+	if opts.Steps.Transform || opts.Steps.Test {
 		if err := createRawViews(ctx, db, cfg); err != nil {
 			return err
 		}
-		tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log}
-		res, err := tr.Run(ctx, rep.RunID, project.Models)
-		rep.Transform = res
+		selected, err := project.Select(opts.Select)
 		if err != nil {
 			return err
 		}
-		if err := res.Err(); err != nil {
-			return fmt.Errorf("transform failed, nothing published: %w", err)
+		if opts.Steps.Transform {
+			tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log, Selection: opts.Select}
+			res, err := tr.Run(ctx, rep.RunID, selected)
+			rep.Transform = res
+			if err != nil {
+				return err
+			}
+			if err := res.Err(); err != nil {
+				return fmt.Errorf("transform failed, nothing published: %w", err)
+			}
+		}
+		fresh, err := transform.CheckFreshness(ctx, db, cfg.Freshness, time.Now())
+		if err != nil {
+			return err
+		}
+		tests, err := (&transform.TestRunner{DB: db, Log: log}).Run(ctx, rep.RunID, project.TestsFor(selected))
+		rep.Tests = append(fresh, tests...)
+		if err != nil {
+			return err
+		}
+		if err := transform.TestsErr(rep.Tests); err != nil {
+			return fmt.Errorf("data tests failed, nothing published: %w", err)
 		}
 	}
 	if opts.Steps.Publish {
@@ -151,7 +174,7 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 		if err != nil {
 			return results, sc.Options.Errorf("source %s: %v", sc.Name, err)
 		}
-		src, err := kind.Open(ctx, extract.SourceConfig{Name: sc.Name, Options: sc.Options, BaseDir: cfg.BaseDir})
+		src, err := kind.Open(ctx, extract.SourceConfig{Name: sc.Name, Options: sc.Options, BaseDir: cfg.BaseDir, Log: log.With("source", sc.Name)})
 		if err != nil {
 			return results, fmt.Errorf("opening source %s: %w", sc.Name, err)
 		}

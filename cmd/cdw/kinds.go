@@ -4,6 +4,8 @@ package main
 // one is a new package plus one line here.
 import (
 	_ "github.com/cdwhq/cdw/extract/files"
+	_ "github.com/cdwhq/cdw/extract/httpapi"
 	_ "github.com/cdwhq/cdw/load/duckdbfile"
 	_ "github.com/cdwhq/cdw/load/parquet"
+	_ "github.com/cdwhq/cdw/transform/clv"
 )

@@ -147,11 +147,11 @@ func TestDemoEndToEnd(t *testing.T) {
 func TestConfigErrorsNameKeyAndFile(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string]string{
-		"warehouse: x\nsourcez: []\n": `unknown key "sourcez"`,
-		"warehouse: x\n":               `missing required key "sources"`,
-		"sources:\n  - kind: files\n    entities: {}\n":                       `missing required key "name"`,
+		"warehouse: x\nsourcez: []\n":                                        `unknown key "sourcez"`,
+		"warehouse: x\n":                                                     `missing required key "sources"`,
+		"sources:\n  - kind: files\n    entities: {}\n":                      `missing required key "name"`,
 		"sources:\n  - name: a\n    kind: ftp\n    entities: {orders: {}}\n": `unknown source kind "ftp"`,
-		"sources: []\nduckdb: {threads: many}\n":                               `duckdb.threads`,
+		"sources: []\nduckdb: {threads: many}\n":                             `duckdb.threads`,
 	}
 	for body, want := range cases {
 		cfg := filepath.Join(dir, "cdw.yaml")
