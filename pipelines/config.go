@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/transform"
 )
@@ -23,6 +24,14 @@ type Config struct {
 	DuckDB    DuckDBConfig
 	Sources   []SourceConfig
 	Publish   []PublishConfig
+	// Freshness limits the age of the newest raw row per entity.
+	Freshness map[string]transform.Freshness
+	// Scheduler and report settings, checked by pipelines/schedule and
+	// load/report (nil Y when absent).
+	Serve     config.Node
+	Pipelines config.Node
+	Report    config.Node
+	SMTP      config.Node
 }
 
 // DuckDBConfig tunes the warehouse database.
@@ -46,12 +55,17 @@ type PublishConfig struct {
 }
 
 type fileConfig struct {
-	Warehouse string            `yaml:"warehouse"`
-	Models    []string          `yaml:"models"`
-	Vars      map[string]string `yaml:"vars"`
-	DuckDB    DuckDBConfig      `yaml:"duckdb"`
-	Sources   []config.Node     `yaml:"sources" required:"true"`
-	Publish   []config.Node     `yaml:"publish"`
+	Warehouse string                         `yaml:"warehouse"`
+	Models    []string                       `yaml:"models"`
+	Vars      map[string]string              `yaml:"vars"`
+	DuckDB    DuckDBConfig                   `yaml:"duckdb"`
+	Sources   []config.Node                  `yaml:"sources" required:"true"`
+	Publish   []config.Node                  `yaml:"publish"`
+	Freshness map[string]transform.Freshness `yaml:"freshness"`
+	Serve     config.Node                    `yaml:"serve"`
+	Pipelines config.Node                    `yaml:"pipelines"`
+	Report    config.Node                    `yaml:"report"`
+	SMTP      config.Node                    `yaml:"smtp"`
 }
 
 type entryHead struct {
@@ -82,8 +96,15 @@ func parseConfig(root config.Node) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", root.File, err)
 	}
-	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB}
+	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB,
+		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP}
 	c.Warehouse = c.path(fc.Warehouse, "cdw-data")
+	for e := range fc.Freshness {
+		if _, err := extract.LookupEntity(e); err != nil {
+			return nil, root.Get("freshness").Get(e).Errorf("freshness: %v", err)
+		}
+	}
+	c.Freshness = fc.Freshness
 	for _, m := range fc.Models {
 		c.Models = append(c.Models, c.path(m, ""))
 	}

@@ -27,7 +27,12 @@ type command struct {
 
 var commands = map[string]*command{}
 
-func register(c *command) { commands[c.name] = c }
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("cdw: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -1,0 +1,178 @@
+package schedule
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // reads raw Parquet footers for freshness
+
+	"github.com/cdwhq/cdw/extract"
+)
+
+// metrics holds what /metrics exposes, written in the Prometheus text
+// format by hand (no client library needed for a handful of series).
+type metrics struct {
+	dir     string
+	started time.Time
+
+	mu        sync.Mutex
+	runs      map[[2]string]int64 // pipeline, status
+	duration  map[string]float64  // pipeline → last run seconds
+	lastOK    map[string]time.Time
+	rowsTotal map[[2]string]int64 // source, entity
+	newest    map[string]time.Time
+}
+
+func newMetrics(dir string) *metrics {
+	return &metrics{dir: dir, started: time.Now(), runs: map[[2]string]int64{}, duration: map[string]float64{},
+		lastOK: map[string]time.Time{}, rowsTotal: map[[2]string]int64{}, newest: map[string]time.Time{}}
+}
+
+func (m *metrics) run(pipeline, status string, d time.Duration, _ error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.runs[[2]string{pipeline, status}]++
+	if status != "skipped" {
+		m.duration[pipeline] = d.Seconds()
+	}
+	if status == "success" {
+		m.lastOK[pipeline] = time.Now()
+	}
+}
+
+func (m *metrics) rows(source, entity string, n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rowsTotal[[2]string{source, entity}] += n
+}
+
+// refreshFreshness finds the newest updated_at per entity from the raw files
+// the extract state lists; DuckDB answers max() from Parquet statistics, so
+// only footers are read.
+func (m *metrics) refreshFreshness(ctx context.Context, log *slog.Logger) {
+	states, err := extract.StateStore{Dir: m.dir}.All()
+	if err != nil {
+		log.Warn("reading extract state for freshness", "err", err)
+		return
+	}
+	files := map[string][]string{}
+	for _, st := range states {
+		for _, f := range st.Files {
+			files[st.Entity] = append(files[st.Entity], filepath.Join(m.dir, f.Path))
+		}
+	}
+	if len(files) == 0 {
+		return
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		log.Warn("opening DuckDB for freshness", "err", err)
+		return
+	}
+	defer db.Close()
+	for entity, list := range files {
+		quoted := make([]string, len(list))
+		for i, f := range list {
+			quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
+		}
+		var newest sql.NullTime
+		q := "SELECT max(updated_at)::TIMESTAMPTZ FROM read_parquet([" + strings.Join(quoted, ",") + "])"
+		if err := db.QueryRowContext(ctx, q).Scan(&newest); err != nil {
+			log.Warn("reading newest updated_at", "entity", entity, "err", err)
+			continue
+		}
+		if newest.Valid {
+			m.mu.Lock()
+			m.newest[entity] = newest.Time
+			m.mu.Unlock()
+		}
+	}
+}
+
+func (m *metrics) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		m.mu.Lock()
+		last := map[string]string{}
+		for p, t := range m.lastOK {
+			last[p] = t.UTC().Format(time.RFC3339)
+		}
+		m.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"status": "ok", "uptime_seconds": int(time.Since(m.started).Seconds()), "last_success": last})
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		m.write(w)
+	})
+	return mux
+}
+
+func (m *metrics) write(w http.ResponseWriter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var b strings.Builder
+	head := func(name, typ, help string) { fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ) }
+	head("cdw_up", "gauge", "1 while cdw serve is running.")
+	b.WriteString("cdw_up 1\n")
+	head("cdw_runs_total", "counter", "Pipeline run attempts by final status (success, error, skipped).")
+	for _, k := range sortedPairs(m.runs) {
+		fmt.Fprintf(&b, "cdw_runs_total{pipeline=%s,status=%s} %d\n", label(k[0]), label(k[1]), m.runs[k])
+	}
+	head("cdw_run_duration_seconds", "gauge", "Duration of the last run attempt of each pipeline.")
+	for _, p := range sortedKeys(m.duration) {
+		fmt.Fprintf(&b, "cdw_run_duration_seconds{pipeline=%s} %g\n", label(p), m.duration[p])
+	}
+	head("cdw_last_success_timestamp_seconds", "gauge", "Unix time of each pipeline's last successful run.")
+	for _, p := range sortedKeys(m.lastOK) {
+		fmt.Fprintf(&b, "cdw_last_success_timestamp_seconds{pipeline=%s} %d\n", label(p), m.lastOK[p].Unix())
+	}
+	head("cdw_rows_extracted_total", "counter", "Rows extracted since cdw serve started.")
+	for _, k := range sortedPairs(m.rowsTotal) {
+		fmt.Fprintf(&b, "cdw_rows_extracted_total{source=%s,entity=%s} %d\n", label(k[0]), label(k[1]), m.rowsTotal[k])
+	}
+	head("cdw_data_freshness_seconds", "gauge", "Seconds since the newest updated_at in the raw layer, per entity.")
+	now := time.Now()
+	for _, e := range sortedKeys(m.newest) {
+		fmt.Fprintf(&b, "cdw_data_freshness_seconds{entity=%s} %g\n", label(e), now.Sub(m.newest[e]).Seconds())
+	}
+	w.Write([]byte(b.String()))
+}
+
+// label quotes a label value as the exposition format wants.
+func label(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedPairs(m map[[2]string]int64) [][2]string {
+	out := make([][2]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][0] != out[j][0] {
+			return out[i][0] < out[j][0]
+		}
+		return out[i][1] < out[j][1]
+	})
+	return out
+}
