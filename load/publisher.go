@@ -7,6 +7,7 @@ package load
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -21,6 +22,20 @@ type Publisher interface {
 	// published version stays in place.
 	Publish(ctx context.Context, marts Marts) error
 }
+
+// Rollbacker is implemented by targets that keep earlier versions, so that
+// `cdw publish --rollback` can switch readers back after a bad publish. It is
+// optional: a target without it is reported as unable to roll back.
+type Rollbacker interface {
+	// Rollback makes the version published before the current one visible
+	// again, in one atomic step, and discards the current one. It returns a
+	// short description of the version now visible. With nothing to go back
+	// to it returns an error wrapping ErrNoPreviousVersion.
+	Rollback(ctx context.Context) (string, error)
+}
+
+// ErrNoPreviousVersion means a target has no earlier version to roll back to.
+var ErrNoPreviousVersion = errors.New("no previous version to roll back to")
 
 // Marts is a finished set of marts in the warehouse.
 type Marts struct {

@@ -35,6 +35,7 @@ type Options struct {
 	FullRefresh bool
 	Select      string // model selection for transform and tests, e.g. "customers+ tag:daily"; empty: all
 	Pipeline    string // name recorded in history; default "run"
+	Attempt     int    // attempt number recorded in history (cdw serve retries); 0: not retried
 	Log         *slog.Logger
 	Progress    *extract.Progress
 }
@@ -74,7 +75,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	defer lock.Release()
 
-	rec := RunRecord{ID: rep.RunID, Pipeline: opts.Pipeline, StartedAt: start.UTC()}
+	rec := RunRecord{ID: rep.RunID, Pipeline: opts.Pipeline, StartedAt: start.UTC(), Attempt: opts.Attempt}
 	if rec.Pipeline == "" {
 		rec.Pipeline = "run"
 	}
@@ -216,11 +217,34 @@ func (r *Runner) publish(ctx context.Context, db *sql.DB, p *transform.Project) 
 			names = append(names, m.Name)
 		}
 	}
+	targets, err := r.PublishTargets()
+	if err != nil {
+		return nil, err
+	}
+	marts := load.Marts{DB: db, Names: names, Dir: r.Cfg.Warehouse}
+	for _, t := range targets {
+		if err := t.Publisher.Publish(ctx, marts); err != nil {
+			return nil, fmt.Errorf("publishing to %s: %w", t.Kind, err)
+		}
+	}
+	return names, nil
+}
+
+// PublishTarget is one configured publish target, opened.
+type PublishTarget struct {
+	Kind      string
+	Publisher load.Publisher
+}
+
+// PublishTargets opens every configured publish target (Parquet and a DuckDB
+// file when none is configured), checking all their settings before any
+// target is touched.
+func (r *Runner) PublishTargets() ([]PublishTarget, error) {
 	targets := r.Cfg.Publish
 	if len(targets) == 0 {
 		targets = []PublishConfig{{Kind: "parquet"}, {Kind: "duckdb"}}
 	}
-	marts := load.Marts{DB: db, Names: names, Dir: r.Cfg.Warehouse}
+	var out []PublishTarget
 	for _, t := range targets {
 		kind, err := load.LookupKind(t.Kind)
 		if err != nil {
@@ -230,9 +254,7 @@ func (r *Runner) publish(ctx context.Context, db *sql.DB, p *transform.Project) 
 		if err != nil {
 			return nil, err
 		}
-		if err := pub.Publish(ctx, marts); err != nil {
-			return nil, fmt.Errorf("publishing to %s: %w", t.Kind, err)
-		}
+		out = append(out, PublishTarget{Kind: t.Kind, Publisher: pub})
 	}
-	return names, nil
+	return out, nil
 }

@@ -1,11 +1,15 @@
 // Package duckdbfile publishes all marts into one DuckDB file (marts.duckdb)
 // for BI tools. The file is built aside and renamed into place, so a tool
-// holding the old file open keeps reading the old version undisturbed.
+// holding the old file open (read-only) keeps reading the old version
+// undisturbed and the next open sees the new one. The version it replaces is
+// kept as marts.duckdb.prev for `cdw publish --rollback`.
 package duckdbfile
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -14,7 +18,7 @@ import (
 )
 
 func init() {
-	load.Register(load.Kind{Name: "duckdb", Doc: "one DuckDB file with every mart, built aside and renamed into place", Open: open})
+	load.Register(load.Kind{Name: "duckdb", Doc: "one DuckDB file with every mart, built aside and renamed into place; previous kept for rollback", Open: open})
 }
 
 type options struct {
@@ -24,7 +28,10 @@ type options struct {
 // Publisher writes marts into a DuckDB file.
 type Publisher struct{ path string }
 
-var _ load.Publisher = (*Publisher)(nil)
+var (
+	_ load.Publisher  = (*Publisher)(nil)
+	_ load.Rollbacker = (*Publisher)(nil)
+)
 
 func open(cfg load.TargetConfig) (load.Publisher, error) {
 	var o options
@@ -44,13 +51,31 @@ func open(cfg load.TargetConfig) (load.Publisher, error) {
 // Path is the published file.
 func (p *Publisher) Path() string { return p.path }
 
-// Publish builds a new file beside the target and renames it over the old one.
+// PrevPath is the previously published file, kept for rollback.
+func (p *Publisher) PrevPath() string { return p.path + ".prev" }
+
+// Publish builds a new file beside the target, keeps the current file as
+// .prev (a hard link, so readers of the current file are not disturbed) and
+// renames the new file over the current one.
 func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 	dir := filepath.Dir(p.path)
 	if err := os.MkdirAll(dir, durable.DirPerm); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
 	tmp := filepath.Join(dir, "."+filepath.Base(p.path)+".tmp-publish")
+	if err := p.build(ctx, m, tmp); err != nil {
+		os.Remove(tmp)
+		os.Remove(tmp + ".wal")
+		return err
+	}
+	if err := p.keepPrevious(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return durable.Rename(tmp, p.path)
+}
+
+func (p *Publisher) build(ctx context.Context, m load.Marts, tmp string) error {
 	os.Remove(tmp)
 	os.Remove(tmp + ".wal")
 	conn, err := m.DB.Conn(ctx)
@@ -70,8 +95,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 	for _, name := range m.Names {
 		q := fmt.Sprintf("CREATE TABLE cdw_publish.main.%s AS SELECT * FROM main.%s", load.QuoteIdent(name), load.QuoteIdent(name))
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("publishing %s to %s: %w", name, p.path, err)
+			return fmt.Errorf("copying mart %s into %s: %w", name, p.path, err)
 		}
 	}
 	// Checkpoint so the file is complete on its own, with no WAL beside it.
@@ -82,11 +106,38 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		return fmt.Errorf("closing %s: %w", tmp, err)
 	}
 	attached = false
-	if err := durable.SyncFile(tmp); err != nil {
-		return err
-	}
 	if err := os.Chmod(tmp, durable.FilePerm); err != nil {
 		return fmt.Errorf("setting permissions on %s: %w", tmp, err)
 	}
-	return durable.Rename(tmp, p.path)
+	return durable.SyncFile(tmp)
+}
+
+// keepPrevious makes .prev a second name of the current file. Linking (not
+// renaming) keeps the current path valid until the new file replaces it.
+func (p *Publisher) keepPrevious() error {
+	if _, err := os.Stat(p.path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	link := filepath.Join(filepath.Dir(p.path), "."+filepath.Base(p.path)+".prev.tmp-link")
+	os.Remove(link)
+	if err := os.Link(p.path, link); err != nil {
+		return fmt.Errorf("keeping %s as the previous version: %w", p.path, err)
+	}
+	if err := durable.Rename(link, p.PrevPath()); err != nil {
+		os.Remove(link)
+		return err
+	}
+	return nil
+}
+
+// Rollback renames marts.duckdb.prev over marts.duckdb: one atomic step, after
+// which there is no .prev until the next publish.
+func (p *Publisher) Rollback(ctx context.Context) (string, error) {
+	if _, err := os.Stat(p.PrevPath()); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w (no %s)", p.path, load.ErrNoPreviousVersion, p.PrevPath())
+	}
+	if err := durable.Rename(p.PrevPath(), p.path); err != nil {
+		return "", err
+	}
+	return "the previous file (was " + filepath.Base(p.PrevPath()) + ")", nil
 }

@@ -1,37 +1,64 @@
-// Package parquet publishes each mart as marts/<name>.parquet. A mart is
-// written by DuckDB to a temporary file beside its target, fsynced, and
-// renamed over the old version, so a reader opens either the old file or the
-// new one, never a partial file.
+// Package parquet publishes marts as Parquet files in versions. Each publish
+// writes a complete new version aside (marts/_versions/<id>/<mart>.parquet),
+// then switches readers to it: the marts/current symlink is replaced in one
+// rename (the whole set at once), and every marts/<mart>.parquet is replaced
+// by a hard link to the new version's file (one rename per file). Older
+// versions are kept (keep: 3) so `cdw publish --rollback` can switch back.
 package parquet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/load"
 )
 
 func init() {
-	load.Register(load.Kind{Name: "parquet", Doc: "marts/<mart>.parquet, replaced atomically", Open: open})
+	load.Register(load.Kind{Name: "parquet", Doc: "versioned marts/<mart>.parquet and marts/current/, switched atomically, with rollback", Open: open})
 }
+
+const (
+	versionsDir = "_versions"
+	currentLink = "current"
+	defaultKeep = 3
+)
 
 type options struct {
-	Dir string `yaml:"dir"` // default <warehouse>/marts
+	Dir  string `yaml:"dir"`  // default <warehouse>/marts
+	Keep *int   `yaml:"keep"` // versions kept, the current one included; default 3
 }
 
-// Publisher writes marts as Parquet files.
-type Publisher struct{ dir string }
+// Publisher writes versioned Parquet marts.
+type Publisher struct {
+	dir  string
+	keep int
+}
 
-var _ load.Publisher = (*Publisher)(nil)
+var (
+	_ load.Publisher  = (*Publisher)(nil)
+	_ load.Rollbacker = (*Publisher)(nil)
+)
 
 func open(cfg load.TargetConfig) (load.Publisher, error) {
 	var o options
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
+	return newPublisher(cfg, o)
+}
+
+func newPublisher(cfg load.TargetConfig, o options) (*Publisher, error) {
 	dir := filepath.Join(cfg.Dir, "marts")
 	if o.Dir != "" {
 		dir = o.Dir
@@ -39,34 +66,251 @@ func open(cfg load.TargetConfig) (load.Publisher, error) {
 			dir = filepath.Join(cfg.BaseDir, dir)
 		}
 	}
-	return &Publisher{dir: dir}, nil
+	keep := defaultKeep
+	if o.Keep != nil {
+		keep = *o.Keep
+		if keep < 1 {
+			return nil, cfg.Options.Get("keep").Errorf("keep must be at least 1 (the current version), got %d", keep)
+		}
+	}
+	return &Publisher{dir: dir, keep: keep}, nil
 }
 
-// Publish writes every mart aside and renames it into place.
-func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
-	if err := os.MkdirAll(p.dir, durable.DirPerm); err != nil {
-		return fmt.Errorf("creating %s: %w", p.dir, err)
+// Dir is the directory readers use: <dir>/<mart>.parquet and <dir>/current/.
+func (p *Publisher) Dir() string { return p.dir }
+
+// version is one published set of marts, named "<seq>-<UTC time>" so that
+// versions order by seq even if the clock goes backwards.
+type version struct {
+	seq  int
+	name string
+}
+
+var versionName = regexp.MustCompile(`^([0-9]{6,})-[0-9TZ]+$`)
+
+func (p *Publisher) versionPath(name string) string {
+	return filepath.Join(p.dir, versionsDir, name)
+}
+
+// versions lists the complete versions, oldest first.
+func (p *Publisher) versions() ([]version, error) {
+	ents, err := os.ReadDir(filepath.Join(p.dir, versionsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	for _, name := range m.Names {
-		final := filepath.Join(p.dir, name+".parquet")
-		tmp := filepath.Join(p.dir, "."+name+".parquet.tmp-publish")
-		os.Remove(tmp)
-		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", load.QuoteIdent(name), load.QuoteString(tmp))
+	if err != nil {
+		return nil, fmt.Errorf("listing Parquet versions: %w", err)
+	}
+	var vs []version
+	for _, e := range ents {
+		m := versionName.FindStringSubmatch(e.Name())
+		if m == nil || !e.IsDir() {
+			continue
+		}
+		seq, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
+		}
+		vs = append(vs, version{seq: seq, name: e.Name()})
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].seq < vs[j].seq })
+	return vs, nil
+}
+
+// Current returns the name of the version readers see, or "" before the
+// first versioned publish.
+func (p *Publisher) Current() (string, error) {
+	target, err := os.Readlink(filepath.Join(p.dir, currentLink))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", filepath.Join(p.dir, currentLink), err)
+	}
+	return filepath.Base(target), nil
+}
+
+// Publish writes every mart into a new version directory and switches
+// readers to it. A failure before the switch leaves the current version.
+func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
+	vdir := filepath.Join(p.dir, versionsDir)
+	if err := os.MkdirAll(vdir, durable.DirPerm); err != nil {
+		return fmt.Errorf("creating %s: %w", vdir, err)
+	}
+	p.removeStaging()
+	vs, err := p.versions()
+	if err != nil {
+		return err
+	}
+	seq := 1
+	if len(vs) > 0 {
+		seq = vs[len(vs)-1].seq + 1
+	}
+	name := fmt.Sprintf("%06d-%s", seq, time.Now().UTC().Format("20060102T150405Z"))
+	staging := filepath.Join(vdir, "."+name+".tmp-publish")
+	if err := os.Mkdir(staging, durable.DirPerm); err != nil {
+		return fmt.Errorf("creating %s: %w", staging, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(staging)
+		}
+	}()
+	for _, mart := range m.Names {
+		f := filepath.Join(staging, mart+".parquet")
+		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", load.QuoteIdent(mart), load.QuoteString(f))
 		if _, err := m.DB.ExecContext(ctx, q); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("publishing %s to Parquet: %w", name, err)
+			return fmt.Errorf("writing mart %s to Parquet: %w", mart, err)
 		}
-		if err := durable.SyncFile(tmp); err != nil {
-			os.Remove(tmp)
+		if err := os.Chmod(f, durable.FilePerm); err != nil {
+			return fmt.Errorf("setting permissions on %s: %w", f, err)
+		}
+		if err := durable.SyncFile(f); err != nil {
 			return err
 		}
-		if err := os.Chmod(tmp, durable.FilePerm); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("setting permissions on %s: %w", tmp, err)
+	}
+	if err := durable.SyncDir(staging); err != nil {
+		return err
+	}
+	if err := durable.Rename(staging, p.versionPath(name)); err != nil {
+		return err
+	}
+	done = true
+	prev, err := p.Current()
+	if err != nil {
+		return err
+	}
+	if err := p.switchTo(name, prev); err != nil {
+		return err
+	}
+	slog.Debug("published Parquet version", "dir", p.dir, "version", name, "marts", len(m.Names))
+	return p.prune(name)
+}
+
+// Rollback switches readers to the version before the current one and
+// deletes the current one, so a later rollback goes further back rather
+// than forward to the bad version again.
+func (p *Publisher) Rollback(ctx context.Context) (string, error) {
+	cur, err := p.Current()
+	if err != nil {
+		return "", err
+	}
+	if cur == "" {
+		return "", fmt.Errorf("parquet marts in %s: %w (nothing has been published as a version yet)", p.dir, load.ErrNoPreviousVersion)
+	}
+	vs, err := p.versions()
+	if err != nil {
+		return "", err
+	}
+	curSeq := -1
+	if m := versionName.FindStringSubmatch(cur); m != nil {
+		curSeq, _ = strconv.Atoi(m[1])
+	}
+	prev := ""
+	for _, v := range vs {
+		if v.seq < curSeq {
+			prev = v.name
 		}
-		if err := durable.Rename(tmp, final); err != nil {
-			return err
+	}
+	if prev == "" {
+		return "", fmt.Errorf("parquet marts in %s: %w (only version %s is kept)", p.dir, load.ErrNoPreviousVersion, cur)
+	}
+	if err := p.switchTo(prev, cur); err != nil {
+		return "", err
+	}
+	if err := os.RemoveAll(p.versionPath(cur)); err != nil {
+		return "", fmt.Errorf("removing rolled-back version %s: %w", cur, err)
+	}
+	return "version " + prev, nil
+}
+
+// switchTo points marts/current at version name, then replaces each
+// marts/<mart>.parquet with a hard link into it. Stable files of marts that
+// the old version had and the new one lacks are removed.
+func (p *Publisher) switchTo(name, old string) error {
+	link := filepath.Join(p.dir, ".current.tmp-link")
+	os.Remove(link)
+	if err := os.Symlink(filepath.Join(versionsDir, name), link); err != nil {
+		return fmt.Errorf("creating link to version %s: %w", name, err)
+	}
+	if err := durable.Rename(link, filepath.Join(p.dir, currentLink)); err != nil {
+		os.Remove(link)
+		return fmt.Errorf("switching to version %s: %w", name, err)
+	}
+	marts, err := martFiles(p.versionPath(name))
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, f := range marts {
+		have[f] = true
+		tmp := filepath.Join(p.dir, "."+f+".tmp-link")
+		os.Remove(tmp)
+		if err := os.Link(filepath.Join(p.versionPath(name), f), tmp); err != nil {
+			return fmt.Errorf("linking %s of version %s: %w", f, name, err)
+		}
+		if err := os.Rename(tmp, filepath.Join(p.dir, f)); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("switching %s to version %s: %w", f, name, err)
+		}
+	}
+	if old != "" {
+		oldFiles, _ := martFiles(p.versionPath(old))
+		for _, f := range oldFiles {
+			if have[f] {
+				continue
+			}
+			// Only remove a stable file that is still our link into the
+			// old version, never a file someone else put there.
+			a, errA := os.Stat(filepath.Join(p.dir, f))
+			b, errB := os.Stat(filepath.Join(p.versionPath(old), f))
+			if errA == nil && errB == nil && os.SameFile(a, b) {
+				os.Remove(filepath.Join(p.dir, f))
+			}
+		}
+	}
+	return durable.SyncDir(p.dir)
+}
+
+// prune removes the oldest versions beyond keep, never the current one.
+func (p *Publisher) prune(current string) error {
+	vs, err := p.versions()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(vs)-p.keep; i++ {
+		if vs[i].name == current {
+			continue
+		}
+		if err := os.RemoveAll(p.versionPath(vs[i].name)); err != nil {
+			return fmt.Errorf("pruning Parquet version %s: %w", vs[i].name, err)
 		}
 	}
 	return nil
+}
+
+// removeStaging deletes half-written versions left by a crashed publish.
+// The warehouse lock guarantees no other publish is writing them.
+func (p *Publisher) removeStaging() {
+	ents, _ := os.ReadDir(filepath.Join(p.dir, versionsDir))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".tmp-publish") {
+			os.RemoveAll(filepath.Join(p.dir, versionsDir, e.Name()))
+		}
+	}
+}
+
+func martFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".parquet") && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
 }
