@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
 	models "github.com/cdwhq/cdw/sql"
 	"github.com/cdwhq/cdw/transform"
@@ -92,6 +93,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if runErr != nil {
 		rec.Status, rec.Error = "error", runErr.Error()
 	}
+	failpoint.Hit("pipeline.before-history") // work done, history not yet written
 	if err := AppendHistory(cfg.Warehouse, rec); err != nil {
 		return rep, errors.Join(runErr, err)
 	}
@@ -106,6 +108,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		if err != nil {
 			return err
 		}
+		failpoint.Hit("pipeline.after-extract")
 	}
 	if !opts.Steps.Transform && !opts.Steps.Publish && !opts.Steps.Test {
 		return nil
@@ -152,6 +155,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		}
 	}
 	if opts.Steps.Publish {
+		failpoint.Hit("pipeline.before-publish") // marts built, not published
 		names, err := r.publish(ctx, db, project)
 		rep.Published = names
 		if err != nil {

@@ -8,6 +8,7 @@ package transform
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -208,6 +209,13 @@ func parseTests(s string) ([]TestSpec, error) {
 		if kind == "relationships" && (len(args) != 2 || !strings.Contains(args[1], ".")) {
 			return nil, fmt.Errorf("relationships needs (column, model.column), got %v", args)
 		}
+		if kind == "accepted_values" {
+			for _, v := range args[1:] {
+				if !isLiteral(v) {
+					return nil, fmt.Errorf("accepted_values(%s, …): %s must be a 'quoted' string or a number", args[0], v)
+				}
+			}
+		}
 		t := TestSpec{Kind: kind, Args: args, Severity: "error"}
 		rest = strings.TrimSpace(rest[closeAt+1:])
 		word, after, _ := strings.Cut(rest, ",")
@@ -272,4 +280,13 @@ func splitArgs(s string) ([]string, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// isLiteral reports whether s is a single-quoted SQL string or a number.
+func isLiteral(s string) bool {
+	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+		return true
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }

@@ -26,7 +26,8 @@ type Vars map[string]string
 
 // Project is a loaded, checked set of models in dependency order.
 type Project struct {
-	Models []*Model // topological order
+	Models []*Model    // topological order
+	Tests  []*DataTest // header tests of every model, then test files by name
 	byName map[string]*Model
 }
 
@@ -44,12 +45,16 @@ type LoadOptions struct {
 	Raw []string
 }
 
-// Load discovers models in roots (later roots override earlier ones by name:
-// that is how a team replaces a built-in model), parses their headers and
+// Load discovers models in roots. The first root is the built-in tree; a
+// model in a later (user) root replaces the built-in model of the same name,
+// which is how a team customises one; two user roots defining the same name
+// is an error. Load parses headers and
 // dependencies, adds registered Go models, and orders them.
 func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error) {
 	byName := map[string]*Model{}
-	for _, root := range roots {
+	testFiles := map[string]*DataTest{} // later roots replace by name, like models
+	userFiles := map[string]string{}    // model → its file in a user directory
+	for ri, root := range roots {
 		inRoot := map[string]string{}
 		err := fs.WalkDir(root.FS, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -59,10 +64,20 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 				return nil
 			}
 			dir := path.Dir(p)
-			if dir == "tests" || strings.HasPrefix(dir, "tests/") {
-				return nil // data tests, not models
-			}
 			file := root.Name + "/" + p
+			if dir == "tests" || strings.HasPrefix(dir, "tests/") {
+				data, err := fs.ReadFile(root.FS, p)
+				if err != nil {
+					return fmt.Errorf("reading %s: %w", file, err)
+				}
+				sev, tags, err := parseTestFile(file, string(data))
+				if err != nil {
+					return err
+				}
+				name := strings.TrimSuffix(path.Base(p), ".sql")
+				testFiles[name] = &DataTest{Name: name, File: file, Severity: sev, SQL: string(data), Tags: tags}
+				return nil
+			}
 			name := strings.ToLower(strings.TrimSuffix(path.Base(p), ".sql"))
 			if prev, dup := inRoot[name]; dup {
 				return fmt.Errorf("two models are named %s: %s and %s", name, prev, file)
@@ -81,6 +96,14 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 			}
 			if dir == "." {
 				dir = ""
+			}
+			// A user directory may replace a model of the first root (the
+			// built-in tree); two user directories may not both define it.
+			if ri > 0 {
+				if other, ok := userFiles[name]; ok {
+					return fmt.Errorf("two models are named %s: %s and %s", name, other, file)
+				}
+				userFiles[name] = file
 			}
 			byName[name] = &Model{Name: name, File: file, Dir: dir, SQL: string(data), Header: h}
 			return nil
@@ -147,7 +170,34 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Project{Models: order, byName: byName}, nil
+	exists := func(rel string) bool { return raw[rel] || byName[rel] != nil }
+	p := &Project{Models: order, byName: byName}
+	for _, m := range order {
+		ts, err := headerTests(m, exists)
+		if err != nil {
+			return nil, err
+		}
+		p.Tests = append(p.Tests, ts...)
+	}
+	for _, name := range sortedKeys(testFiles) {
+		t := testFiles[name]
+		rendered, err := Render(&Model{Name: name, File: t.File, SQL: t.SQL}, opts.Vars)
+		if err != nil {
+			return nil, err
+		}
+		refs, err := relations(ctx, parser, rendered)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.File, err)
+		}
+		for _, r := range refs {
+			if !exists(r) {
+				return nil, fmt.Errorf("%s: reads %q, which is neither a model nor a raw relation", t.File, r)
+			}
+		}
+		t.SQL, t.Deps = rendered, refs
+		p.Tests = append(p.Tests, t)
+	}
+	return p, nil
 }
 
 func validModelName(s string) bool {
@@ -280,7 +330,8 @@ func relations(ctx context.Context, db *sql.DB, query string) ([]string, error) 
 	walk(top["statements"])
 	var out []string
 	for t := range tables {
-		if !ctes[t] {
+		// "recurring.x" is the recurring table of a USING KEY recursive CTE x.
+		if !ctes[t] && !(strings.HasPrefix(t, "recurring.") && ctes[strings.TrimPrefix(t, "recurring.")]) {
 			out = append(out, t)
 		}
 	}
@@ -300,7 +351,7 @@ func lineOf(s string, pos int) int {
 	return strings.Count(s[:pos], "\n") + 1
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

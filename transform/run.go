@@ -6,8 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/failpoint"
 )
 
 // Status of one model in a run.
@@ -65,54 +70,163 @@ type Runner struct {
 	DB   *sql.DB // warehouse.duckdb
 	Vars Vars
 	Log  *slog.Logger
+	// Workers bounds how many independent models build at once, each on its
+	// own connection. 0 means 1: DuckDB already spreads one statement over
+	// every core, so extra workers only pay off for many small models.
+	Workers int
+	// Selection is recorded with each model run (e.g. "customers+"), so the
+	// history says what was asked for.
+	Selection string
 }
 
 // Run builds the given models (in the order given, which must be a
-// topological order). A failing model stops its descendants only.
+// topological order). Independent models may build concurrently; a failing
+// model stops its descendants only. Dependencies outside models are assumed
+// to exist already in the warehouse (a partial selection).
 func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunResult, error) {
 	start := time.Now()
-	res := RunResult{RunID: runID}
-	conn, err := r.DB.Conn(ctx)
-	if err != nil {
-		return res, fmt.Errorf("connecting to the warehouse: %w", err)
+	res := RunResult{RunID: runID, Models: make([]ModelResult, len(models))}
+	workers := r.Workers
+	if workers < 1 {
+		workers = 1
 	}
-	defer conn.Close()
-	if err := InstallFunctions(conn); err != nil {
-		return res, err
+	if workers > len(models) {
+		workers = max(1, len(models))
 	}
-	broken := map[string]string{} // model → the failed ancestor
-	for _, m := range models {
-		mr := ModelResult{Model: m.Name, File: m.File, Rows: -1}
+	conns := make([]*sql.Conn, workers)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i := range conns {
+		c, err := r.DB.Conn(ctx)
+		if err != nil {
+			return res, fmt.Errorf("connecting to the warehouse: %w", err)
+		}
+		conns[i] = c
+		// Every worker's connection gets the Go functions, so a model
+		// calling a UDF works whichever worker builds it.
+		if err := InstallFunctions(c); err != nil {
+			return res, err
+		}
+	}
+
+	index := make(map[string]int, len(models))
+	for i, m := range models {
+		index[m.Name] = i
+	}
+	pending := make([]int, len(models)) // unfinished in-run dependencies
+	children := make([][]int, len(models))
+	for i, m := range models {
 		for _, d := range m.Deps {
-			if cause, bad := broken[d]; bad {
-				mr.Status = Skipped
-				mr.Err = fmt.Errorf("%s: skipped because %s failed", m.File, cause)
-				broken[m.Name] = cause
-				break
+			if j, ok := index[d]; ok {
+				pending[i]++
+				children[j] = append(children[j], i)
 			}
-		}
-		if mr.Status == "" {
-			t0 := time.Now()
-			mr.Rows, mr.Notes, mr.Err = r.build(ctx, conn, m)
-			mr.Duration = time.Since(t0)
-			mr.Status = Success
-			if mr.Err != nil {
-				mr.Status = Failed
-				broken[m.Name] = m.Name
-			}
-		}
-		r.log().Info("model", "model", m.Name, "status", mr.Status, "rows", mr.Rows,
-			"ms", mr.Duration.Milliseconds(), "notes", mr.Notes)
-		res.Models = append(res.Models, mr)
-		if ctx.Err() != nil {
-			return res, ctx.Err()
 		}
 	}
+	broken := make([]string, len(models)) // the failed ancestor, if any
+	type done struct {
+		i  int
+		mr ModelResult
+	}
+	jobs := make(chan int)
+	results := make(chan done)
+	for w := 0; w < workers; w++ {
+		go func(conn *sql.Conn) {
+			for i := range jobs {
+				m := models[i]
+				mr := ModelResult{Model: m.Name, File: m.File, Rows: -1}
+				t0 := time.Now()
+				mr.Rows, mr.Notes, mr.Err = r.build(ctx, conn, m)
+				failpoint.Hit("transform.after-model") // some models rebuilt, others not yet
+				mr.Duration = time.Since(t0)
+				mr.Status = Success
+				if mr.Err != nil {
+					mr.Status = Failed
+				}
+				results <- done{i, mr}
+			}
+		}(conns[w])
+	}
+
+	var ready []int // kept in topological order so the run order is stable
+	for i := range models {
+		if pending[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	finished, inflight := 0, 0
+	var finish func(i int, mr ModelResult)
+	finish = func(i int, mr ModelResult) {
+		res.Models[i] = mr
+		finished++
+		r.log().Info("model", "model", mr.Model, "status", mr.Status, "rows", mr.Rows,
+			"ms", mr.Duration.Milliseconds(), "notes", mr.Notes)
+		if mr.Status != Success && broken[i] == "" {
+			broken[i] = models[i].Name
+		}
+		for _, c := range children[i] {
+			if broken[i] != "" && broken[c] == "" {
+				broken[c] = broken[i]
+			}
+			pending[c]--
+			if pending[c] > 0 {
+				continue
+			}
+			if broken[c] != "" {
+				finish(c, ModelResult{Model: models[c].Name, File: models[c].File, Rows: -1, Status: Skipped,
+					Err: fmt.Errorf("%s: skipped because %s failed", models[c].File, broken[c])})
+				continue
+			}
+			ready = insertSorted(ready, c)
+		}
+	}
+	var ctxErr error
+	for finished < len(models) {
+		for len(ready) > 0 && inflight < workers && ctxErr == nil {
+			i := ready[0]
+			ready = ready[1:]
+			inflight++
+			jobs <- i
+		}
+		if inflight == 0 {
+			// Cancelled: what never started is skipped.
+			for i := range models {
+				if res.Models[i].Status == "" {
+					res.Models[i] = ModelResult{Model: models[i].Name, File: models[i].File, Rows: -1,
+						Status: Skipped, Err: fmt.Errorf("%s: not built: %w", models[i].File, ctxErr)}
+				}
+			}
+			break
+		}
+		d := <-results
+		inflight--
+		finish(d.i, d.mr)
+		if ctxErr == nil && ctx.Err() != nil {
+			ctxErr = ctx.Err()
+		}
+	}
+	close(jobs)
 	res.Elapsed = time.Since(start)
-	if err := recordRun(ctx, conn, res); err != nil {
+	if ctxErr != nil {
+		return res, ctxErr
+	}
+	if err := recordRun(ctx, conns[0], res, r.Selection); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+func insertSorted(s []int, v int) []int {
+	i := sort.SearchInts(s, v)
+	s = append(s, 0)
+	copy(s[i+1:], s[i:])
+	s[i] = v
+	return s
 }
 
 func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model) (int64, string, error) {
@@ -141,7 +255,7 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model) (int64, st
 	// The statement starts on the file's first line, so DuckDB's "LINE n"
 	// is the line in the model file.
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
-		return 0, "", &ModelError{File: m.File, Err: err}
+		return 0, "", newModelError(m, err)
 	}
 	if m.Header.Materialized == View {
 		return -1, "", nil
@@ -153,15 +267,43 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model) (int64, st
 	return n, "", nil
 }
 
-// ModelError is a model that DuckDB refused; the message names the file and
-// keeps DuckDB's own text, which includes the line of the SQL.
+// ModelError is a model that DuckDB refused. It names the model file and
+// the line DuckDB points at (the CREATE prefix shares the SQL's first line,
+// so DuckDB's "LINE n" is the file's line n), keeps DuckDB's own message and
+// shows the offending line's text.
 type ModelError struct {
 	File string
+	Line int    // 0 when DuckDB names no line
+	Text string // that line of the model file
 	Err  error
 }
 
+var duckLine = regexp.MustCompile(`(?m)^LINE (\d+):.*$`)
+
+func newModelError(m *Model, err error) *ModelError {
+	e := &ModelError{File: m.File, Err: err}
+	if g := duckLine.FindStringSubmatch(err.Error()); g != nil {
+		e.Line, _ = strconv.Atoi(g[1])
+		lines := strings.Split(m.SQL, "\n")
+		if e.Line >= 1 && e.Line <= len(lines) {
+			e.Text = strings.TrimSpace(lines[e.Line-1])
+		}
+	}
+	return e
+}
+
 func (e *ModelError) Error() string {
-	return fmt.Sprintf("%s: %s", e.File, strings.TrimSpace(e.Err.Error()))
+	msg := e.Err.Error()
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, strings.TrimSpace(msg))
+	}
+	// Drop DuckDB's own excerpt (it shows the statement with our CREATE
+	// prefix, and a caret line); the file's line replaces it.
+	if loc := duckLine.FindStringIndex(msg); loc != nil {
+		msg = msg[:loc[0]]
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	return fmt.Sprintf("%s:%d: %s\n    %d | %s", e.File, e.Line, msg, e.Line, e.Text)
 }
 
 func (e *ModelError) Unwrap() error { return e.Err }
@@ -182,7 +324,7 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string) (in
 	defer tx.Rollback()
 	exec := func(q string) error {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return &ModelError{File: m.File, Err: err}
+			return newModelError(m, err)
 		}
 		return nil
 	}
@@ -227,12 +369,22 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string) (in
 
 // recordRun appends the run's per-model results to cdw_model_runs, so they
 // can be queried afterwards like any table.
-func recordRun(ctx context.Context, conn *sql.Conn, res RunResult) error {
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS cdw_model_runs (
+func recordRun(ctx context.Context, conn *sql.Conn, res RunResult, selection string) error {
+	for _, q := range []string{`CREATE TABLE IF NOT EXISTS cdw_model_runs (
 		run_id VARCHAR, model VARCHAR, file VARCHAR, status VARCHAR, rows BIGINT,
-		duration_ms DOUBLE, error VARCHAR, notes VARCHAR, recorded_at TIMESTAMPTZ)`); err != nil {
-		return fmt.Errorf("creating cdw_model_runs: %w", err)
+		duration_ms DOUBLE, error VARCHAR, notes VARCHAR, recorded_at TIMESTAMPTZ)`,
+		// Added after the first release: older warehouses lack it.
+		`ALTER TABLE cdw_model_runs ADD COLUMN IF NOT EXISTS selection VARCHAR`} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("creating cdw_model_runs: %w", err)
+		}
 	}
+	// One transaction: one WAL commit for the whole run, not one per model.
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("recording model runs: %w", err)
+	}
+	defer tx.Rollback()
 	for _, m := range res.Models {
 		var msg any
 		if m.Err != nil {
@@ -242,10 +394,15 @@ func recordRun(ctx context.Context, conn *sql.Conn, res RunResult) error {
 		if m.Rows < 0 {
 			rows = nil
 		}
-		if _, err := conn.ExecContext(ctx, `INSERT INTO cdw_model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())`,
-			res.RunID, m.Model, m.File, string(m.Status), rows, float64(m.Duration.Microseconds())/1000, msg, m.Notes); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cdw_model_runs
+			(run_id, model, file, status, rows, duration_ms, error, notes, recorded_at, selection)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?)`,
+			res.RunID, m.Model, m.File, string(m.Status), rows, float64(m.Duration.Microseconds())/1000, msg, m.Notes, selection); err != nil {
 			return fmt.Errorf("recording model run: %w", err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("recording model runs: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cdwhq/cdw/pipelines"
+	"github.com/cdwhq/cdw/transform"
 )
 
 func init() {
@@ -16,7 +17,10 @@ func init() {
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			columns := fs.Bool("columns", false, "also list each model's documented columns")
-			return func(ctx context.Context, _ []string) error {
+			sel := selectFlag(fs)
+			var graph graphFlag
+			fs.Var(&graph, "graph", "print the DAG instead of a table: --graph (Mermaid) or --graph dot")
+			return func(ctx context.Context, args []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
 				if err != nil {
 					return err
@@ -25,8 +29,31 @@ func init() {
 				if err != nil {
 					return err
 				}
+				// "--graph dot": a bool-style flag leaves the format as an
+				// argument and stops flag parsing, so parse the rest again.
+				if graph == "true" && len(args) > 0 && (args[0] == "dot" || args[0] == "mermaid") {
+					graph = graphFlag(args[0])
+					if err := fs.Parse(args[1:]); err != nil {
+						return err
+					}
+					args = fs.Args()
+				}
+				if len(args) > 0 {
+					return fmt.Errorf("unexpected arguments %q", args)
+				}
+				models, err := p.Select(*sel)
+				if err != nil {
+					return err
+				}
+				if graph != "" {
+					format := string(graph)
+					if format == "true" {
+						format = "mermaid"
+					}
+					return transform.WriteGraph(out, models, format)
+				}
 				t := &table{header: []string{"#", "model", "materialized", "published", "depends on", "file"}}
-				for i, m := range p.Models {
+				for i, m := range models {
 					pub := ""
 					if m.Published() {
 						pub = "yes"
@@ -35,7 +62,7 @@ func init() {
 				}
 				t.print(out)
 				if *columns {
-					for _, m := range p.Models {
+					for _, m := range models {
 						if m.Header.Description == "" && len(m.Header.Columns) == 0 {
 							continue
 						}
@@ -75,3 +102,10 @@ func init() {
 		},
 	})
 }
+
+// graphFlag is --graph with an optional format: alone it means Mermaid.
+type graphFlag string
+
+func (g *graphFlag) String() string     { return string(*g) }
+func (g *graphFlag) Set(v string) error { *g = graphFlag(v); return nil }
+func (g *graphFlag) IsBoolFlag() bool   { return true }

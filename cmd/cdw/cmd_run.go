@@ -11,6 +11,7 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/pipelines"
+	"github.com/cdwhq/cdw/transform"
 )
 
 func init() {
@@ -20,13 +21,14 @@ func init() {
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			full := fs.Bool("full-refresh", false, "re-extract everything instead of only new and changed rows")
+			sel := selectFlag(fs)
 			return func(ctx context.Context, _ []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
 				if err != nil {
 					return err
 				}
 				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
-					Steps: pipelines.AllSteps, FullRefresh: *full, Progress: progress()})
+					Steps: pipelines.AllSteps, FullRefresh: *full, Progress: progress(), Select: *sel})
 				printReport(rep)
 				return err
 			}
@@ -114,7 +116,38 @@ func printReport(rep *pipelines.Report) {
 		fmt.Fprintf(out, "Models: %d of %d built\n", ok, len(rep.Transform.Models))
 		t.print(out)
 	}
+	printTests(rep.Tests)
 	if len(rep.Published) > 0 {
 		fmt.Fprintf(out, "Published %d marts: %s\n", len(rep.Published), strings.Join(rep.Published, ", "))
+	}
+}
+
+// selectFlag is the --select flag shared by run, test and models.
+func selectFlag(fs *flag.FlagSet) *string {
+	return fs.String("select", "", "models to use: name, name+ (and downstream), +name (and upstream), path:DIR, tag:NAME; several = union")
+}
+
+// printTests prints a one-line tally and every test that did not pass.
+func printTests(results []transform.TestResult) {
+	if len(results) == 0 {
+		return
+	}
+	count := map[transform.TestStatus]int{}
+	t := &table{header: []string{"test", "status", "failing", "file", "detail"}}
+	for _, r := range results {
+		count[r.Status]++
+		if r.Status == transform.TestPass {
+			continue
+		}
+		detail := r.Sample
+		if r.Err != nil {
+			detail = oneLine(r.Err)
+		}
+		t.add(r.Name, string(r.Status), fmt.Sprint(r.Failures), r.File, detail)
+	}
+	fmt.Fprintf(out, "Tests: %d passed, %d warned, %d failed, %d errored\n",
+		count[transform.TestPass], count[transform.TestWarn], count[transform.TestFail], count[transform.TestError])
+	if len(t.rows) > 0 {
+		t.print(out)
 	}
 }
