@@ -1,8 +1,17 @@
 -- materialized: table
 -- description: Contacts from every source, latest version of each, with e-mail
---   and phone normalised for matching (e-mail trimmed and lower case; phone
---   digits only, with a leading 0 replaced by the default country code).
+--   and phone normalised for identity matching: e-mail trimmed and lower case
+--   (kept only when it contains @); phone reduced to digits with the country
+--   code made explicit (a leading 00 is dropped, a single leading 0 becomes
+--   var default_country_code), kept only with at least var
+--   identity_min_phone_digits digits so junk such as "0" never links people.
 -- tests: not_null(contact_id), unique(source, contact_id)
+-- column: source: the source the contact came from
+-- column: contact_id: the contact's id in its source
+-- column: customer_id: explicit external customer id, when the source knows it
+-- column: email_norm: trimmed, lower-case e-mail
+-- column: phone_norm: digits with country code, e.g. 491511234567
+-- column: customer_type: business or consumer (b2b/company/firm → business; b2c/private/person → consumer)
 WITH ranked AS (
     SELECT *,
            row_number() OVER (PARTITION BY _source, contact_id
@@ -10,26 +19,33 @@ WITH ranked AS (
     FROM raw.contacts
 ), cleaned AS (
     SELECT *,
-           regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g') AS _digits
+           regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g') AS _digits,
+           lower(trim(email)) AS _email
     FROM ranked
     WHERE _rn = 1 AND NOT coalesce(deleted, false)
+), phoned AS (
+    SELECT *,
+           CASE WHEN _digits = '' THEN NULL
+                WHEN starts_with(_digits, '00') THEN substr(_digits, 3)
+                WHEN starts_with(_digits, '0') THEN CAST({{ var('default_country_code', '49') }} AS VARCHAR) || substr(_digits, 2)
+                ELSE _digits END AS _phone
+    FROM cleaned
 )
 SELECT
     _source                                           AS source,
     contact_id,
     nullif(trim(customer_id), '')                     AS customer_id,
     nullif(trim(name), '')                            AS name,
-    nullif(lower(trim(email)), '')                    AS email_norm,
-    CASE WHEN _digits = '' THEN NULL
-         WHEN starts_with(_digits, '00') THEN substr(_digits, 3)
-         WHEN starts_with(_digits, '0') THEN {{ var('default_country_code', '49') }} || substr(_digits, 2)
-         ELSE _digits END                             AS phone_norm,
-    company,
-    lower(customer_type)                              AS customer_type,
-    business_unit,
-    lower(channel)                                    AS channel,
+    CASE WHEN contains(_email, '@') THEN _email END   AS email_norm,
+    CASE WHEN length(_phone) >= {{ var('identity_min_phone_digits', 6) }} THEN _phone END AS phone_norm,
+    nullif(trim(company), '')                         AS company,
+    CASE WHEN lower(trim(customer_type)) IN ('business', 'b2b', 'company', 'firm', 'corporate') THEN 'business'
+         WHEN lower(trim(customer_type)) IN ('consumer', 'b2c', 'private', 'person', 'individual') THEN 'consumer'
+    END                                               AS customer_type,
+    nullif(trim(business_unit), '')                   AS business_unit,
+    lower(nullif(trim(channel), ''))                  AS channel,
     country,
     created_at,
     last_contact_at,
     updated_at
-FROM cleaned
+FROM phoned

@@ -1,0 +1,121 @@
+-- materialized: table
+-- description: Churn risk per identified customer: a 0–100 score, its band and
+--   the top three drivers in words. The score adds weighted points (weights
+--   are vars, default sum 100): (1 − P(alive)) × churn_weight_alive (35);
+--   rhythm: recency against the customer's own median gap between purchase
+--   days (for one-time buyers the unit's median of those gaps, else var
+--   churn_default_rhythm_days 90), 0 points at 1× the rhythm rising linearly to
+--   churn_weight_rhythm (25) at 3×; open tickets at as_of, min(n, 2)/2 ×
+--   churn_weight_open (10); any ticket open longer than var
+--   ticket_overdue_days → churn_weight_overdue (10); complaints in the last
+--   var churn_window_days (90), min(n, 2)/2 × churn_weight_complaint (10);
+--   any rating ≤ var low_satisfaction_max (2) in that window →
+--   churn_weight_satisfaction (10). Bands: critical ≥ var churn_band_critical
+--   (75), high ≥ churn_band_high (50), medium ≥ churn_band_medium (25), else
+--   low. early_warning flags high-value customers (ABC class A or predicted
+--   CLV in the unit's top var churn_high_value_clv_share, 0.2) in band high
+--   or critical.
+-- tests: unique(customer_id), not_null(churn_score), accepted_values(churn_band, 'low', 'medium', 'high', 'critical')
+-- column: customer_id: the resolved customer (customer_identity.customer_key)
+-- column: business_unit: the unit that owns the customer
+-- column: channel: the customer's channel
+-- column: customer_type: business or consumer
+-- column: as_of: the reporting date
+-- column: churn_score: 0–100, higher = more likely to leave
+-- column: churn_band: low, medium, high or critical
+-- column: drivers: the top (up to three) reasons in words, largest first
+-- column: early_warning: true for a high-value customer at high or critical risk
+-- column: p_alive: BG/NBD probability the customer is still active
+-- column: recency_days: days since the last purchase
+-- column: rhythm_days: the purchase rhythm recency is compared with
+-- column: rhythm_source: own (median gap), unit (unit median) or default
+-- column: open_tickets: tickets open at as_of
+-- column: overdue_tickets: tickets open longer than ticket_overdue_days
+-- column: complaints_90d: complaints in the churn window
+-- column: low_satisfaction_90d: low ratings in the churn window
+-- column: abc_class: ABC class within the unit
+-- column: clv: predicted CLV
+-- column: points_alive: points from P(alive)
+-- column: points_rhythm: points from recency against rhythm
+-- column: points_open: points from open tickets
+-- column: points_overdue: points from overdue tickets
+-- column: points_complaints: points from complaints
+-- column: points_satisfaction: points from low satisfaction
+WITH unit_rhythm AS (
+    SELECT business_unit, median(median_gap_days) AS unit_gap
+    FROM customer_segments
+    WHERE median_gap_days IS NOT NULL
+    GROUP BY business_unit
+), base AS (
+    SELECT s.customer_id, s.business_unit, s.channel, s.customer_type, s.as_of, s.recency_days, s.abc_class,
+           v.p_alive, v.clv,
+           coalesce(t.open_tickets, 0)         AS open_tickets,
+           coalesce(t.overdue_tickets, 0)      AS overdue_tickets,
+           coalesce(t.complaints_90d, 0)       AS complaints_90d,
+           coalesce(t.low_satisfaction_90d, 0) AS low_satisfaction_90d,
+           t.min_satisfaction_90d,
+           CASE WHEN s.median_gap_days > 0 THEN s.median_gap_days
+                WHEN u.unit_gap > 0 THEN u.unit_gap
+                ELSE {{ var('churn_default_rhythm_days', 90) }} END::DOUBLE AS rhythm_days,
+           CASE WHEN s.median_gap_days > 0 THEN 'own' WHEN u.unit_gap > 0 THEN 'unit' ELSE 'default' END AS rhythm_source,
+           cume_dist() OVER (PARTITION BY s.business_unit ORDER BY v.clv) AS clv_cume
+    FROM customer_segments s
+    JOIN customer_value v USING (customer_id)
+    LEFT JOIN customer_tickets t ON t.customer_key = s.customer_id
+    LEFT JOIN unit_rhythm u ON u.business_unit = s.business_unit
+), points AS (
+    SELECT *,
+           round({{ var('churn_weight_alive', 35) }} * (1 - p_alive), 1)                                         AS points_alive,
+           round({{ var('churn_weight_rhythm', 25) }} * least(1, greatest(0, (recency_days / rhythm_days - 1) / 2)), 1) AS points_rhythm,
+           round({{ var('churn_weight_open', 10) }} * least(open_tickets, 2) / 2.0, 1)                           AS points_open,
+           round(CASE WHEN overdue_tickets > 0 THEN {{ var('churn_weight_overdue', 10) }} ELSE 0 END, 1)         AS points_overdue,
+           round({{ var('churn_weight_complaint', 10) }} * least(complaints_90d, 2) / 2.0, 1)                    AS points_complaints,
+           round(CASE WHEN low_satisfaction_90d > 0 THEN {{ var('churn_weight_satisfaction', 10) }} ELSE 0 END, 1) AS points_satisfaction
+    FROM base
+), scored AS (
+    SELECT *,
+           least(100, greatest(0, round(points_alive + points_rhythm + points_open + points_overdue
+                                        + points_complaints + points_satisfaction)))::INTEGER AS churn_score,
+           -- (points, tie order, words); sorted descending, ties keep this order
+           [{'pts': points_alive,        'ord': -1, 'txt': format('likely inactive: P(alive) {:.0f}%', 100 * p_alive)},
+            {'pts': points_rhythm,       'ord': -2, 'txt': format('{} days since last order, usually every {:.0f}', recency_days, rhythm_days)},
+            {'pts': points_open,         'ord': -3, 'txt': format('{} open ticket(s)', open_tickets)},
+            {'pts': points_overdue,      'ord': -4, 'txt': format('{} ticket(s) open over {} days', overdue_tickets, {{ var('ticket_overdue_days', 14) }})},
+            {'pts': points_complaints,   'ord': -5, 'txt': format('{} complaint(s) in {} days', complaints_90d, {{ var('churn_window_days', 90) }})},
+            {'pts': points_satisfaction, 'ord': -6, 'txt': format('low satisfaction ({}/5) in {} days', min_satisfaction_90d, {{ var('churn_window_days', 90) }})}
+           ] AS driver_list
+    FROM points
+)
+SELECT
+    customer_id,
+    business_unit,
+    channel,
+    customer_type,
+    as_of,
+    churn_score,
+    CASE WHEN churn_score >= {{ var('churn_band_critical', 75) }} THEN 'critical'
+         WHEN churn_score >= {{ var('churn_band_high', 50) }} THEN 'high'
+         WHEN churn_score >= {{ var('churn_band_medium', 25) }} THEN 'medium'
+         ELSE 'low' END                                                     AS churn_band,
+    array_to_string(list_transform(
+        list_slice(list_sort(list_filter(driver_list, d -> d.pts > 0), 'DESC'), 1, 3),
+        d -> d.txt), '; ')                                                  AS drivers,
+    churn_score >= {{ var('churn_band_high', 50) }}
+        AND (abc_class = 'A' OR (clv > 0 AND clv_cume > 1 - {{ var('churn_high_value_clv_share', 0.2) }})) AS early_warning,
+    p_alive,
+    recency_days,
+    round(rhythm_days, 1)                                                   AS rhythm_days,
+    rhythm_source,
+    open_tickets,
+    overdue_tickets,
+    complaints_90d,
+    low_satisfaction_90d,
+    abc_class,
+    clv,
+    points_alive,
+    points_rhythm,
+    points_open,
+    points_overdue,
+    points_complaints,
+    points_satisfaction
+FROM scored

@@ -1,0 +1,101 @@
+package clv
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cdwhq/cdw/transform"
+)
+
+// InputModel is the SQL model whose rows (frequency, recency, t, monetary per
+// customer, in days) the clv_params Go model fits on.
+const InputModel = "customer_summary"
+
+// TimeUnit is the time unit of InputModel's recency and t, and so of the
+// fitted alpha.
+const TimeUnit = "day"
+
+// Every warehouse connection gets the CLV SQL functions, and every project
+// gets the clv_params model, by importing this package.
+func init() {
+	transform.RegisterFunctions("clv", RegisterUDFs)
+	transform.RegisterGoModel(transform.GoModel{
+		Name: "clv_params",
+		Deps: []string{InputModel},
+		Description: "The BG/NBD and Gamma-Gamma parameters fitted by maximum likelihood on " + InputModel +
+			" (time unit: days); one row. customer_value scores every customer with them. fallback is empty " +
+			"when both fits are MLEs, otherwise it says which documented fallback was used and why.",
+		Columns: []transform.ColumnDoc{
+			{Name: "r", Description: "BG/NBD shape of the purchase-rate Gamma distribution"},
+			{Name: "alpha", Description: "BG/NBD rate (scale) of the purchase-rate Gamma distribution, per day"},
+			{Name: "a", Description: "BG/NBD Beta parameter a of the dropout probability"},
+			{Name: "b", Description: "BG/NBD Beta parameter b of the dropout probability"},
+			{Name: "p", Description: "Gamma-Gamma shape of transaction values"},
+			{Name: "q", Description: "Gamma-Gamma shape of the spend-scale distribution"},
+			{Name: "gamma", Description: "Gamma-Gamma scale of the spend-scale distribution"},
+			{Name: "gg_population_mean", Description: "mean repeat spend over the customers in the Gamma-Gamma fit"},
+			{Name: "bg_loglik", Description: "BG/NBD maximised log-likelihood (0 for a fallback)"},
+			{Name: "gg_loglik", Description: "Gamma-Gamma maximised log-likelihood (0 for a fallback)"},
+			{Name: "customers", Description: "customers in the BG/NBD fit"},
+			{Name: "repeaters", Description: "customers with at least one repeat purchase day"},
+			{Name: "gg_customers", Description: "repeat customers with positive mean spend (the Gamma-Gamma fit)"},
+			{Name: "freq_monetary_corr", Description: "correlation of frequency and mean spend; Gamma-Gamma assumes ≈ 0"},
+			{Name: "time_unit", Description: "the time unit of recency, T and alpha (day)"},
+			{Name: "fallback", Description: "empty for MLE fits, else the fallback used and why"},
+			{Name: "fitted_at", Description: "when the fit ran"},
+		},
+		Tags:  []string{"clv"},
+		Build: buildParams,
+	})
+}
+
+// buildParams fits both models on InputModel and writes the one-row
+// clv_params table. The var clv_penalizer (default 0) sets
+// FitOptions.Penalizer for small or noisy data.
+func buildParams(ctx context.Context, conn *sql.Conn, vars transform.Vars) (int64, string, error) {
+	var opts FitOptions
+	if v, ok := vars["clv_penalizer"]; ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return 0, "", fmt.Errorf("var clv_penalizer: %q is not a number", v)
+		}
+		opts.Penalizer = f
+	}
+	fit, err := FitFromQuery(ctx, conn, "SELECT frequency, recency, t, monetary FROM "+InputModel, opts)
+	if err != nil {
+		return 0, "", fmt.Errorf("fitting on %s: %w", InputModel, err)
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TABLE clv_params (
+		r DOUBLE, alpha DOUBLE, a DOUBLE, b DOUBLE, p DOUBLE, q DOUBLE, gamma DOUBLE,
+		gg_population_mean DOUBLE, bg_loglik DOUBLE, gg_loglik DOUBLE,
+		customers BIGINT, repeaters BIGINT, gg_customers BIGINT, freq_monetary_corr DOUBLE,
+		time_unit VARCHAR, fallback VARCHAR, fitted_at TIMESTAMPTZ)`); err != nil {
+		return 0, "", fmt.Errorf("creating clv_params: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `INSERT INTO clv_params VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		fit.BG.R, fit.BG.Alpha, fit.BG.A, fit.BG.B, fit.GG.P, fit.GG.Q, fit.GG.Gamma,
+		finiteOrNil(fit.GG.PopulationMean), finiteOrNil(fit.BG.LogLik), finiteOrNil(fit.GG.LogLik),
+		int64(fit.Customers), int64(fit.Repeaters), int64(fit.GG.Customers), finiteOrNil(fit.FreqMonetaryCorr),
+		TimeUnit, fit.Fallback, time.Now().UTC()); err != nil {
+		return 0, "", fmt.Errorf("writing clv_params: %w", err)
+	}
+	notes := fmt.Sprintf("%d customers, %d repeaters", fit.Customers, fit.Repeaters)
+	if fit.Fallback != "" {
+		notes += "; fallback: " + fit.Fallback
+	}
+	return 1, notes, nil
+}
+
+// finiteOrNil keeps NaN and ±Inf out of the table: they would surface in
+// marts as NaN.
+func finiteOrNil(f float64) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return f
+}
