@@ -27,6 +27,7 @@ func init() {
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			dir := fs.String("dir", "", "warehouse directory (instead of --config)")
+			wh := fs.Bool("warehouse", false, "query warehouse.duckdb (staging, core, run records such as cdw_model_runs and cdw_test_runs) instead of the published marts; fails while a run holds it")
 			format := fs.String("format", "table", "output format: table, csv or json")
 			limit := fs.Int("limit", 1000, "table format: print at most this many rows")
 			return func(ctx context.Context, args []string) error {
@@ -34,6 +35,9 @@ func init() {
 					return errors.New(`give exactly one SQL statement in quotes, e.g. cdw query "SELECT * FROM segment_summary"`)
 				}
 				path, err := martsFile(*cfgPath, *dir)
+				if *wh {
+					path, err = warehouseFile(*cfgPath, *dir)
+				}
 				if err != nil {
 					return err
 				}
@@ -63,6 +67,22 @@ func martsFile(cfgPath, dir string) (string, error) {
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("no published marts at %s: run 'cdw run' (or 'cdw demo') first", path)
+	}
+	return path, nil
+}
+
+// warehouseFile finds warehouse.duckdb.
+func warehouseFile(cfgPath, dir string) (string, error) {
+	if dir == "" {
+		cfg, err := pipelines.LoadConfig(cfgPath)
+		if err != nil {
+			return "", err
+		}
+		dir = cfg.Warehouse
+	}
+	path := filepath.Join(dir, "warehouse.duckdb")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no warehouse at %s: run 'cdw run' (or 'cdw demo') first", path)
 	}
 	return path, nil
 }

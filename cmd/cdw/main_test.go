@@ -137,6 +137,11 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Fatalf("query %q: exit %d, stderr %q", q, code, stderr)
 		}
 	}
+	// Run records are queryable in the warehouse.
+	code, stdout, stderr = cdw(t, "query", "--dir", dir, "--warehouse", "--format", "csv", "SELECT count(DISTINCT run_id) AS runs FROM cdw_model_runs")
+	if code != 0 || stdout != "runs\n2\n" {
+		t.Fatalf("query --warehouse: exit %d: %q %s", code, stdout, stderr)
+	}
 	// cdw runs shows both runs.
 	code, stdout, _ = cdw(t, "runs", "--config", cfg)
 	if code != 0 || strings.Count(stdout, "success") != 2 {

@@ -72,8 +72,9 @@ var udfDefs = []udfDef{
 	}},
 }
 
-// RegisterUDFs registers the model's scalar functions on conn (DuckDB UDFs
-// are per connection, so use the same *sql.Conn for the queries). All
+// RegisterUDFs registers the model's scalar functions through conn; DuckDB
+// adds them to the database's catalog, so every connection to the same
+// database sees them once one connection has registered them. All
 // arguments and results are DOUBLE; integer arguments are cast implicitly.
 // A NULL argument gives NULL, and so does invalid input (negative or
 // non-finite values, invalid parameters, non-integer frequency or
