@@ -41,7 +41,7 @@ func (m *metrics) run(pipeline, status string, d time.Duration, _ error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.runs[[2]string{pipeline, status}]++
-	if status != "skipped" {
+	if status != "skipped" && status != "queued" {
 		m.duration[pipeline] = d.Seconds()
 	}
 	if status == "success" {
@@ -124,7 +124,7 @@ func (m *metrics) write(w http.ResponseWriter) {
 	head := func(name, typ, help string) { fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ) }
 	head("cdw_up", "gauge", "1 while cdw serve is running.")
 	b.WriteString("cdw_up 1\n")
-	head("cdw_runs_total", "counter", "Pipeline run attempts by final status (success, error, skipped).")
+	head("cdw_runs_total", "counter", "Pipeline run attempts by final status (success, error), and due runs skipped or queued because the last one was still going.")
 	for _, k := range sortedPairs(m.runs) {
 		fmt.Fprintf(&b, "cdw_runs_total{pipeline=%s,status=%s} %d\n", label(k[0]), label(k[1]), m.runs[k])
 	}

@@ -122,6 +122,9 @@ func (s *Scheduler) due(ctx context.Context, p *Pipeline) {
 			st.queued = true
 			s.mu.Unlock()
 			s.Log.Info("pipeline still running: queued one more run", "pipeline", p.Name)
+			s.metrics.run(p.Name, "queued", 0, nil)
+			s.record(pipelines.RunRecord{ID: time.Now().UTC().Format("20060102T150405.000Z"), Pipeline: p.Name,
+				Status: "queued", StartedAt: time.Now().UTC(), Error: "previous run still going: runs right after it"})
 			return
 		}
 		s.mu.Unlock()
@@ -191,7 +194,7 @@ func (s *Scheduler) execute(ctx context.Context, p *Pipeline) {
 // (which takes the warehouse lock and records history), then the report.
 func (s *Scheduler) runAttempt(ctx context.Context, p *Pipeline, n int) error {
 	if p.steps.Extract || p.steps.Transform || p.steps.Publish {
-		rep, err := s.Runner.Run(ctx, pipelines.Options{Steps: p.steps, Pipeline: p.Name, Log: s.Log.With("pipeline", p.Name, "attempt", n)})
+		rep, err := s.Runner.Run(ctx, pipelines.Options{Steps: p.steps, Pipeline: p.Name, Attempt: n, Log: s.Log.With("pipeline", p.Name, "attempt", n)})
 		if rep != nil {
 			for _, e := range rep.Extract {
 				s.metrics.rows(e.Source, e.Entity, e.Rows)
