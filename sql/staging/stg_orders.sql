@@ -38,12 +38,14 @@ SELECT
     coalesce(nullif(trim(category), ''), 'Uncategorised') AS category,
     quantity,
     unit_price,
-    CASE WHEN _reversed THEN -abs(coalesce(amount, quantity * unit_price, 0))
-         ELSE coalesce(amount, quantity * unit_price, 0)
-    END                                       AS net_amount,
-    CASE WHEN _reversed THEN -abs(coalesce(cost, 0))
-         ELSE coalesce(cost, 0)
-    END                                       AS net_cost,
+    -- Money is DECIMAL: sums of DOUBLE depend on the order parallel threads
+    -- add them in, and marts must be identical on a rerun of the same data.
+    CAST(CASE WHEN _reversed THEN -abs(coalesce(amount, quantity * unit_price, 0))
+              ELSE coalesce(amount, quantity * unit_price, 0)
+         END AS DECIMAL(18, 4))               AS net_amount,
+    CAST(CASE WHEN _reversed THEN -abs(coalesce(cost, 0))
+              ELSE coalesce(cost, 0)
+         END AS DECIMAL(18, 4))               AS net_cost,
     _reversed                                 AS is_return,
     currency,
     nullif(trim(business_unit), '')           AS business_unit,
