@@ -90,7 +90,12 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	rec.Models = len(rep.Transform.Models)
 	rec.Published = rep.Published
 	rec.Status = "success"
-	if runErr != nil {
+	switch {
+	case runErr != nil && ctx.Err() != nil:
+		// Stopped from outside (SIGTERM, shutdown grace exceeded): say so,
+		// rather than leaving "context canceled" as the only clue.
+		rec.Status, rec.Error = "cancelled", fmt.Sprintf("interrupted (%v) during: %v", context.Cause(ctx), runErr)
+	case runErr != nil:
 		rec.Status, rec.Error = "error", runErr.Error()
 	}
 	failpoint.Hit("pipeline.before-history") // work done, history not yet written

@@ -33,7 +33,7 @@ func TestSIGTERMChildProcess(t *testing.T) {
 		want      string // history status of the interrupted run
 		published bool   // a new marts version appears
 	}{
-		{"grace over: run cancelled", time.Second, 30_000_000_000, "error", false},
+		{"grace over: run cancelled", time.Second, 30_000_000_000, "cancelled", false},
 		{"run finishes within grace", 60 * time.Second, 300_000_000, "success", true},
 	}
 	for _, tc := range cases {
@@ -138,7 +138,7 @@ pipelines:
 			if last.Status != tc.want {
 				t.Fatalf("interrupted run recorded as %s (%s), want %s", last.Status, last.Error, tc.want)
 			}
-			if tc.want == "error" && !strings.Contains(strings.ToLower(last.Error), "interrupt") && !strings.Contains(last.Error, "cancel") {
+			if tc.want == "cancelled" && !strings.Contains(strings.ToLower(last.Error), "interrupt") && !strings.Contains(last.Error, "cancel") {
 				t.Fatalf("cancelled run's history gives no reason: %q", last.Error)
 			}
 			if last.Attempt != 1 {
