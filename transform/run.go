@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cdwhq/cdw/internal/failpoint"
@@ -107,11 +108,12 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 			return res, fmt.Errorf("connecting to the warehouse: %w", err)
 		}
 		conns[i] = c
-		// Every worker's connection gets the Go functions, so a model
-		// calling a UDF works whichever worker builds it.
-		if err := InstallFunctions(c); err != nil {
-			return res, err
-		}
+	}
+	// DuckDB keeps Go functions in the database's catalog, so registering
+	// them through one connection serves every worker, and once per
+	// database is enough.
+	if err := installOnce(r.DB, conns[0]); err != nil {
+		return res, err
 	}
 
 	index := make(map[string]int, len(models))
@@ -215,7 +217,7 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	if ctxErr != nil {
 		return res, ctxErr
 	}
-	if err := recordRun(ctx, conns[0], res, r.Selection); err != nil {
+	if err := recordRun(ctx, r.DB, conns[0], res, r.Selection); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -254,15 +256,16 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model) (int64, st
 	}
 	// The statement starts on the file's first line, so DuckDB's "LINE n"
 	// is the line in the model file.
-	if _, err := conn.ExecContext(ctx, stmt); err != nil {
-		return 0, "", newModelError(m, err)
-	}
 	if m.Header.Materialized == View {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return 0, "", newModelError(m, err)
+		}
 		return -1, "", nil
 	}
+	// CREATE TABLE AS answers with its row count: no second query needed.
 	var n int64
-	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+name).Scan(&n); err != nil {
-		return 0, "", fmt.Errorf("%s: counting rows: %w", m.File, err)
+	if err := conn.QueryRowContext(ctx, stmt).Scan(&n); err != nil {
+		return 0, "", newModelError(m, err)
 	}
 	return n, "", nil
 }
@@ -367,25 +370,44 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string) (in
 	return n, "", nil
 }
 
+var installed sync.Map // *sql.DB → struct{}: Go functions registered
+
+func installOnce(db *sql.DB, conn *sql.Conn) error {
+	if _, done := installed.Load(db); done {
+		return nil
+	}
+	if err := InstallFunctions(conn); err != nil {
+		return err
+	}
+	installed.Store(db, struct{}{})
+	return nil
+}
+
 // recordRun appends the run's per-model results to cdw_model_runs, so they
 // can be queried afterwards like any table.
-func recordRun(ctx context.Context, conn *sql.Conn, res RunResult, selection string) error {
-	for _, q := range []string{`CREATE TABLE IF NOT EXISTS cdw_model_runs (
-		run_id VARCHAR, model VARCHAR, file VARCHAR, status VARCHAR, rows BIGINT,
-		duration_ms DOUBLE, error VARCHAR, notes VARCHAR, recorded_at TIMESTAMPTZ)`,
-		// Added after the first release: older warehouses lack it.
-		`ALTER TABLE cdw_model_runs ADD COLUMN IF NOT EXISTS selection VARCHAR`} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("creating cdw_model_runs: %w", err)
+func recordRun(ctx context.Context, db *sql.DB, conn *sql.Conn, res RunResult, selection string) error {
+	if _, done := runsTable.Load(db); !done {
+		for _, q := range []string{`CREATE TABLE IF NOT EXISTS cdw_model_runs (
+			run_id VARCHAR, model VARCHAR, file VARCHAR, status VARCHAR, rows BIGINT,
+			duration_ms DOUBLE, error VARCHAR, notes VARCHAR, recorded_at TIMESTAMPTZ)`,
+			// Added after the first release: older warehouses lack it.
+			`ALTER TABLE cdw_model_runs ADD COLUMN IF NOT EXISTS selection VARCHAR`} {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("creating cdw_model_runs: %w", err)
+			}
 		}
+		runsTable.Store(db, struct{}{})
 	}
-	// One transaction: one WAL commit for the whole run, not one per model.
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("recording model runs: %w", err)
+	if len(res.Models) == 0 {
+		return nil
 	}
-	defer tx.Rollback()
-	for _, m := range res.Models {
+	// One statement, one commit for the whole run: each commit to a file
+	// database costs a WAL sync, which dominated small runs.
+	var q strings.Builder
+	q.WriteString(`INSERT INTO cdw_model_runs
+		(run_id, model, file, status, rows, duration_ms, error, notes, recorded_at, selection) VALUES `)
+	args := make([]any, 0, 9*len(res.Models))
+	for i, m := range res.Models {
 		var msg any
 		if m.Err != nil {
 			msg = m.Err.Error()
@@ -394,18 +416,21 @@ func recordRun(ctx context.Context, conn *sql.Conn, res RunResult, selection str
 		if m.Rows < 0 {
 			rows = nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO cdw_model_runs
-			(run_id, model, file, status, rows, duration_ms, error, notes, recorded_at, selection)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?)`,
-			res.RunID, m.Model, m.File, string(m.Status), rows, float64(m.Duration.Microseconds())/1000, msg, m.Notes, selection); err != nil {
-			return fmt.Errorf("recording model run: %w", err)
+		if i > 0 {
+			q.WriteString(", ")
 		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, now(), ?)")
+		args = append(args, res.RunID, m.Model, m.File, string(m.Status), rows,
+			float64(m.Duration.Microseconds())/1000, msg, m.Notes, selection)
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := conn.ExecContext(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("recording model runs: %w", err)
 	}
 	return nil
 }
+
+// runsTable remembers databases whose cdw_model_runs table is known to exist.
+var runsTable sync.Map
 
 // quoteIdent quotes a SQL identifier for DuckDB.
 func quoteIdent(s string) string {

@@ -58,6 +58,9 @@ func Open(path string, s Settings) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening DuckDB %s: %w", path, err)
 	}
+	if !s.ReadOnly { // DuckDB creates the file by the umask (0644); it holds customer data
+		os.Chmod(path, durable.FilePerm)
+	}
 	return sql.OpenDB(conn), nil
 }
 

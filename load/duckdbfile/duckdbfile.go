@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/cdwhq/cdw/internal/durable"
+	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
 )
 
@@ -72,6 +73,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		os.Remove(tmp)
 		return err
 	}
+	failpoint.Hit("publish.duckdb.before-switch") // new file complete, .prev linked, not renamed in
 	return durable.Rename(tmp, p.path)
 }
 
@@ -97,6 +99,7 @@ func (p *Publisher) build(ctx context.Context, m load.Marts, tmp string) error {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("copying mart %s into %s: %w", name, p.path, err)
 		}
+		failpoint.Hit("publish.duckdb.mid-write") // new file half built, aside
 	}
 	// Checkpoint so the file is complete on its own, with no WAL beside it.
 	if _, err := conn.ExecContext(ctx, "CHECKPOINT cdw_publish"); err != nil {
@@ -127,6 +130,9 @@ func (p *Publisher) keepPrevious() error {
 		os.Remove(link)
 		return err
 	}
+	// rename(2) does nothing when both names already link one file (a publish
+	// killed after this step left .prev = current), leaving the link behind.
+	os.Remove(link)
 	return nil
 }
 

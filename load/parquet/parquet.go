@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/internal/durable"
+	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
 )
 
@@ -169,6 +170,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		if err := durable.SyncFile(f); err != nil {
 			return err
 		}
+		failpoint.Hit("publish.parquet.mid-write") // version half written, aside
 	}
 	if err := durable.SyncDir(staging); err != nil {
 		return err
@@ -177,6 +179,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		return err
 	}
 	done = true
+	failpoint.Hit("publish.parquet.before-switch") // complete version, readers still on the old one
 	prev, err := p.Current()
 	if err != nil {
 		return err
@@ -254,6 +257,7 @@ func (p *Publisher) switchTo(name, old string) error {
 			os.Remove(tmp)
 			return fmt.Errorf("switching %s to version %s: %w", f, name, err)
 		}
+		failpoint.Hit("publish.parquet.mid-switch") // some stable files switched, others not
 	}
 	if old != "" {
 		oldFiles, _ := martFiles(p.versionPath(old))

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
 )
 
@@ -98,7 +99,9 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 			return err
 		}
 		log.Debug("loaded mart into PostgreSQL", "mart", mart, "rows", n, "seconds", time.Since(start).Seconds())
+		failpoint.Hit("publish.postgres.mid-load") // some <mart>__new tables loaded
 	}
+	failpoint.Hit("publish.postgres.before-swap")
 	if err := p.swap(ctx, conn, m.Names); err != nil {
 		p.dropNew(conn, m.Names)
 		return err
