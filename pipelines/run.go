@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cdwhq/cdw/extract"
@@ -150,7 +151,11 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		if err != nil {
 			return err
 		}
-		tests, err := (&transform.TestRunner{DB: db, Log: log}).Run(ctx, rep.RunID, project.TestsFor(selected))
+		runnable, err := testsWithBuiltInputs(ctx, db, project.TestsFor(selected), log)
+		if err != nil {
+			return err
+		}
+		tests, err := (&transform.TestRunner{DB: db, Log: log}).Run(ctx, rep.RunID, runnable)
 		rep.Tests = append(fresh, tests...)
 		if err != nil {
 			return err
@@ -220,11 +225,22 @@ func (r *Runner) Project(ctx context.Context) (*transform.Project, error) {
 
 // publish sends every published model to every target.
 func (r *Runner) publish(ctx context.Context, db *sql.DB, p *transform.Project) ([]string, error) {
+	built, err := existingRelations(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
 	for _, m := range p.Models {
-		if m.Published() {
-			names = append(names, m.Name)
+		if !m.Published() {
+			continue
 		}
+		// A run with --select on a new warehouse may not have built every
+		// mart yet: publish what exists rather than fail on what does not.
+		if !built[m.Name] {
+			slog.Warn("mart not built yet, not published", "mart", m.Name, "file", m.File)
+			continue
+		}
+		names = append(names, m.Name)
 	}
 	targets, err := r.PublishTargets()
 	if err != nil {
@@ -237,6 +253,50 @@ func (r *Runner) publish(ctx context.Context, db *sql.DB, p *transform.Project) 
 		}
 	}
 	return names, nil
+}
+
+// testsWithBuiltInputs drops tests that read a model that has never been
+// built (a partial --select on a new warehouse), saying so, instead of
+// failing them for a reason that has nothing to do with the data.
+func testsWithBuiltInputs(ctx context.Context, db *sql.DB, tests []*transform.DataTest, log *slog.Logger) ([]*transform.DataTest, error) {
+	built, err := existingRelations(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	var out []*transform.DataTest
+	for _, t := range tests {
+		missing := ""
+		for _, d := range append([]string{t.Model}, t.Deps...) {
+			if d != "" && !strings.HasPrefix(d, "raw.") && !built[d] {
+				missing = d
+				break
+			}
+		}
+		if missing != "" {
+			log.Warn("test not run: a model it reads is not built yet", "test", t.Name, "model", missing)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// existingRelations lists the tables and views of the warehouse's main schema.
+func existingRelations(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
+	if err != nil {
+		return nil, fmt.Errorf("listing warehouse tables: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("listing warehouse tables: %w", err)
+		}
+		out[strings.ToLower(n)] = true
+	}
+	return out, rows.Err()
 }
 
 // PublishTarget is one configured publish target, opened.

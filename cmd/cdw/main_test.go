@@ -216,3 +216,25 @@ func TestUserModels(t *testing.T) {
 		t.Fatalf("cycle: exit %d: %s", code, stderr)
 	}
 }
+
+// TestSelectOnNewWarehouse: a partial selection on a new warehouse publishes
+// the marts it built and does not fail on the ones it did not.
+func TestSelectOnNewWarehouse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wh")
+	if code, _, stderr := cdw(t, "demo", "--dir", dir, "--customers", "100"); code != 0 {
+		t.Fatal(stderr)
+	}
+	os.Remove(filepath.Join(dir, "warehouse.duckdb"))
+	os.RemoveAll(filepath.Join(dir, "marts"))
+	os.Remove(filepath.Join(dir, "marts.duckdb"))
+	code, stdout, stderr := cdw(t, "run", "--config", filepath.Join(dir, "cdw.yaml"), "--select", "+customer_segments")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "Published 1 marts: customer_segments") {
+		t.Fatalf("want only customer_segments published:\n%s", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "marts", "customer_segments.parquet")); err != nil {
+		t.Fatal(err)
+	}
+}
