@@ -5,6 +5,7 @@ package main
 import (
 	_ "github.com/cdwhq/cdw/extract/files"
 	_ "github.com/cdwhq/cdw/extract/httpapi"
+	_ "github.com/cdwhq/cdw/extract/postgres"
 	_ "github.com/cdwhq/cdw/load/duckdbfile"
 	_ "github.com/cdwhq/cdw/load/parquet"
 	_ "github.com/cdwhq/cdw/load/postgres"

@@ -1,0 +1,356 @@
+package postgres
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cdwhq/cdw/extract"
+)
+
+// formatTypesSQL names the types of described columns as PostgreSQL spells
+// them (numeric(12,2), character varying(40), …).
+//
+//go:embed sql/format_types.sql
+var formatTypesSQL string
+
+// plan is how one read turns source rows into the entity's Arrow records.
+type plan struct {
+	ent     *entityConfig
+	mode    string
+	by      []string // cursor column then key (incremental), or key (full)
+	byOIDs  []uint32 // their types
+	lag     bool     // the cursor is a timestamp: rows younger than the safety lag wait
+	outs    []outCol
+	schema  *arrow.Schema
+	columns []field // source columns read, remembered in the checkpoint
+	notes   []string
+}
+
+// outCol is one column of the records.
+type outCol struct {
+	name     string
+	src      *field // nil: a canonical column the source lacks, always NULL
+	spec     colSpec
+	required bool
+}
+
+// describe asks the server for the entity's columns without reading rows.
+func describe(ctx context.Context, conn *pgx.Conn, ec *entityConfig) ([]field, error) {
+	sd, err := conn.PgConn().Prepare(ctx, "", "SELECT * FROM "+ec.from(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("describing %s: %w", ec.what(), err)
+	}
+	fields := make([]field, len(sd.Fields))
+	oids := make([]int64, len(sd.Fields))
+	mods := make([]int32, len(sd.Fields))
+	for i, fd := range sd.Fields {
+		fields[i] = field{Name: fd.Name, OID: fd.DataTypeOID, Mod: fd.TypeModifier}
+		oids[i], mods[i] = int64(fd.DataTypeOID), fd.TypeModifier
+	}
+	rows, err := conn.Query(ctx, formatTypesSQL, oids, mods)
+	if err != nil {
+		return nil, fmt.Errorf("naming column types of %s: %w", ec.what(), err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(names) != len(fields) {
+		return nil, fmt.Errorf("naming column types of %s: %d names for %d columns: %v", ec.what(), len(names), len(fields), err)
+	}
+	for i := range fields {
+		fields[i].Type = names[i]
+	}
+	return fields, nil
+}
+
+// makePlan maps the described source columns onto the entity: canonical
+// columns first (in the entity's order), then the source's other columns
+// under their own names. prev is the committed position, whose remembered
+// columns the new ones are checked against.
+func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
+	p := &plan{ent: ec, mode: modeFull}
+	byName := map[string]int{}
+	for i, f := range fields {
+		if _, dup := byName[f.Name]; dup {
+			return nil, fmt.Errorf("%s returns two columns named %q; give them distinct names", ec.what(), f.Name)
+		}
+		byName[f.Name] = i
+	}
+	has := func(name string) (*field, bool) {
+		i, ok := byName[name]
+		if !ok {
+			return nil, false
+		}
+		return &fields[i], true
+	}
+	// Type changes first: they explain a mapping that no longer fits better
+	// than the mapping error would.
+	if err := checkTypes(ec, fields, prev); err != nil {
+		return nil, err
+	}
+	explicit := map[string]bool{}
+	for _, src := range ec.columns {
+		explicit[src] = true
+	}
+	used := map[string]bool{}
+	for _, c := range ec.entity.Columns {
+		name, mapped := ec.columns[c.Name]
+		if !mapped {
+			name = c.Name
+		}
+		f, ok := has(name)
+		if ok && !mapped && (explicit[name] || ec.exclude[name]) {
+			ok = false // mapped to another column, or excluded: not taken by name
+		}
+		switch {
+		case !ok && mapped:
+			return nil, fmt.Errorf("columns.%s: %s has no column %q (its columns: %s)", c.Name, ec.what(), name, fieldNames(fields))
+		case !ok && c.Required:
+			return nil, fmt.Errorf("%s has no column %s, which %s requires: map one under columns, e.g. columns: {%s: your_column}",
+				ec.what(), c.Name, ec.entity.Name, c.Name)
+		case !ok:
+			p.outs = append(p.outs, outCol{name: c.Name, spec: colSpec{arrow: c.Type.Arrow()}})
+			continue
+		}
+		spec, err := canonicalSpec(*f, c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ec.what(), err)
+		}
+		p.outs = append(p.outs, outCol{name: c.Name, src: f, spec: spec, required: c.Required})
+		used[f.Name] = true
+	}
+	for i := range fields {
+		f := &fields[i]
+		if used[f.Name] || ec.exclude[f.Name] {
+			continue
+		}
+		if _, clash := ec.entity.Column(f.Name); clash {
+			return nil, fmt.Errorf("%s has a column %q besides the one mapped to %s.%s (%q); add it to exclude, or map it to another name in a query:",
+				ec.what(), f.Name, ec.entity.Name, f.Name, ec.columns[f.Name])
+		}
+		p.outs = append(p.outs, outCol{name: f.Name, src: f, spec: nativeSpec(*f)})
+		used[f.Name] = true
+	}
+	for x := range ec.exclude {
+		if _, ok := has(x); !ok {
+			p.notes = append(p.notes, fmt.Sprintf("exclude lists %q, which %s does not have", x, ec.what()))
+		}
+	}
+
+	if ec.cursor != "" {
+		p.mode = modeIncremental
+		f, ok := has(ec.cursor)
+		if !ok {
+			return nil, fmt.Errorf("cursor: %s has no column %q (its columns: %s)", ec.what(), ec.cursor, fieldNames(fields))
+		}
+		switch f.OID {
+		case pgtype.TimestamptzOID, pgtype.TimestampOID:
+			p.lag = true
+		case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		default:
+			return nil, fmt.Errorf("cursor: column %q of %s has type %s; the cursor must be a timestamp or an integer that grows on every change", f.Name, ec.what(), f.Type)
+		}
+		p.by = []string{ec.cursor}
+		used[f.Name] = true
+	}
+	key := ec.key
+	if key == nil {
+		// Default: the entity's key, through the column mapping.
+		for _, k := range ec.entity.Key {
+			name, mapped := ec.columns[k]
+			if !mapped {
+				name = k
+			}
+			if _, ok := has(name); ok {
+				key = append(key, name)
+			}
+		}
+	}
+	for _, k := range key {
+		if _, ok := has(k); !ok {
+			return nil, fmt.Errorf("key: %s has no column %q (its columns: %s)", ec.what(), k, fieldNames(fields))
+		}
+		used[k] = true
+	}
+	if p.mode == modeIncremental && len(key) == 0 {
+		return nil, fmt.Errorf("key: %s has none of the %s key columns (%s); name the columns that identify a row under key",
+			ec.what(), ec.entity.Name, strings.Join(ec.entity.Key, ", "))
+	}
+	p.by = append(p.by, key...)
+	for _, b := range p.by {
+		f, _ := has(b)
+		p.byOIDs = append(p.byOIDs, f.OID)
+	}
+
+	for i := range fields {
+		if used[fields[i].Name] {
+			p.columns = append(p.columns, fields[i])
+		}
+	}
+	p.noteSchemaChanges(prev)
+	af := make([]arrow.Field, len(p.outs))
+	for i, o := range p.outs {
+		af[i] = arrow.Field{Name: o.name, Type: o.spec.arrow, Nullable: true}
+	}
+	p.schema = arrow.NewSchema(af, nil)
+	return p, nil
+}
+
+// checkTypes compares the source columns with those of the rows already
+// committed: a type change that would lose data stops the entity.
+func checkTypes(ec *entityConfig, fields []field, prev *position) error {
+	if prev == nil {
+		return nil
+	}
+	old := map[string]field{}
+	for _, f := range prev.Columns {
+		old[f.Name] = f
+	}
+	for _, f := range fields {
+		o, seen := old[f.Name]
+		if !seen || ec.exclude[f.Name] || compatible(o, f) {
+			continue
+		}
+		return fmt.Errorf("%w: %s column %s changed type from %s to %s, which would lose data next to the raw rows already read as %s; "+
+			"change it back at the source or cast it in a query:, or run a full refresh to rewrite raw with the new type",
+			extract.ErrSchemaChanged, ec.what(), f.Name, o.Type, f.Type, o.Type)
+	}
+	return nil
+}
+
+// noteSchemaChanges notes columns added or no longer read since the last read.
+func (p *plan) noteSchemaChanges(prev *position) {
+	if prev == nil {
+		return
+	}
+	old := map[string]bool{}
+	for _, f := range prev.Columns {
+		old[f.Name] = true
+	}
+	now := map[string]bool{}
+	for _, f := range p.columns {
+		now[f.Name] = true
+		if !old[f.Name] {
+			p.notes = append(p.notes, fmt.Sprintf("new column %s %s: earlier raw files read it as NULL", f.Name, f.Type))
+		}
+	}
+	var gone []string
+	for name := range old {
+		if !now[name] {
+			gone = append(gone, name)
+		}
+	}
+	sort.Strings(gone)
+	for _, name := range gone {
+		p.notes = append(p.notes, fmt.Sprintf("column %s is no longer read: new raw rows have it NULL", name))
+	}
+}
+
+// formats are the result formats of the select list of selectSQL.
+func (p *plan) formats() []int16 {
+	var fs []int16
+	for _, o := range p.outs {
+		if o.src != nil {
+			fs = append(fs, o.spec.format())
+		}
+	}
+	for _, oid := range p.byOIDs {
+		// Checkpoint values: binary when cursorText can render them, so the
+		// server does not format every row's cursor and key as text.
+		if cursorTextable(oid) {
+			fs = append(fs, pgtype.BinaryFormatCode)
+		} else {
+			fs = append(fs, pgtype.TextFormatCode)
+		}
+	}
+	return fs
+}
+
+// selectSQL is the streaming query: the mapped columns, then the By columns
+// again for checkpoints, in By order. Identifiers are quoted; values
+// are parameters.
+func (p *plan) selectSQL(after []*string, lag time.Duration) (string, [][]byte) {
+	var cols []string
+	for _, o := range p.outs {
+		if o.src != nil {
+			cols = append(cols, quote(o.src.Name))
+		}
+	}
+	for _, b := range p.by {
+		cols = append(cols, quote(b))
+	}
+	where, args := p.where(after, lag)
+	sql := "SELECT " + strings.Join(cols, ", ") + " FROM " + p.ent.from() + where
+	if len(p.by) > 0 {
+		sql += " ORDER BY " + quoteList(p.by)
+	}
+	return sql, args
+}
+
+// countSQL counts what selectSQL would return.
+func (p *plan) countSQL(after []*string, lag time.Duration) (string, [][]byte) {
+	where, args := p.where(after, lag)
+	return "SELECT count(*) FROM " + p.ent.from() + where, args
+}
+
+// where selects rows after the committed position and, for a timestamp
+// cursor, not younger than the safety lag:
+//
+//	WHERE ("updated_at", "id") > ($1, $2) AND "updated_at" <= now() - $3::interval
+//
+// now() is the start of the read's transaction, whose snapshot the rows come from.
+func (p *plan) where(after []*string, lag time.Duration) (string, [][]byte) {
+	var conds []string
+	var args [][]byte
+	if p.mode == modeIncremental {
+		conds = append(conds, quote(p.by[0])+" IS NOT NULL")
+	}
+	if len(after) > 0 {
+		ph := make([]string, len(after))
+		for i, v := range after {
+			args = append(args, textArg(v))
+			ph[i] = "$" + strconv.Itoa(len(args))
+		}
+		conds = append(conds, "("+quoteList(p.by)+") > ("+strings.Join(ph, ", ")+")")
+	}
+	if p.lag {
+		args = append(args, []byte(strconv.FormatInt(lag.Microseconds(), 10)+" microseconds"))
+		conds = append(conds, quote(p.by[0])+" <= now() - $"+strconv.Itoa(len(args))+"::interval")
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func textArg(v *string) []byte {
+	if v == nil {
+		return nil // SQL NULL
+	}
+	return []byte(*v)
+}
+
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quote(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+func fieldNames(fields []field) string {
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ", ")
+}
