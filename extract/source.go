@@ -39,6 +39,14 @@ type Counter interface {
 	Count(ctx context.Context, req ReadRequest) (int64, error)
 }
 
+// Snapshotter is implemented by sources for which some entities have no
+// cursor, so that every read returns the whole entity. The runner then treats
+// each extract of such an entity as a full refresh: the new files replace the
+// old ones once complete, instead of piling up copies in raw.
+type Snapshotter interface {
+	Snapshot(entity string) bool
+}
+
 // ReadRequest asks a source for one entity's rows.
 type ReadRequest struct {
 	Entity Entity

@@ -54,8 +54,9 @@ type Source struct {
 }
 
 var (
-	_ extract.Source  = (*Source)(nil)
-	_ extract.Counter = (*Source)(nil)
+	_ extract.Source      = (*Source)(nil)
+	_ extract.Counter     = (*Source)(nil)
+	_ extract.Snapshotter = (*Source)(nil)
 )
 
 // Open validates a postgres source's settings (see README.md). It does not
@@ -94,6 +95,13 @@ func (s *Source) Entities() []string {
 
 // Close releases nothing: connections live only as long as a read.
 func (s *Source) Close() error { return nil }
+
+// Snapshot reports whether an entity is read without a cursor (full mode), so
+// the runner replaces its raw files on each run instead of appending copies.
+func (s *Source) Snapshot(entity string) bool {
+	ec, err := s.entity(entity)
+	return err == nil && ec.cursor == ""
+}
 
 func (s *Source) entity(name string) (*entityConfig, error) {
 	ec, ok := s.entities[name]
