@@ -57,6 +57,11 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	if err := x.removeOrphans(st); err != nil {
 		return res, err
 	}
+	// A source that can only return the whole entity (no cursor) would
+	// append a full copy on every run: replace the entity's files instead.
+	if s, ok := src.(Snapshotter); ok && s.Snapshot(entityName) {
+		full = true
+	}
 	if full && st.Refresh == nil {
 		st.Refresh = &Refresh{}
 	}
@@ -82,12 +87,17 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 		return res, fmt.Errorf("source %s: reading %s: %w", sourceName, entityName, err)
 	}
 	defer rd.Close()
+	// The source parses the next chunk while this goroutine encodes the last
+	// one to Parquet: on two cores that overlap nearly halves an extract
+	// (see BENCHMARKS.md). The prefetcher stops before rd.Close runs.
+	pf := startPrefetch(ctx, rd)
+	defer pf.stop()
 
 	b := batch{x: x, st: st, store: store, ent: ent, schema: rd}
 	defer b.abort()
 	tick := x.Progress.Start(sourceName+"."+entityName, total)
 	for {
-		ch, err := rd.Next(ctx)
+		ch, err := pf.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -97,19 +107,20 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 		}
 		if err := b.add(ch); err != nil {
 			tick.Done()
-			return res, err
+			return res, fmt.Errorf("source %s: writing %s: %w", sourceName, entityName, err)
 		}
 		if ch.Checkpoint != nil {
 			if err := b.commit(ch.Checkpoint); err != nil {
 				tick.Done()
-				return res, err
+				return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
 			}
+			pf.committed()
 		}
 		tick.Set(b.rows)
 	}
 	tick.Done()
 	if err := b.commit(nil); err != nil {
-		return res, err
+		return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
 	}
 	if st.Refresh != nil {
 		if err := b.finishRefresh(); err != nil {
@@ -267,6 +278,11 @@ func (x *Extractor) rawPath(layer string, st *EntityState, ext string) string {
 // removeOrphans deletes raw and quarantine files that state does not list:
 // files renamed into place by a run that died before committing its state.
 func (x *Extractor) removeOrphans(st *EntityState) error {
+	sp := StateStore{Dir: x.Dir}.path(st.Source, st.Entity) // a commit killed mid-write leaves ".<state>.tmp-*"
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(sp), "."+filepath.Base(sp)+".tmp-*"))
+	for _, f := range tmps {
+		os.Remove(f)
+	}
 	keep := map[string]bool{}
 	for _, f := range st.Files {
 		keep[f.Path] = true
@@ -321,4 +337,76 @@ func (x *Extractor) log() *slog.Logger {
 		return x.Log
 	}
 	return slog.Default()
+}
+
+// prefetch reads a Reader one chunk ahead in its own goroutine. Chunks arrive
+// in order, so checkpoints are still committed only after every row before
+// them is durable. After a chunk that carries a checkpoint it waits for the
+// commit before reading on: a source that checkpoints per page must not have
+// fetched page n+1 while page n is still uncommitted, or a kill there would
+// resume a page early.
+type prefetch struct {
+	ch     chan prefetched
+	ack    chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type prefetched struct {
+	chunk Chunk
+	err   error
+}
+
+func startPrefetch(ctx context.Context, rd Reader) *prefetch {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &prefetch{ch: make(chan prefetched, 1), ack: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		defer close(p.ch)
+		for {
+			ch, err := rd.Next(ctx)
+			select {
+			case p.ch <- prefetched{ch, err}:
+			case <-ctx.Done():
+				if ch.Rows != nil {
+					ch.Rows.Release()
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+			if ch.Checkpoint != nil {
+				select {
+				case <-p.ack:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return p
+}
+
+// committed tells the prefetcher that the last checkpoint is durable.
+func (p *prefetch) committed() { p.ack <- struct{}{} }
+
+// next returns the next chunk or the reader's error (io.EOF at the end).
+func (p *prefetch) next() (Chunk, error) {
+	r, ok := <-p.ch
+	if !ok {
+		return Chunk{}, io.EOF
+	}
+	return r.chunk, r.err
+}
+
+// stop ends the goroutine and releases a chunk read ahead but not used.
+func (p *prefetch) stop() {
+	p.cancel()
+	for r := range p.ch {
+		if r.chunk.Rows != nil {
+			r.chunk.Rows.Release()
+		}
+	}
+	<-p.done
 }

@@ -256,7 +256,14 @@ pipelines:
 	h1 := healthz(t, base)
 	stop()
 
-	recs := history(t, dir, "p")
+	// Ticks that arrived while the run was going are recorded as skipped:
+	// only real runs count here.
+	var recs []pipelines.RunRecord
+	for _, r := range history(t, dir, "p") {
+		if r.Status != "skipped" && r.Status != "queued" {
+			recs = append(recs, r)
+		}
+	}
 	if len(recs) == 0 || recs[0].Status != "success" || recs[0].Rows == 0 {
 		t.Fatalf("first run: %+v", recs)
 	}
