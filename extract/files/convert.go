@@ -133,6 +133,14 @@ func parseBool(s string) (bool, error) {
 }
 
 func parseTime(s string, layouts []string, loc *time.Location) (time.Time, error) {
+	// With the default layouts only, ISO dates and times take a fast path:
+	// trying layouts one by one through time.Parse was 13% of an extract's
+	// CPU profile. User layouts come first, so they disable it.
+	if len(layouts) == len(defaultFormats) {
+		if t, ok := parseISO(s, loc); ok {
+			return t, nil
+		}
+	}
 	for _, l := range layouts {
 		if t, err := time.ParseInLocation(l, s, loc); err == nil {
 			return t.UTC(), nil
@@ -146,4 +154,67 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// parseISO reads "2006-01-02", "2006-01-02 15:04:05" and
+// "2006-01-02T15:04:05", each optionally followed by "Z", exactly as the
+// matching default layouts do (no zone: loc; Z: UTC). Anything else, such as
+// fractions or offsets, reports false and goes through the layouts.
+func parseISO(s string, loc *time.Location) (time.Time, bool) {
+	n := len(s)
+	z := n > 0 && s[n-1] == 'Z'
+	if z {
+		n--
+	}
+	if n != 10 && n != 19 {
+		return time.Time{}, false
+	}
+	if s[4] != '-' || s[7] != '-' {
+		return time.Time{}, false
+	}
+	y, ok1 := digits(s[0:4])
+	mo, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 {
+		return time.Time{}, false
+	}
+	var h, mi, sec int
+	if n == 19 {
+		if (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':' {
+			return time.Time{}, false
+		}
+		var ok4, ok5, ok6 bool
+		h, ok4 = digits(s[11:13])
+		mi, ok5 = digits(s[14:16])
+		sec, ok6 = digits(s[17:19])
+		if !ok4 || !ok5 || !ok6 || h > 23 || mi > 59 || sec > 59 {
+			return time.Time{}, false
+		}
+	} else if z {
+		return time.Time{}, false // "2006-01-02Z" is no default layout
+	}
+	if mo < 1 || mo > 12 || d < 1 {
+		return time.Time{}, false
+	}
+	if z {
+		loc = time.UTC
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, loc)
+	if t.Day() != d { // 31 April and the like: time.Date normalised it
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// digits parses a short run of ASCII digits.
+func digits(s string) (int, bool) {
+	v := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		v = v*10 + int(c)
+	}
+	return v, true
 }
