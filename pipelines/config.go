@@ -136,21 +136,10 @@ func parseConfig(root config.Node) (*Config, error) {
 	return c, nil
 }
 
-// decodeHead reads the generic name/kind of a list entry, leaving the rest
-// for the component to check.
+// decodeHead strictly reads the generic name/kind of a list entry, leaving
+// the rest for the component to check.
 func decodeHead(n config.Node, head *entryHead) error {
-	for _, key := range []string{"name", "kind"} {
-		v := n.Get(key)
-		if v.Y == nil {
-			return n.Errorf("missing required key %q", key)
-		}
-		if key == "name" {
-			head.Name = v.Y.Value
-		} else {
-			head.Kind = v.Y.Value
-		}
-	}
-	return nil
+	return n.Only("name", "kind").Decode(head)
 }
 
 func (c *Config) path(p, def string) string {

@@ -259,6 +259,23 @@ func (n Node) Without(keys ...string) Node {
 	return Node{File: n.File, Path: n.Path, Y: &cp}
 }
 
+// Only returns a copy of a mapping node with just the given keys, so a
+// generic layer can strictly decode its own keys (name, kind) of an entry
+// whose other keys belong to a component.
+func (n Node) Only(keys ...string) Node {
+	keep := map[string]bool{}
+	for _, k := range keys {
+		keep[k] = true
+	}
+	var drop []string
+	for _, k := range n.Keys() {
+		if !keep[k] {
+			drop = append(drop, k)
+		}
+	}
+	return n.Without(drop...)
+}
+
 func yamlName(f reflect.StructField) string {
 	tag := f.Tag.Get("yaml")
 	if tag == "-" || !f.IsExported() {
