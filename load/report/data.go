@@ -325,12 +325,21 @@ func (m *marts) atRisk(ctx context.Context, f *figures, o *Options) error {
 		return nil
 	}
 	where, args := scopeWhere(f.Scope, alias)
-	// Value: predicted CLV when customer_value has it, else historic revenue.
+	// "High value" is what the customer has been worth (historic net
+	// revenue, the ABC basis): predicted CLV collapses exactly for the
+	// customers this list is about, so it would rank them as unimportant.
 	value, join := "NULL", ""
-	if c := m.firstCol("customer_value", "clv", "predicted_clv", "clv_12m"); c != "" && m.has("customer_value", "customer_id") {
-		value, join = "v."+load.QuoteIdent(c), " LEFT JOIN customer_value v ON v.customer_id = r.customer_id"
-	} else if m.has("customer_segments", "customer_id", "monetary") {
+	if m.has("customer_segments", "customer_id", "monetary") {
 		value, join = "cs.monetary", " LEFT JOIN customer_segments cs ON cs.customer_id = r.customer_id"
+	} else if c := m.firstCol("customer_value", "historic_revenue", "clv"); c != "" && m.has("customer_value", "customer_id") {
+		value, join = "v."+load.QuoteIdent(c), " LEFT JOIN customer_value v ON v.customer_id = r.customer_id"
+	}
+	// The mart's own early-warning flag (high value at high risk) decides
+	// who is listed when it exists; otherwise the score threshold does.
+	filter := "r.churn_score >= ?"
+	fargs := []any{o.RiskScore}
+	if m.has("churn_risk", "early_warning") {
+		filter, fargs = "r.early_warning", nil
 	}
 	unit := alias + "business_unit"
 	segment := "NULL"
@@ -346,8 +355,8 @@ func (m *marts) atRisk(ctx context.Context, f *figures, o *Options) error {
 		drivers = "CAST(r.drivers AS VARCHAR)"
 	}
 	q := fmt.Sprintf(`SELECT CAST(r.customer_id AS VARCHAR), CAST(%s AS VARCHAR), CAST(%s AS VARCHAR), r.churn_score, coalesce(%s, 0), %s
-FROM %s%s WHERE r.churn_score >= ?%s ORDER BY 5 DESC, 4 DESC, 1 LIMIT %d`, unit, segment, value, drivers, from, join, where, o.TopN)
-	rows, err := m.db.QueryContext(ctx, q, append([]any{o.RiskScore}, args...)...)
+FROM %s%s WHERE %s%s ORDER BY 5 DESC, 4 DESC, 1 LIMIT %d`, unit, segment, value, drivers, from, join, filter, where, o.TopN)
+	rows, err := m.db.QueryContext(ctx, q, append(fargs, args...)...)
 	if err != nil {
 		return err
 	}
