@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cdwhq/cdw/extract/sample"
 )
 
 // TestBenchChild is not a test: it is how TestBenchSmoke's child processes
@@ -62,5 +65,48 @@ func TestBenchSmoke(t *testing.T) {
 		if r.Rows <= 0 {
 			t.Errorf("%s: no rows recorded", filepath.Base(p))
 		}
+	}
+}
+
+// TestBenchRFMMatchesPandas checks that the pandas workload compares like
+// with like: bench/rfm_abc.py and cdw's bench_rfm_abc model, given the same
+// generated orders CSV, produce the same customers, scores, segments and ABC
+// classes (bench/compare_rfm.py). It needs /usr/bin/python3 with pandas.
+func TestBenchRFMMatchesPandas(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "import pandas").Run(); err != nil {
+		t.Skipf("python3 with pandas is not installed (apt-get install -y python3-pandas): %v", err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	files, err := sample.Write(src, sample.Options{Customers: 400, Orders: 6000, Updates: 0.02})
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, _ := filepath.Abs("../../bench/models")
+	cfg, err := (&bench{dir: dir, memLimit: "1GB"}).rfmWarehouse("wh", src, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := cdw(t, "run", "--config", cfg, "--select", "+bench_rfm_abc"); code != 0 {
+		t.Fatalf("cdw run exited %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	code, ours, stderr := cdw(t, "query", "--config", cfg, "--format", "csv", "--limit", "0", "SELECT * FROM bench_rfm_abc")
+	if code != 0 {
+		t.Fatalf("cdw query exited %d: %s", code, stderr)
+	}
+	oursCSV, pandasCSV := filepath.Join(dir, "ours.csv"), filepath.Join(dir, "pandas.csv")
+	if err := os.WriteFile(oursCSV, []byte(ours), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("/usr/bin/python3", "../../bench/rfm_abc.py", files.Orders, pandasCSV).CombinedOutput(); err != nil {
+		t.Fatalf("bench/rfm_abc.py: %v\n%s", err, out)
+	}
+	out, err := exec.Command("/usr/bin/python3", "../../bench/compare_rfm.py", oursCSV, pandasCSV).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cdw and pandas disagree: %v\n%s", err, out)
+	}
+	// A comparison of near-empty outputs would prove nothing.
+	if n := strings.Count(ours, "\n") - 1; n < 100 {
+		t.Errorf("cdw scored only %d customers of 400:\n%s", n, out)
 	}
 }
