@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -27,8 +26,6 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 )
-
-func slogger() *slog.Logger { return slog.Default() }
 
 // Lineage columns added to every row so a raw row can be traced to its file and line.
 const (
@@ -180,7 +177,7 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 			r.ledger.Files[path] = prev
 			reason := fmt.Sprintf("file changed since it was loaded at %s; not reloaded because on_change is reject (set on_change: reload to load it as version %d)",
 				prev.LoadedAt.Format(time.RFC3339), prev.Version+1)
-			slogger().Warn("changed file refused", "source", r.src.name, "file", path, "reason", reason)
+			r.src.log.Warn("changed file refused", "file", path, "reason", reason)
 			cp, err := json.Marshal(r.ledger)
 			if err != nil {
 				return nil, nil, err
@@ -188,7 +185,7 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 			return nil, &extract.Chunk{Rejects: []extract.Reject{{File: path, Reason: reason}}, Checkpoint: cp}, nil
 		}
 		entry.Version = prev.Version + 1
-		slogger().Info("reloading changed file as a new version", "source", r.src.name, "file", path, "version", entry.Version)
+		r.src.log.Info("reloading changed file as a new version", "file", path, "version", entry.Version)
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,6 +29,7 @@ func init() {
 type Source struct {
 	name  string
 	plans map[string]*plan
+	log   *slog.Logger // carries source=<name>
 }
 
 var _ extract.Source = (*Source)(nil)
@@ -37,7 +39,11 @@ func open(_ context.Context, cfg extract.SourceConfig) (extract.Source, error) {
 	if err := cfg.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	s := &Source{name: cfg.Name, plans: map[string]*plan{}}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default().With("source", cfg.Name)
+	}
+	s := &Source{name: cfg.Name, plans: map[string]*plan{}, log: log}
 	for name, n := range o.Entities {
 		ent, err := extract.LookupEntity(name)
 		if err != nil {
@@ -116,7 +122,7 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 		r.pending = append(r.pending, path)
 	}
 	if len(matches) == 0 {
-		slogger().Warn("no files match", "source", s.name, "entity", req.Entity.Name, "path", p.glob)
+		s.log.Warn("no files match", "entity", req.Entity.Name, "path", p.glob)
 	}
 	r.schema = p.schema()
 	return r, nil
