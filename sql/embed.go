@@ -2,7 +2,14 @@
 // folder tree) so the binary runs anywhere without the source tree.
 package models
 
-import "embed"
+import (
+	"embed"
+
+	// Go models the built-in SQL models read: whoever runs these models
+	// gets them registered.
+	_ "github.com/cdwhq/cdw/transform/clv"      // clv_params
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components
+)
 
 // FS holds staging/, core/, marts/ and tests/.
 //

@@ -2,7 +2,7 @@
 -- description: One row per resolved customer (see customer_identity), with the
 --   attributes every mart carries. business_unit, channel, customer_type, name
 --   and company come from the customer's most recently updated contact that
---   has a value, else from the customer's order lines (most frequent value),
+--   has a value, else from the customer's order lines (most frequent value; a tie goes to the alphabetically first),
 --   else the defaults: business unit var default_business_unit, channel
 --   unknown, customer_type business when a company is known, otherwise var
 --   default_customer_type.
@@ -38,17 +38,39 @@ WITH members AS (
     GROUP BY m.customer_key
 ), ids AS (
     SELECT customer_key, member_id AS customer_id FROM customer_identity WHERE member_kind = 'customer_id'
-), from_orders AS (
-    SELECT i.customer_key,
-           mode(o.business_unit) AS business_unit,
-           mode(o.channel)       AS channel
+), order_attrs AS (
+    -- Counts, then arg_min over (-count, value), instead of mode(): mode keeps
+    -- a hash map per customer outside DuckDB's memory limit (millions of
+    -- customers ran out of memory) and breaks ties arbitrarily; this spills
+    -- and breaks ties by the smallest value.
+    SELECT i.customer_key, o.business_unit, o.channel, count(*) AS n
     FROM stg_orders o
     JOIN ids i USING (customer_id)
-    GROUP BY i.customer_key
+    GROUP BY ALL
+), from_orders AS (
+    SELECT customer_key, u.business_unit, c.channel
+    FROM (SELECT customer_key, arg_min(business_unit, (-n, business_unit)) AS business_unit
+          FROM (SELECT customer_key, business_unit, sum(n) AS n FROM order_attrs
+                WHERE business_unit IS NOT NULL GROUP BY ALL)
+          GROUP BY customer_key) u
+    FULL JOIN (SELECT customer_key, arg_min(channel, (-n, channel)) AS channel
+               FROM (SELECT customer_key, channel, sum(n) AS n FROM order_attrs
+                     WHERE channel IS NOT NULL GROUP BY ALL)
+               GROUP BY customer_key) c USING (customer_key)
+), key_ids AS (
+    SELECT DISTINCT customer_key, customer_id FROM customer_identity
 ), keys AS (
-    SELECT customer_key,
-           string_agg(DISTINCT customer_id, ', ' ORDER BY customer_id) FILTER (WHERE customer_id IS NOT NULL) AS source_customer_ids
-    FROM customer_identity
+    -- Most customers have one source id: only the others need an ordered
+    -- string_agg, which holds its groups in memory.
+    SELECT customer_key, CASE WHEN ids = 1 THEN first_id END AS source_customer_ids
+    FROM (SELECT customer_key, count(customer_id) AS ids, min(customer_id) AS first_id
+          FROM key_ids GROUP BY customer_key)
+    WHERE ids <= 1
+    UNION ALL
+    SELECT customer_key, string_agg(customer_id, ', ' ORDER BY customer_id)
+    FROM key_ids
+    WHERE customer_key IN (SELECT customer_key FROM key_ids GROUP BY customer_key HAVING count(customer_id) > 1)
+      AND customer_id IS NOT NULL
     GROUP BY customer_key
 )
 SELECT
