@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -86,6 +87,10 @@ func build(ctx context.Context, conn *sql.Conn, _ transform.Vars) (int64, string
 	if err != nil {
 		return 0, "", err
 	}
+	// The forest is 4 bytes per node (170 MB at 43M nodes): hand it back to
+	// the OS now rather than at the next GC cycle, because DuckDB is about to
+	// use its whole memory limit for the next model.
+	debug.FreeOSMemory()
 	return written, fmt.Sprintf("%d nodes, %d edges, %d components", n, edges, n-written), nil
 }
 
