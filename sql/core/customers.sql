@@ -19,45 +19,7 @@
 -- column: source_customer_ids: the source customer ids merged into this customer
 -- column: contacts: number of contact records merged into this customer
 -- column: last_contact_at: last touch recorded in any of the customer's contacts
-WITH members AS (
-    SELECT customer_key, source, member_id FROM customer_identity WHERE member_kind = 'contact'
-), crm AS (
-    SELECT m.customer_key,
-           arg_max(c.business_unit, c.updated_at) FILTER (WHERE c.business_unit IS NOT NULL) AS business_unit,
-           arg_max(c.channel, c.updated_at)       FILTER (WHERE c.channel IS NOT NULL)       AS channel,
-           arg_max(c.customer_type, c.updated_at) FILTER (WHERE c.customer_type IS NOT NULL) AS customer_type,
-           arg_max(c.name, c.updated_at)          FILTER (WHERE c.name IS NOT NULL)          AS name,
-           arg_max(c.company, c.updated_at)       FILTER (WHERE c.company IS NOT NULL)       AS company,
-           arg_max(c.email_norm, c.updated_at)    FILTER (WHERE c.email_norm IS NOT NULL)    AS email,
-           arg_max(c.phone_norm, c.updated_at)    FILTER (WHERE c.phone_norm IS NOT NULL)    AS phone,
-           arg_max(c.country, c.updated_at)       FILTER (WHERE c.country IS NOT NULL)       AS country,
-           max(c.last_contact_at)                                                             AS last_contact_at,
-           count(*)                                                                           AS contacts
-    FROM members m
-    JOIN stg_contacts c ON c.source = m.source AND c.contact_id = m.member_id
-    GROUP BY m.customer_key
-), ids AS (
-    SELECT customer_key, member_id AS customer_id FROM customer_identity WHERE member_kind = 'customer_id'
-), order_attrs AS (
-    -- Counts, then arg_min over (-count, value), instead of mode(): mode keeps
-    -- a hash map per customer outside DuckDB's memory limit (millions of
-    -- customers ran out of memory) and breaks ties arbitrarily; this spills
-    -- and breaks ties by the smallest value.
-    SELECT i.customer_key, o.business_unit, o.channel, count(*) AS n
-    FROM stg_orders o
-    JOIN ids i USING (customer_id)
-    GROUP BY ALL
-), from_orders AS (
-    SELECT customer_key, u.business_unit, c.channel
-    FROM (SELECT customer_key, arg_min(business_unit, (-n, business_unit)) AS business_unit
-          FROM (SELECT customer_key, business_unit, sum(n) AS n FROM order_attrs
-                WHERE business_unit IS NOT NULL GROUP BY ALL)
-          GROUP BY customer_key) u
-    FULL JOIN (SELECT customer_key, arg_min(channel, (-n, channel)) AS channel
-               FROM (SELECT customer_key, channel, sum(n) AS n FROM order_attrs
-                     WHERE channel IS NOT NULL GROUP BY ALL)
-               GROUP BY customer_key) c USING (customer_key)
-), key_ids AS (
+WITH key_ids AS (
     SELECT DISTINCT customer_key, customer_id FROM customer_identity
 ), keys AS (
     -- Most customers have one source id: only the others need an ordered
@@ -72,22 +34,47 @@ WITH members AS (
     WHERE customer_key IN (SELECT customer_key FROM key_ids GROUP BY customer_key HAVING count(customer_id) > 1)
       AND customer_id IS NOT NULL
     GROUP BY customer_key
+),
+-- One row per customer from the three parts by aggregation, not by joining
+-- three tables of millions of rows each: the joins needed all their hash
+-- tables in memory at once and ran out of memory at 10M customers, an
+-- aggregation spills. Each part has at most one row per customer.
+combined AS (
+    SELECT customer_key, source_customer_ids, NULL AS crm_unit, NULL AS crm_channel, NULL AS crm_type,
+           NULL AS name, NULL AS company, NULL AS email, NULL AS phone, NULL AS country,
+           NULL::BIGINT AS contacts, NULL::TIMESTAMPTZ AS last_contact_at, NULL AS order_unit, NULL AS order_channel
+    FROM keys
+    UNION ALL BY NAME
+    SELECT customer_key, business_unit AS crm_unit, channel AS crm_channel, customer_type AS crm_type,
+           name, company, email, phone, country, contacts, last_contact_at
+    FROM customer_contact_attrs
+    UNION ALL BY NAME
+    SELECT customer_key, business_unit AS order_unit, channel AS order_channel
+    FROM customer_order_attrs
+), merged AS (
+    SELECT customer_key,
+           any_value(source_customer_ids) AS source_customer_ids, any_value(crm_unit) AS crm_unit,
+           any_value(crm_channel) AS crm_channel, any_value(crm_type) AS crm_type, any_value(name) AS name,
+           any_value(company) AS company, any_value(email) AS email, any_value(phone) AS phone,
+           any_value(country) AS country, any_value(contacts) AS contacts,
+           any_value(last_contact_at) AS last_contact_at, any_value(order_unit) AS order_unit,
+           any_value(order_channel) AS order_channel
+    FROM combined
+    GROUP BY customer_key
 )
 SELECT
-    k.customer_key,
-    coalesce(c.business_unit, o.business_unit, {{ var('default_business_unit', 'Unassigned') }}) AS business_unit,
-    coalesce(c.channel, o.channel, 'unknown')                                AS channel,
-    coalesce(c.customer_type,
-             CASE WHEN c.company IS NOT NULL THEN 'business' END,
+    customer_key,
+    coalesce(crm_unit, order_unit, {{ var('default_business_unit', 'Unassigned') }}) AS business_unit,
+    coalesce(crm_channel, order_channel, 'unknown')                          AS channel,
+    coalesce(crm_type,
+             CASE WHEN company IS NOT NULL THEN 'business' END,
              {{ var('default_customer_type', 'consumer') }})                AS customer_type,
-    c.name,
-    c.company,
-    c.email,
-    c.phone,
-    c.country,
-    k.source_customer_ids,
-    coalesce(c.contacts, 0)                                                  AS contacts,
-    c.last_contact_at
-FROM keys k
-LEFT JOIN crm c USING (customer_key)
-LEFT JOIN from_orders o USING (customer_key)
+    name,
+    company,
+    email,
+    phone,
+    country,
+    source_customer_ids,
+    coalesce(contacts, 0)                                                    AS contacts,
+    last_contact_at
+FROM merged
