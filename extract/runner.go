@@ -74,12 +74,25 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 		req.BatchRows = 64 * 1024
 	}
 	var total int64 = -1
+	var counted chan int64 // the count, when it runs beside the read
 	// Counting costs the source a query; only pay it when someone watches.
 	if c, ok := src.(Counter); ok && x.Progress != nil {
-		if n, err := c.Count(ctx, req); err == nil {
-			total = n
+		count := func(ctx context.Context) int64 {
+			n, err := c.Count(ctx, req)
+			if err != nil {
+				x.log().Debug("counting rows", "source", sourceName, "entity", entityName, "err", err)
+				return -1
+			}
+			return n
+		}
+		if b, ok := src.(backgroundCounter); ok && b.CountInBackground() {
+			// The count is only for the progress line: the read need not wait.
+			counted = make(chan int64, 1)
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() { counted <- count(cctx) }()
 		} else {
-			x.log().Debug("counting rows", "source", sourceName, "entity", entityName, "err", err)
+			total = count(ctx)
 		}
 	}
 	rd, err := src.Read(ctx, req)
@@ -116,6 +129,11 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 			}
 			pf.committed()
 		}
+		select {
+		case n := <-counted:
+			tick.setTotal(n)
+		default:
+		}
 		tick.Set(b.rows)
 	}
 	tick.Done()
@@ -131,6 +149,23 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	x.log().Info("extracted", "source", sourceName, "entity", entityName, "rows", res.Rows,
 		"rejected", res.Rejected, "files", res.Files, "seconds", res.Duration.Round(time.Millisecond).Seconds())
 	return res, nil
+}
+
+// backgroundCounter is implemented by Counters whose Count may run while the
+// read runs (its own connection, no state shared with Read), so that the
+// count costs the read no time.
+type backgroundCounter interface {
+	CountInBackground() bool
+}
+
+// setTotal tells a running tick the total, once known.
+func (t *Tick) setTotal(n int64) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.total = n
+	t.mu.Unlock()
 }
 
 // batch is the in-flight part of one read: open files not yet committed.

@@ -1,100 +1,85 @@
 package files
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
+	"unsafe"
 
 	"github.com/cdwhq/cdw/extract"
 )
 
-// value is one converted field, kept unboxed so a row costs no allocations
-// beyond its strings.
-type value struct {
-	null bool
-	typ  extract.Type
-	s    string
-	i    int64
-	f    float64
-	b    bool
-	t    int64 // microseconds since the epoch, UTC
+// convert appends a source record of of to rb as one row; it returns a
+// reason when the row must be rejected, and then leaves rb as it was.
+// utf8OK says the fields are known to be valid UTF-8.
+func (p *plan) convert(of *openFile, fields [][]byte, line int64, rb *rowsBuilder, utf8OK bool) string {
+	if p.format != "fixed" && len(fields) < of.need {
+		return fmt.Sprintf("row has %d fields, expected at least %d (check the delimiter and quoting)", len(fields), of.need)
+	}
+	if reason := p.appendRow(of, fields, line, rb, utf8OK); reason != "" {
+		rb.rollback()
+		return reason
+	}
+	rb.commit(line)
+	return ""
 }
 
-func (v value) append(b array.Builder) {
-	if v.null {
-		b.AppendNull()
-		return
-	}
-	switch v.typ {
-	case extract.Int:
-		b.(*array.Int64Builder).Append(v.i)
-	case extract.Float:
-		b.(*array.Float64Builder).Append(v.f)
-	case extract.Bool:
-		b.(*array.BooleanBuilder).Append(v.b)
-	case extract.Timestamp:
-		b.(*array.TimestampBuilder).Append(arrow.Timestamp(v.t))
-	default:
-		b.(*array.StringBuilder).Append(v.s)
-	}
-}
-
-// convert fills vals from a source record; it returns a reason when the row
-// must be rejected.
-func (r *reader) convert(of *openFile, fields []string, line int64, vals []value) string {
-	p := r.plan
-	if p.format != "fixed" && len(fields) < maxIndex(of.colIdx)+1 {
-		return fmt.Sprintf("row has %d fields, expected at least %d (check the delimiter and quoting)", len(fields), maxIndex(of.colIdx)+1)
-	}
+func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuilder, utf8OK bool) string {
+	row := rb.n
 	for i, c := range p.columns {
-		v := value{typ: c.typ}
-		raw := ""
-		if idx := of.colIdx[i]; idx >= 0 {
-			raw = strings.TrimSpace(fields[idx])
-		}
+		col := rb.cols[i]
 		if i == p.lineNoCol {
-			v.i = line
-			vals[i] = v
+			col.ints = append(col.ints, line)
 			continue
 		}
-		if raw == "" {
+		var raw []byte
+		if idx := of.colIdx[i]; idx >= 0 {
+			raw = bytes.TrimSpace(fields[idx])
+		}
+		if len(raw) == 0 {
 			if c.req {
 				return fmt.Sprintf("required column %q (%s) is empty", c.name, c.source)
 			}
-			v.null = true
-			vals[i] = v
+			col.appendNull(row)
 			continue
 		}
-		if !utf8.ValidString(raw) {
+		if !utf8OK && !utf8.Valid(raw) {
 			return fmt.Sprintf("column %q (%s) is not valid text in the file's encoding", c.name, c.source)
 		}
+		if c.typ == extract.String {
+			col.appendString(raw)
+			continue
+		}
+		// A view of the field, not a copy: nothing below keeps it, and
+		// the reasons are formatted into new strings.
+		s := unsafe.String(&raw[0], len(raw))
 		var err error
 		switch c.typ {
 		case extract.Int:
-			v.i, err = parseInt(raw)
+			var v int64
+			v, err = parseInt(s)
+			col.ints = append(col.ints, v)
 		case extract.Float:
-			v.f, err = strconv.ParseFloat(raw, 64)
-			if err != nil {
+			var v float64
+			if v, err = strconv.ParseFloat(s, 64); err != nil {
 				err = fmt.Errorf("not a number")
 			}
+			col.floats = append(col.floats, v)
 		case extract.Bool:
-			v.b, err = parseBool(raw)
+			var v bool
+			v, err = parseBool(s)
+			col.bools = append(col.bools, v)
 		case extract.Timestamp:
-			var t time.Time
-			t, err = parseTime(raw, p.formats, p.loc)
-			v.t = t.UnixMicro()
-		default:
-			v.s = raw
+			var v int64
+			v, err = parseMicros(s, p.formats, p.loc)
+			col.ints = append(col.ints, v)
 		}
 		if err != nil {
-			return fmt.Sprintf("column %q (%s): %q %v", c.name, c.source, truncate(raw, 80), err)
+			return fmt.Sprintf("column %q (%s): %q %v", c.name, c.source, truncate(s, 80), err)
 		}
-		vals[i] = v
 	}
 	return ""
 }
@@ -130,6 +115,18 @@ func parseBool(s string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("not a boolean (true/false, yes/no, 1/0)")
+}
+
+// parseMicros is parseTime in microseconds since the epoch. For ISO text in
+// UTC (the common case) it skips time.Time altogether.
+func parseMicros(s string, layouts []string, loc *time.Location) (int64, error) {
+	if loc == time.UTC && len(layouts) == len(defaultFormats) {
+		if us, ok := parseISOMicrosUTC(s); ok {
+			return us, nil
+		}
+	}
+	t, err := parseTime(s, layouts, loc)
+	return t.UnixMicro(), err
 }
 
 func parseTime(s string, layouts []string, loc *time.Location) (time.Time, error) {
@@ -204,6 +201,72 @@ func parseISO(s string, loc *time.Location) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t.UTC(), true
+}
+
+// parseISOMicrosUTC is parseISO in UTC, computed without time.Date: the
+// days since the epoch come from the civil date (Howard Hinnant's
+// days_from_civil), so it gives exactly what parseISO gives.
+func parseISOMicrosUTC(s string) (int64, bool) {
+	n := len(s)
+	if n > 0 && s[n-1] == 'Z' {
+		n--
+		if n == 10 {
+			return 0, false // "2006-01-02Z" is no default layout
+		}
+	}
+	if n != 10 && n != 19 {
+		return 0, false
+	}
+	if s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	y, ok1 := digits(s[0:4])
+	mo, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) {
+		return 0, false
+	}
+	var h, mi, sec int
+	if n == 19 {
+		if (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':' {
+			return 0, false
+		}
+		var ok4, ok5, ok6 bool
+		h, ok4 = digits(s[11:13])
+		mi, ok5 = digits(s[14:16])
+		sec, ok6 = digits(s[17:19])
+		if !ok4 || !ok5 || !ok6 || h > 23 || mi > 59 || sec > 59 {
+			return 0, false
+		}
+	}
+	yy := int64(y)
+	if mo <= 2 {
+		yy--
+	}
+	era := yy
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := yy - era*400
+	mp := int64(mo+9) % 12
+	doy := (153*mp+2)/5 + int64(d) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := era*146097 + doe - 719468
+	return ((days*24+int64(h))*60+int64(mi))*60*1_000_000 + int64(sec)*1_000_000, true
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // digits parses a short run of ASCII digits.

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -32,6 +33,29 @@ func TestParseISOMatchesLayouts(t *testing.T) {
 			if (err != nil) != wantErr || !got.Equal(want) {
 				t.Errorf("%s in %s: got %v (err %v), layouts give %v (err %v)", in, loc, got, err, want, wantErr)
 			}
+		}
+	}
+}
+
+// TestParseISOMicrosUTC checks the UTC fast path against parseISO (itself held
+// to the layouts above) on every day of several years, leap days and invalid
+// dates included, at a few times of day.
+func TestParseISOMicrosUTC(t *testing.T) {
+	var inputs []string
+	for _, y := range []int{0, 1, 1600, 1900, 1969, 1970, 2000, 2023, 2024, 2100, 9999} {
+		for m := 0; m <= 13; m++ {
+			for d := 0; d <= 32; d++ {
+				date := fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+				inputs = append(inputs, date, date+" 00:00:00", date+"T23:59:59", date+" 12:34:56Z", date+"Z", date+" 24:00:00")
+			}
+		}
+	}
+	inputs = append(inputs, "", "Z", "2026-02-02 08:28", "2026/02/02", "2026-02-02 08:28:5x", "２０２６-02-02")
+	for _, in := range inputs {
+		want, wantOK := parseISO(in, time.UTC)
+		got, ok := parseISOMicrosUTC(in)
+		if ok != wantOK || (ok && got != want.UnixMicro()) {
+			t.Errorf("%q: got %d %v, parseISO gives %d %v", in, got, ok, want.UnixMicro(), wantOK)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/transform"
 
@@ -39,7 +36,7 @@ func (p *plan) schema() *arrow.Schema {
 		fields = append(fields, arrow.Field{Name: c.name, Type: c.typ.Arrow(), Nullable: true})
 	}
 	fields = append(fields,
-		arrow.Field{Name: colFile, Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: colFile, Type: fileNameType, Nullable: true},
 		arrow.Field{Name: colLine, Type: arrow.PrimitiveTypes.Int64, Nullable: true})
 	return arrow.NewSchema(fields, nil)
 }
@@ -58,28 +55,45 @@ type reader struct {
 
 // openFile is one file being read.
 type openFile struct {
-	path    string
-	info    os.FileInfo
-	f       *os.File
-	hash    hash.Hash
-	hashed  io.Reader // the file through the hash
-	rows    rowSource
-	entry   fileEntry
-	colIdx  []int // per plan column: index in the source record, -1 = absent
-	loaded  int64
-	refused int64
+	path     string
+	info     os.FileInfo
+	f        *os.File
+	hash     hash.Hash
+	hashed   io.Reader           // the file through the hash
+	pipe     *csvPipeline        // CSV: parses blocks in parallel
+	pending  []arrow.RecordBatch // records of the last block not handed over yet
+	rows     *fixedRows          // fixed width: read line by line
+	comma    []byte              // CSV delimiter, UTF-8 encoded
+	entry    fileEntry
+	colIdx   []int // per plan column: index in the source record, -1 = absent
+	need     int   // fields a CSV record needs: the highest colIdx + 1
+	fileName arrow.Array
+	loaded   int64
+	refused  int64
 }
 
-// rowSource yields records of fields with their line numbers.
-type rowSource interface {
-	next() (fields []string, line int64, err error)
+// close stops reading the file.
+func (of *openFile) close() {
+	if of.pipe != nil {
+		of.pipe.stop()
+		of.pipe = nil
+	}
+	for _, rec := range of.pending {
+		rec.Release()
+	}
+	of.pending = nil
+	of.f.Close()
+	if of.fileName != nil {
+		of.fileName.Release()
+		of.fileName = nil
+	}
 }
 
 func (r *reader) Schema() *arrow.Schema { return r.schema }
 
 func (r *reader) Close() error {
 	if r.cur != nil {
-		r.cur.f.Close()
+		r.cur.close()
 		r.cur = nil
 	}
 	return nil
@@ -103,49 +117,84 @@ func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
 		}
 		r.cur = of
 	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, r.schema)
-	defer b.Release()
+	if r.cur.pipe != nil {
+		return r.nextBlock(ctx)
+	}
+	return r.nextFixed(ctx)
+}
+
+// nextBlock hands over the next parsed block of a CSV file, and at the end of
+// the file a chunk with the checkpoint that records it in the ledger.
+func (r *reader) nextBlock(ctx context.Context) (extract.Chunk, error) {
+	of := r.cur
+	if len(of.pending) > 0 {
+		rec := of.pending[0]
+		of.pending = of.pending[1:]
+		return extract.Chunk{Rows: rec}, nil
+	}
+	res, ok, err := of.pipe.next(ctx)
+	if err != nil {
+		return extract.Chunk{}, err
+	}
+	if !ok {
+		cp, err := r.finishFile()
+		if err != nil {
+			return extract.Chunk{}, err
+		}
+		return extract.Chunk{Checkpoint: cp}, nil
+	}
+	if res.err != nil {
+		return extract.Chunk{}, fmt.Errorf("reading %s: %w", of.path, res.err)
+	}
+	of.loaded += res.rows
+	of.refused += int64(len(res.rejects))
+	ch := extract.Chunk{Rejects: res.rejects}
+	if len(res.recs) > 0 {
+		ch.Rows, of.pending = res.recs[0], res.recs[1:]
+	}
+	return ch, nil
+}
+
+// nextFixed returns up to batchRows rows of a fixed-width file; at the end of
+// the file it returns the rest with the checkpoint.
+func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
+	rb := r.plan.rowsBuilder(r.schema)
 	var rejects []extract.Reject
 	n := 0
-	vals := make([]value, len(r.plan.columns))
 	of := r.cur
+	var fields [][]byte
 	for n < r.batchRows {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return extract.Chunk{}, ctx.Err()
 		}
-		fields, line, err := of.rows.next()
+		text, line, err := of.rows.next()
 		if errors.Is(err, io.EOF) {
-			rec := b.NewRecordBatch()
+			rec := rb.record(of.fileName)
 			cp, err := r.finishFile()
 			if err != nil {
-				rec.Release()
+				if rec != nil {
+					rec.Release()
+				}
 				return extract.Chunk{}, err
 			}
 			return extract.Chunk{Rows: rec, Rejects: rejects, Checkpoint: cp}, nil
 		}
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				rejects = append(rejects, extract.Reject{File: of.path, Line: line, Reason: pe.Err.Error()})
-				of.refused++
-				continue
-			}
 			return extract.Chunk{}, fmt.Errorf("reading %s line %d: %w", of.path, line, err)
 		}
-		if reason := r.convert(of, fields, line, vals); reason != "" {
+		fields = fields[:0]
+		for _, t := range text {
+			fields = append(fields, []byte(t))
+		}
+		if reason := r.plan.convert(of, fields, line, rb, false); reason != "" {
 			rejects = append(rejects, extract.Reject{File: of.path, Line: line, Reason: reason, Raw: rawLine(fields, r.plan.delim)})
 			of.refused++
 			continue
 		}
-		for i, v := range vals {
-			v.append(b.Field(i))
-		}
-		b.Field(len(vals)).(*array.StringBuilder).Append(of.path)
-		b.Field(len(vals) + 1).(*array.Int64Builder).Append(line)
 		n++
 		of.loaded++
 	}
-	return extract.Chunk{Rows: b.NewRecordBatch(), Rejects: rejects}, nil
+	return extract.Chunk{Rows: rb.record(of.fileName), Rejects: rejects}, nil
 }
 
 // openNext decides whether path needs loading (new or changed) and opens it.
@@ -191,10 +240,10 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	of := &openFile{path: path, info: fi, f: f, hash: sha256.New(), entry: entry}
+	of := &openFile{path: path, info: fi, f: f, hash: sha256.New(), entry: entry, comma: []byte(string(r.plan.delim)), fileName: newFileName(path)}
 	of.hashed = io.TeeReader(f, of.hash)
-	if err := r.plan.startRows(of); err != nil {
-		f.Close()
+	if err := r.startRows(of); err != nil {
+		of.close()
 		return nil, nil, err
 	}
 	return of, nil, nil
@@ -204,7 +253,11 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 func (r *reader) finishFile() (json.RawMessage, error) {
 	of := r.cur
 	r.cur = nil
-	defer of.f.Close()
+	defer of.close()
+	if of.pipe != nil {
+		of.pipe.stop() // it has read to the end: this only waits for its goroutines
+		of.pipe = nil
+	}
 	if _, err := io.Copy(io.Discard, of.hashed); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", of.path, err)
 	}
@@ -231,7 +284,8 @@ func hashFile(path string) (string, error) {
 
 // startRows sets up decompression, decoding and the record parser, and checks
 // the header against the mapping.
-func (p *plan) startRows(of *openFile) error {
+func (r *reader) startRows(of *openFile) error {
+	p := r.plan
 	var in io.Reader = of.hashed
 	gz := p.gzip == "true" || (p.gzip == "auto" && strings.HasSuffix(strings.ToLower(of.path), ".gz"))
 	if gz {
@@ -258,7 +312,7 @@ func (p *plan) startRows(of *openFile) error {
 	}
 	if p.format == "fixed" {
 		of.rows = &fixedRows{s: bufio.NewScanner(tr), line: skipped, fields: p.fields, path: of.path}
-		of.rows.(*fixedRows).s.Buffer(make([]byte, 64*1024), 16*1024*1024)
+		of.rows.s.Buffer(make([]byte, 64*1024), 16*1024*1024)
 		idx := map[string]int{}
 		for i, f := range p.fields {
 			idx[f.Name] = i
@@ -271,23 +325,39 @@ func (p *plan) startRows(of *openFile) error {
 		})
 		return nil
 	}
-	cr := csv.NewReader(tr)
-	cr.Comma = p.delim
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	rows := &csvRows{r: cr, offset: skipped}
-	of.rows = rows
+	sp := newSplitter(tr, of.comma, skipped)
 	if !p.header {
 		of.colIdx = p.indexes(func(name string) int { return headerIndex(name) })
+		of.need = maxIndex(of.colIdx) + 1
+		r.startPipeline(of, sp, nil)
 		return nil
 	}
-	hdr, line, err := rows.next()
-	if errors.Is(err, io.EOF) {
-		of.colIdx = p.indexes(func(string) int { return -1 })
-		return nil // an empty file is a file with no rows
-	}
-	if err != nil {
-		return fmt.Errorf("%s line %d: reading header: %w", of.path, line, err)
+	// The header is the first record; the rest of its block is data.
+	var first *block
+	var hdr []string
+	for hdr == nil {
+		b, err := sp.next()
+		if errors.Is(err, io.EOF) {
+			of.colIdx = p.indexes(func(string) int { return -1 })
+			r.startPipeline(of, sp, nil)
+			return nil // an empty file is a file with no rows
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", of.path, err)
+		}
+		hp := newCSVParser(b.buf, b.line, of.comma)
+		fields, line, err, ok := hp.next()
+		if !ok {
+			continue // a block of empty lines
+		}
+		if err != nil {
+			return fmt.Errorf("%s line %d: reading header: %w", of.path, line, err)
+		}
+		for _, f := range fields {
+			hdr = append(hdr, string(f))
+		}
+		b.buf, b.line = b.buf[hp.pos:], hp.line
+		first = b
 	}
 	pos := map[string]int{}
 	for i, h := range hdr {
@@ -309,6 +379,8 @@ func (p *plan) startRows(of *openFile) error {
 		return fmt.Errorf("%s: column(s) %s not found in header [%s]%s", of.path,
 			strings.Join(quoteAll(missing), ", "), strings.Join(hdr, ", "), hint)
 	}
+	of.need = maxIndex(of.colIdx) + 1
+	r.startPipeline(of, sp, first)
 	return nil
 }
 
@@ -383,26 +455,6 @@ func validUTF8Prefix(b []byte) bool {
 	return utf8.Valid(b)
 }
 
-// csvRows adapts encoding/csv, which reports per-record parse errors and then
-// carries on, so one bad quote costs one row, not the file.
-type csvRows struct {
-	r      *csv.Reader
-	offset int64
-}
-
-func (c *csvRows) next() ([]string, int64, error) {
-	rec, err := c.r.Read()
-	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return nil, int64(pe.StartLine) + c.offset, err
-		}
-		return nil, 0, err
-	}
-	line, _ := c.r.FieldPos(0)
-	return rec, int64(line) + c.offset, nil
-}
-
 // fixedRows cuts lines into fields by character position.
 type fixedRows struct {
 	s      *bufio.Scanner
@@ -443,8 +495,8 @@ func (f *fixedRows) next() ([]string, int64, error) {
 	return nil, 0, io.EOF
 }
 
-func rawLine(fields []string, delim rune) string {
-	s := strings.Join(fields, string(delim))
+func rawLine(fields [][]byte, delim rune) string {
+	s := string(bytes.Join(fields, []byte(string(delim))))
 	if len(s) > 1000 {
 		s = s[:1000] + "…"
 	}

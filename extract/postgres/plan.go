@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -253,41 +254,50 @@ func (p *plan) noteSchemaChanges(prev *position) {
 	}
 }
 
-// formats are the result formats of the select list of selectSQL.
-func (p *plan) formats() []int16 {
-	var fs []int16
-	for _, o := range p.outs {
-		if o.src != nil {
-			fs = append(fs, o.spec.format())
-		}
-	}
-	for _, oid := range p.byOIDs {
-		// Checkpoint values: binary when cursorText can render them, so the
-		// server does not format every row's cursor and key as text.
-		if cursorTextable(oid) {
-			fs = append(fs, pgtype.BinaryFormatCode)
-		} else {
-			fs = append(fs, pgtype.TextFormatCode)
-		}
-	}
-	return fs
+// readColumn is one column of the streaming query.
+type readColumn struct {
+	name   string // source column
+	format int16
 }
 
-// selectSQL is the streaming query: the mapped columns, then the By columns
-// again for checkpoints, in By order. Identifiers are quoted; values
-// are parameters.
-func (p *plan) selectSQL(after []*string, lag time.Duration) (string, [][]byte) {
-	var cols []string
+// selectColumns lists the streaming query's columns: the mapped columns, then
+// the By columns that are not among them already in the right format (a
+// cursor or key that is also a mapped column is read once). byIdx says where
+// each By value is; byText whether it comes as text.
+func (p *plan) selectColumns() (cols []readColumn, byIdx []int, byText []bool) {
 	for _, o := range p.outs {
 		if o.src != nil {
-			cols = append(cols, quote(o.src.Name))
+			cols = append(cols, readColumn{name: o.src.Name, format: o.spec.format()})
 		}
 	}
-	for _, b := range p.by {
-		cols = append(cols, quote(b))
+	mapped := len(cols)
+	for i, b := range p.by {
+		// Checkpoint values: binary when cursorText can render them, so the
+		// server does not format every row's cursor and key as text.
+		format := int16(pgtype.TextFormatCode)
+		if cursorTextable(p.byOIDs[i]) {
+			format = pgtype.BinaryFormatCode
+		}
+		idx := slices.IndexFunc(cols[:mapped], func(c readColumn) bool { return c.name == b && c.format == format })
+		if idx < 0 {
+			idx = len(cols)
+			cols = append(cols, readColumn{name: b, format: format})
+		}
+		byIdx = append(byIdx, idx)
+		byText = append(byText, format == pgtype.TextFormatCode)
+	}
+	return cols, byIdx, byText
+}
+
+// selectSQL is the streaming query over cols (selectColumns). Identifiers are
+// quoted; values are parameters.
+func (p *plan) selectSQL(cols []readColumn, after []*string, lag time.Duration) (string, [][]byte) {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = quote(c.name)
 	}
 	where, args := p.where(after, lag)
-	sql := "SELECT " + strings.Join(cols, ", ") + " FROM " + p.ent.from() + where
+	sql := "SELECT " + strings.Join(names, ", ") + " FROM " + p.ent.from() + where
 	if len(p.by) > 0 {
 		sql += " ORDER BY " + quoteList(p.by)
 	}

@@ -26,21 +26,26 @@ const maxChunkBytes = 64 << 20
 // rawLimit bounds the Raw text of a rejected row.
 const rawLimit = 1000
 
-// reader streams one read's rows into Arrow records, one chunk per Next.
-// (The runner calls Next from a goroutine of its own, one chunk ahead of its
-// Parquet writer, so decoding and writing already overlap.)
+// reader streams one read's rows into Arrow records. A goroutine of its own
+// receives the rows and decodes them into chunks, which Next hands over; one
+// chunk waits while the next is decoded, so decoding overlaps with the
+// runner's Parquet writing.
 type reader struct {
 	src    *Source
 	plan   *plan
 	conn   *pgx.Conn
-	rr     *pgconn.ResultReader
 	cancel context.CancelFunc // aborts the query
-	done   bool               // the last chunk was handed over
+	chunks chan decoded       // closed after the last chunk or an error
+	done   chan struct{}      // closed when the decoding goroutine has returned
 	err    error              // the read failed; Next keeps saying so
+	eof    bool
 	closed bool
 
+	// Decoding state, owned by the decoding goroutine.
 	rb              *array.RecordBuilder
+	builders        []array.Builder // the fields built by rb (not by their binders)
 	cols            []readCol
+	ncols           int    // columns of the query
 	fallible        []int  // indexes into cols of binders with a check
 	nullCols        []int  // record fields the source lacks
 	byIdx           []int  // result columns holding the By values
@@ -52,6 +57,14 @@ type reader struct {
 	sinceCheckpoint int64
 	read            int64 // rows read, rejected ones included
 	resumed         bool  // the read continues after a committed position
+	ch              extract.Chunk
+	rows, bytes     int
+}
+
+// decoded is one chunk, or the error that ended the read.
+type decoded struct {
+	chunk extract.Chunk
+	err   error
 }
 
 // readCol binds one result column to one record field.
@@ -61,18 +74,21 @@ type readCol struct {
 	binder binder
 }
 
-// newReader binds the plan's columns to Arrow builders and starts decoding
-// the result rr, which the reader then owns together with conn.
-func newReader(s *Source, p *plan, conn *pgx.Conn, rr *pgconn.ResultReader, cancel context.CancelFunc, resumed bool, batchRows int) *reader {
+// newReader binds the plan's columns (the query's, cols) to Arrow builders.
+func newReader(s *Source, p *plan, conn *pgx.Conn, cols []readColumn, byIdx []int, byText []bool, cancel context.CancelFunc, resumed bool, batchRows int) *reader {
 	r := &reader{
 		src:            s,
 		plan:           p,
 		conn:           conn,
-		rr:             rr,
 		cancel:         cancel,
+		chunks:         make(chan decoded, 1),
+		done:           make(chan struct{}),
 		resumed:        resumed,
 		batchRows:      batchRows,
 		checkpointRows: s.checkpointRows,
+		ncols:          len(cols),
+		byIdx:          byIdx,
+		byText:         byText,
 	}
 	if r.batchRows <= 0 {
 		r.batchRows = 64 * 1024
@@ -86,19 +102,18 @@ func newReader(s *Source, p *plan, conn *pgx.Conn, rr *pgconn.ResultReader, canc
 	for i, o := range p.outs {
 		if o.src == nil {
 			r.nullCols = append(r.nullCols, i)
+			r.builders = append(r.builders, r.rb.Field(i))
 			continue
 		}
 		opts.required = o.required
 		bd := bind(o.spec, r.rb.Field(i), opts)
+		if bd.array == nil {
+			r.builders = append(r.builders, r.rb.Field(i))
+		}
 		r.cols = append(r.cols, readCol{out: i, idx: idx, binder: bd})
 		if bd.check != nil {
 			r.fallible = append(r.fallible, len(r.cols)-1)
 		}
-		idx++
-	}
-	for _, oid := range p.byOIDs {
-		r.byIdx = append(r.byIdx, idx)
-		r.byText = append(r.byText, !cursorTextable(oid))
 		idx++
 	}
 	r.last = make([][]byte, len(p.by))
@@ -114,87 +129,163 @@ func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
 	if r.err != nil {
 		return extract.Chunk{}, r.err
 	}
-	if r.done {
+	if r.eof {
 		return extract.Chunk{}, io.EOF
 	}
-	if err := ctx.Err(); err != nil {
-		return extract.Chunk{}, err
-	}
-	// A cancelled context aborts a read blocked on the network.
-	stop := context.AfterFunc(ctx, r.cancel)
-	defer stop()
-	ch, last, err := r.fill()
-	switch {
-	case err != nil:
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		r.err = err
-		return extract.Chunk{}, err
-	case last:
-		r.done = true
-		if ch.Rows == nil && ch.Rejects == nil && ch.Checkpoint == nil {
+	select {
+	case d, ok := <-r.chunks:
+		if !ok {
+			r.eof = true
 			return extract.Chunk{}, io.EOF
 		}
+		if d.err != nil {
+			if ctx.Err() != nil {
+				d.err = ctx.Err()
+			}
+			r.err = d.err
+			return extract.Chunk{}, d.err
+		}
+		return d.chunk, nil
+	case <-ctx.Done():
+		return extract.Chunk{}, ctx.Err()
 	}
-	return ch, nil
 }
 
-// fill reads one chunk; last is true when the result is complete.
-func (r *reader) fill() (ch extract.Chunk, last bool, err error) {
-	rows, bytes := 0, 0
-	r.rb.Reserve(r.batchRows) // one allocation per column, not a doubling series
-	for rows+len(ch.Rejects) < r.batchRows && bytes < maxChunkBytes && r.sinceCheckpoint < r.checkpointRows {
-		if !r.rr.NextRow() {
-			if _, err := r.rr.Close(); err != nil {
-				r.releaseBuilders()
-				return extract.Chunk{}, true, r.src.redact(fmt.Errorf("reading %s after %d rows: %w", r.plan.ent.what(), r.read, err))
-			}
-			last = true
-			break
+// decodeSelect decodes the rows of the streaming query.
+func (r *reader) decodeSelect(ctx context.Context, rr *pgconn.ResultReader) {
+	defer r.decoded()
+	for rr.NextRow() {
+		if err := r.addRow(ctx, rr.Values()); err != nil {
+			rr.Close()
+			r.fail(ctx, err)
+			return
 		}
-		vals := r.rr.Values()
-		r.read++
-		r.sinceCheckpoint++
-		for _, v := range vals {
-			bytes += len(v)
+	}
+	_, err := rr.Close()
+	r.finish(ctx, err)
+}
+
+// decoded ends the decoding goroutine.
+func (r *reader) decoded() {
+	r.releaseBuilders()
+	close(r.chunks)
+	close(r.done)
+}
+
+// finish hands over the last chunk with the final checkpoint, or the error
+// that ended the read.
+func (r *reader) finish(ctx context.Context, err error) {
+	if err != nil {
+		r.fail(ctx, r.src.redact(fmt.Errorf("reading %s after %d rows: %w", r.plan.ent.what(), r.read, err)))
+		return
+	}
+	cp, err := r.finalCheckpoint()
+	if err != nil {
+		r.fail(ctx, err)
+		return
+	}
+	r.emit(ctx, cp)
+}
+
+// fail hands over err in place of further chunks.
+func (r *reader) fail(ctx context.Context, err error) {
+	if r.ch.Rows != nil {
+		r.ch.Rows.Release()
+		r.ch.Rows = nil
+	}
+	select {
+	case r.chunks <- decoded{err: err}:
+	case <-ctx.Done():
+	}
+}
+
+// addRow decodes one row (vals are only valid during the call) and hands
+// over the chunk when it is complete.
+func (r *reader) addRow(ctx context.Context, vals [][]byte) error {
+	if len(vals) != r.ncols {
+		return fmt.Errorf("a row has %d columns, the query %d", len(vals), r.ncols)
+	}
+	if r.rows == 0 && r.ch.Rejects == nil {
+		for _, b := range r.builders {
+			b.Reserve(r.batchRows) // one allocation per column, not a doubling series
 		}
-		for i, b := range r.byIdx {
-			v := vals[b]
-			r.lastNull[i] = v == nil
-			r.last[i] = append(r.last[i][:0], v...)
-		}
-		if rej, bad := r.check(vals); bad {
-			ch.Rejects = append(ch.Rejects, rej)
-			continue
-		}
+	}
+	r.read++
+	r.sinceCheckpoint++
+	for _, v := range vals {
+		r.bytes += len(v)
+	}
+	for i, b := range r.byIdx {
+		v := vals[b]
+		r.lastNull[i] = v == nil
+		r.last[i] = append(r.last[i][:0], v...)
+	}
+	if rej, bad := r.check(vals); bad {
+		r.ch.Rejects = append(r.ch.Rejects, rej)
+	} else {
 		for i := range r.cols {
 			c := &r.cols[i]
 			c.binder.add(vals[c.idx])
 		}
-		rows++
-	}
-	if rows > 0 {
-		for _, i := range r.nullCols {
-			r.rb.Field(i).AppendNulls(rows)
-		}
-		ch.Rows = r.rb.NewRecordBatch()
+		r.rows++
 	}
 	switch {
-	case last:
-		ch.Checkpoint, err = r.finalCheckpoint()
-		r.releaseBuilders()
 	case r.sinceCheckpoint >= r.checkpointRows:
-		ch.Checkpoint, err = r.checkpoint(false)
+		cp, err := r.checkpoint(false)
+		if err != nil {
+			return err
+		}
 		r.sinceCheckpoint = 0
+		return r.emit(ctx, cp)
+	case r.rows+len(r.ch.Rejects) >= r.batchRows || r.bytes >= maxChunkBytes:
+		return r.emit(ctx, nil)
 	}
-	if err != nil {
+	return nil
+}
+
+// emit hands over the rows decoded so far, with a checkpoint if not nil.
+func (r *reader) emit(ctx context.Context, cp []byte) error {
+	ch := r.ch
+	if r.rows > 0 {
+		ch.Rows = r.record()
+	}
+	ch.Checkpoint = cp
+	r.ch, r.rows, r.bytes = extract.Chunk{}, 0, 0
+	if ch.Rows == nil && ch.Rejects == nil && ch.Checkpoint == nil {
+		return nil
+	}
+	select {
+	case r.chunks <- decoded{chunk: ch}:
+		return nil
+	case <-ctx.Done():
 		if ch.Rows != nil {
 			ch.Rows.Release()
 		}
-		return extract.Chunk{}, true, err
+		return ctx.Err()
 	}
-	return ch, last, nil
+}
+
+// record takes the rows decoded so far out of the builders.
+func (r *reader) record() arrow.RecordBatch {
+	for _, i := range r.nullCols {
+		r.rb.Field(i).AppendNulls(r.rows)
+	}
+	arrs := make([]arrow.Array, len(r.plan.outs))
+	for _, c := range r.cols {
+		if c.binder.array != nil {
+			arrs[c.out] = c.binder.array()
+		}
+	}
+	for i, a := range arrs {
+		if a == nil {
+			arrs[i] = r.rb.Field(i).NewArray()
+		}
+	}
+	rec := array.NewRecordBatch(r.plan.schema, arrs, int64(r.rows))
+	for _, a := range arrs {
+		a.Release()
+	}
+	return rec
 }
 
 func (r *reader) releaseBuilders() {
@@ -310,7 +401,12 @@ func (r *reader) Close() error {
 	}
 	r.closed = true
 	r.cancel()
-	r.releaseBuilders()
+	<-r.done
+	for d := range r.chunks {
+		if d.chunk.Rows != nil {
+			d.chunk.Rows.Release()
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return r.src.redact(r.conn.Close(ctx))

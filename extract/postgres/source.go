@@ -146,6 +146,10 @@ func (s *Source) prepare(ctx context.Context, conn *pgx.Conn, ec *entityConfig, 
 	return p, after, nil
 }
 
+// CountInBackground says Count may run beside Read: each has its own
+// connection, so the count does not delay the read.
+func (s *Source) CountInBackground() bool { return true }
+
 // Count returns how many rows Read would return now, for the progress ETA.
 func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, error) {
 	ec, err := s.entity(req.Entity.Name)
@@ -199,17 +203,23 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 	for _, n := range p.notes {
 		log.Warn("source schema: "+n, "from", ec.what())
 	}
-	sql, args := p.selectSQL(after, s.lag)
+	cols, byIdx, byText := p.selectColumns()
+	sql, args := p.selectSQL(cols, after, s.lag)
 	log.Debug("reading", "from", ec.what(), "mode", p.mode, "resume", len(after) > 0, "sql", sql)
-
+	formats := make([]int16, len(cols))
+	for i, c := range cols {
+		formats[i] = c.format
+	}
 	qctx, cancel := context.WithCancel(ctx)
-	rr := conn.PgConn().ExecParams(qctx, sql, args, nil, nil, p.formats())
+	r := newReader(s, p, conn, cols, byIdx, byText, cancel, len(after) > 0, req.BatchRows)
+	rr := conn.PgConn().ExecParams(qctx, sql, args, nil, nil, formats)
 	if rr.FieldDescriptions() == nil {
 		_, err := rr.Close()
 		cancel()
+		r.releaseBuilders()
 		return nil, s.redact(fmt.Errorf("querying %s: %w", ec.what(), err))
 	}
-	r := newReader(s, p, conn, rr, cancel, len(after) > 0, req.BatchRows)
+	go r.decodeSelect(qctx, rr)
 	ok = true
 	return r, nil
 }

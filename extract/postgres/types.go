@@ -69,6 +69,7 @@ const (
 	convTime                        // time → time64[us]
 	convTimestamp                   // timestamp, timestamptz → timestamp[us]
 	convList                        // one-dimensional array → list
+	convIntText                     // int2, int4, int8 read in binary → decimal text
 )
 
 // colSpec is the plan for one output column.
@@ -143,6 +144,12 @@ func canonicalSpec(f field, c extract.Column) (colSpec, error) {
 	}
 	switch c.Type {
 	case extract.String:
+		switch f.OID {
+		case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+			// Integer ids (order numbers) as text: formatting them is
+			// cheaper here than on the server, which is half an extract's work.
+			return colSpec{conv: convIntText, arrow: c.Type.Arrow()}, nil
+		}
 		return colSpec{conv: convText, arrow: c.Type.Arrow()}, nil
 	case extract.Int:
 		switch f.OID {
