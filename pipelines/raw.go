@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/transform"
 )
 
 // rawRelations lists the raw views models may read: raw.<entity> (every
@@ -29,11 +30,33 @@ func rawRelations(cfg *Config) []string {
 }
 
 // createRawViews points the raw schema at the committed Parquet files only:
-// a file that state does not list (left by a crash) is never read.
-func createRawViews(ctx context.Context, db *sql.DB, cfg *Config) error {
+// a file that state does not list (left by a crash) is never read. It
+// returns what each view reads, so the transform can tell which models are
+// up to date and which files an incremental model has not read yet.
+func createRawViews(ctx context.Context, db *sql.DB, cfg *Config) (map[string]transform.RawInput, error) {
+	views, inputs, err := rawViews(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS raw"); err != nil {
+		return nil, fmt.Errorf("creating raw schema: %w", err)
+	}
+	for _, v := range views {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", load.QuoteIdent(v.name), v.body)); err != nil {
+			return nil, fmt.Errorf("creating view raw.%s: %w", v.name, err)
+		}
+	}
+	return inputs, nil
+}
+
+type rawView struct{ name, body string }
+
+// rawViews defines the raw views from the committed extract state, in the
+// order they must be created, and describes each for the transform.
+func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 	states, err := extract.StateStore{Dir: cfg.Warehouse}.All()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	files := map[string][]string{} // source_entity → absolute paths
 	for _, st := range states {
@@ -42,19 +65,24 @@ func createRawViews(ctx context.Context, db *sql.DB, cfg *Config) error {
 			files[key] = append(files[key], filepath.Join(cfg.Warehouse, filepath.FromSlash(f.Path)))
 		}
 	}
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS raw"); err != nil {
-		return fmt.Errorf("creating raw schema: %w", err)
-	}
+	var views []rawView
+	inputs := map[string]transform.RawInput{}
 	for _, name := range extract.EntityNames() {
 		ent, _ := extract.LookupEntity(name)
 		empty := emptySelect(ent)
 		var parts []string
+		all := transform.RawInput{Shape: empty}
 		for _, s := range cfg.Sources {
 			if !contains(s.Options.Get("entities").Keys(), name) {
 				continue
 			}
 			view := s.Name + "_" + name
 			body := empty
+			// The shape is the view without its file list: sources and
+			// columns. Whether there are files at all does not count, so
+			// a first file extends the relation rather than reshaping it.
+			shape := fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([…], union_by_name = true, filename = '_file')",
+				empty, load.QuoteString(s.Name))
 			if fs := files[view]; len(fs) > 0 {
 				quoted := make([]string, len(fs))
 				for i, f := range fs {
@@ -63,20 +91,20 @@ func createRawViews(ctx context.Context, db *sql.DB, cfg *Config) error {
 				body = fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
 					empty, load.QuoteString(s.Name), strings.Join(quoted, ", "))
 			}
-			if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", load.QuoteIdent(view), body)); err != nil {
-				return fmt.Errorf("creating view raw.%s: %w", view, err)
-			}
+			views = append(views, rawView{view, body})
+			inputs["raw."+view] = transform.RawInput{Shape: shape, Files: files[view]}
+			all.Shape += "\n" + shape
+			all.Files = append(all.Files, files[view]...)
 			parts = append(parts, "SELECT * FROM raw."+load.QuoteIdent(view))
 		}
 		body := empty
 		if len(parts) > 0 {
 			body = strings.Join(parts, "\nUNION ALL BY NAME\n")
 		}
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", load.QuoteIdent(name), body)); err != nil {
-			return fmt.Errorf("creating view raw.%s: %w", name, err)
-		}
+		views = append(views, rawView{name, body})
+		inputs["raw."+name] = all
 	}
-	return nil
+	return views, inputs, nil
 }
 
 // emptySelect is a typed, empty relation with the entity's canonical columns,

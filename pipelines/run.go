@@ -31,9 +31,11 @@ var AllSteps = Steps{Extract: true, Transform: true, Publish: true}
 
 // Options shape one run.
 type Options struct {
-	Steps       Steps
-	Sources     []string // limit extract to these sources (empty: all)
-	Entities    []string // limit extract to these entities (empty: all)
+	Steps    Steps
+	Sources  []string // limit extract to these sources (empty: all)
+	Entities []string // limit extract to these entities (empty: all)
+	// FullRefresh re-extracts every entity and rebuilds every model
+	// (incremental ones from scratch).
 	FullRefresh bool
 	Select      string // model selection for transform and tests, e.g. "customers+ tag:daily"; empty: all
 	Pipeline    string // name recorded in history; default "run"
@@ -129,15 +131,18 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		return err
 	}
 	if opts.Steps.Transform || opts.Steps.Test {
-		if err := createRawViews(ctx, db, cfg); err != nil {
+		raw, err := createRawViews(ctx, db, cfg)
+		if err != nil {
 			return err
 		}
 		selected, err := project.Select(opts.Select)
 		if err != nil {
 			return err
 		}
+		var versions transform.TestVersions
 		if opts.Steps.Transform {
-			tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log, Selection: opts.Select}
+			tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log, Selection: opts.Select,
+				Raw: raw, FullRefresh: opts.FullRefresh}
 			res, err := tr.Run(ctx, rep.RunID, selected)
 			rep.Transform = res
 			if err != nil {
@@ -145,6 +150,11 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 			}
 			if err := res.Err(); err != nil {
 				return fmt.Errorf("transform failed, nothing published: %w", err)
+			}
+			// Tests whose inputs are as they were when the test last
+			// passed need not run again; --full-refresh runs them all.
+			if !opts.FullRefresh {
+				versions = res.Versions
 			}
 		}
 		fresh, err := transform.CheckFreshness(ctx, db, cfg.Freshness, time.Now())
@@ -155,7 +165,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		if err != nil {
 			return err
 		}
-		tests, err := (&transform.TestRunner{DB: db, Log: log}).Run(ctx, rep.RunID, runnable)
+		tests, err := (&transform.TestRunner{DB: db, Log: log, Versions: versions}).Run(ctx, rep.RunID, runnable)
 		rep.Tests = append(fresh, tests...)
 		if err != nil {
 			return err
@@ -221,6 +231,38 @@ func (r *Runner) Project(ctx context.Context) (*transform.Project, error) {
 		roots = append(roots, transform.Root{Name: d, FS: os.DirFS(d)})
 	}
 	return transform.Load(ctx, roots, transform.LoadOptions{Vars: transform.Vars(r.Cfg.Vars), Raw: rawRelations(r.Cfg)})
+}
+
+// ModelStatuses predicts, without building or writing anything, which of
+// the selected models the next run would rebuild and why, from the
+// warehouse's model state and the committed raw files.
+func (r *Runner) ModelStatuses(ctx context.Context, selection string) ([]transform.ModelStatus, error) {
+	project, err := r.Project(ctx)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := project.Select(selection)
+	if err != nil {
+		return nil, err
+	}
+	_, raw, err := rawViews(r.Cfg)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.Cfg.Warehouse, "warehouse.duckdb")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		out := make([]transform.ModelStatus, len(selected))
+		for i, m := range selected {
+			out[i] = transform.ModelStatus{Model: m.Name, Why: "no earlier build on record"}
+		}
+		return out, nil
+	}
+	db, err := transform.Open(path, transform.Settings{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return transform.Statuses(ctx, db, selected, transform.Vars(r.Cfg.Vars), raw)
 }
 
 // publish sends every published model to every target.

@@ -32,6 +32,9 @@ const (
 	TestWarn  TestStatus = "warn"  // failing rows, severity warn
 	TestFail  TestStatus = "fail"  // failing rows, severity error
 	TestError TestStatus = "error" // the query itself failed
+	// TestUpToDate: not run, because everything it reads is as it was when
+	// it last passed.
+	TestUpToDate TestStatus = "up-to-date"
 )
 
 // TestResult is what one data test found.
@@ -202,6 +205,10 @@ func parseTestFile(file, sql string) (severity string, tags []string, err error)
 type TestRunner struct {
 	DB  *sql.DB
 	Log *slog.Logger
+	// Versions, when set (by a transform run), lets the runner skip a test
+	// whose query and inputs' versions are those of its last pass: it is
+	// reported as TestUpToDate. Nil runs every test.
+	Versions TestVersions
 }
 
 // Run runs tests one after another on one connection (each is a single
@@ -219,19 +226,69 @@ func (r *TestRunner) Run(ctx context.Context, runID string, tests []*DataTest) (
 	if log == nil {
 		log = slog.Default()
 	}
+	passed, err := r.passed(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]TestResult, 0, len(tests))
+	var states []testState
 	for _, t := range tests {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
+		st := testState{test: t.Name, definition: testDefinition(t)}
+		var known bool
+		if r.Versions != nil {
+			st.inputs, known = r.Versions.testInputs(t)
+		}
+		if known && passed[st.test] == st.definition+" "+st.inputs {
+			out = append(out, TestResult{Name: t.Name, File: t.File, Severity: t.Severity, Status: TestUpToDate})
+			log.Info("test", "test", t.Name, "status", TestUpToDate)
+			continue
+		}
 		tr := runTest(ctx, conn, t)
 		log.Info("test", "test", t.Name, "status", tr.Status, "failures", tr.Failures, "ms", tr.Duration.Milliseconds())
 		out = append(out, tr)
+		if r.Versions != nil {
+			st.pass = known && tr.Status == TestPass
+			states = append(states, st)
+		}
 	}
-	if err := recordTests(ctx, conn, runID, out); err != nil {
+	if err := recordTests(ctx, conn, runID, out, states); err != nil {
 		return out, err
 	}
 	return out, nil
+}
+
+// testState is a test's row in cdw_test_state: present only while the test
+// passed on the inputs it names.
+type testState struct {
+	test, definition, inputs string
+	pass                     bool
+}
+
+// passed returns, per test, the definition and inputs of its last pass.
+func (r *TestRunner) passed(ctx context.Context, conn *sql.Conn) (map[string]string, error) {
+	out := map[string]string{}
+	if r.Versions == nil {
+		return out, nil
+	}
+	if _, err := conn.ExecContext(ctx, testStateTable); err != nil {
+		return nil, fmt.Errorf("creating cdw_test_state: %w", err)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT test, definition_hash || ' ' || inputs_hash FROM cdw_test_state`)
+	if err != nil {
+		return nil, fmt.Errorf("reading cdw_test_state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, v string
+		if err := rows.Scan(&name, &v); err != nil {
+			return nil, fmt.Errorf("reading cdw_test_state: %w", err)
+		}
+		out[name] = v
+	}
+	return out, rows.Err()
 }
 
 func runTest(ctx context.Context, conn *sql.Conn, t *DataTest) TestResult {
@@ -286,7 +343,7 @@ func sampleRows(ctx context.Context, conn *sql.Conn, body string, n int) string 
 	return strings.Join(parts, "; ")
 }
 
-func recordTests(ctx context.Context, conn *sql.Conn, runID string, results []TestResult) error {
+func recordTests(ctx context.Context, conn *sql.Conn, runID string, results []TestResult, states []testState) error {
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS cdw_test_runs (
 		run_id VARCHAR, test VARCHAR, file VARCHAR, severity VARCHAR, status VARCHAR,
 		failures BIGINT, error VARCHAR, duration_ms DOUBLE, recorded_at TIMESTAMPTZ)`); err != nil {
@@ -305,6 +362,17 @@ func recordTests(ctx context.Context, conn *sql.Conn, runID string, results []Te
 		if _, err := tx.ExecContext(ctx, `INSERT INTO cdw_test_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())`,
 			runID, t.Name, t.File, t.Severity, string(t.Status), t.Failures, msg, float64(t.Duration.Microseconds())/1000); err != nil {
 			return fmt.Errorf("recording test run: %w", err)
+		}
+	}
+	for _, st := range states {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM cdw_test_state WHERE test = ?`, st.test); err != nil {
+			return fmt.Errorf("recording test state: %w", err)
+		}
+		if !st.pass {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cdw_test_state VALUES (?, ?, ?, ?)`, st.test, st.definition, st.inputs, runID); err != nil {
+			return fmt.Errorf("recording test state: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

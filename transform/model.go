@@ -40,6 +40,9 @@ type Model struct {
 	Header Header
 	Deps   []string // relations this model reads: models and raw.* views
 	Go     *GoModel // non-nil for models implemented in Go
+	// volatile lists the functions the SQL calls that make it read more
+	// than its inputs (now(), read_csv…): such a model always rebuilds.
+	volatile []string
 }
 
 // Header is the configuration read from a model's leading comments.
@@ -52,6 +55,15 @@ type Header struct {
 	Tags         []string
 	Columns      []ColumnDoc
 	Publish      *bool // nil: publish when the model lives under a marts folder
+	// AlwaysRebuild: the model reads something besides its declared inputs
+	// (the clock, a file, the network), so a run never counts it as up to
+	// date.
+	AlwaysRebuild bool
+	// EarlyCutoff: after a rebuild, compare the table's content with the
+	// last build's; when equal, the model keeps its version and models that
+	// read it count as up to date. Worth it for a small table that sits
+	// between a changing input and expensive models.
+	EarlyCutoff bool
 }
 
 // ColumnDoc documents one output column.
@@ -78,6 +90,7 @@ var headerLine = regexp.MustCompile(`^--\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*:\s?(.*)
 var headerKeys = map[string]bool{
 	"materialized": true, "unique_key": true, "partition_by": true, "tests": true,
 	"description": true, "tags": true, "column": true, "publish": true,
+	"always_rebuild": true, "early_cutoff": true,
 }
 
 // ParseHeader reads the leading "-- key: value" comment lines of a model.
@@ -111,7 +124,7 @@ func ParseHeader(file, sql string) (Header, error) {
 		}
 		key := strings.ToLower(m[1])
 		if !headerKeys[key] {
-			return h, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, unique_key, partition_by, tests, description, tags, column, publish)", file, i+1, m[1])
+			return h, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, unique_key, partition_by, tests, description, tags, column, publish, always_rebuild, early_cutoff)", file, i+1, m[1])
 		}
 		if err := h.add(key, strings.TrimSpace(m[2]), false); err != nil {
 			return h, fmt.Errorf("%s:%d: %w", file, i+1, err)
@@ -154,11 +167,23 @@ func (h *Header) add(key, val string, cont bool) error {
 		}
 		h.Columns = append(h.Columns, ColumnDoc{Name: strings.TrimSpace(name), Description: strings.TrimSpace(desc)})
 	case "publish":
-		b := strings.EqualFold(val, "true")
-		if !b && !strings.EqualFold(val, "false") {
-			return fmt.Errorf("publish must be true or false, got %q", val)
+		b, err := parseBool(key, val)
+		if err != nil {
+			return err
 		}
 		h.Publish = &b
+	case "always_rebuild":
+		b, err := parseBool(key, val)
+		if err != nil {
+			return err
+		}
+		h.AlwaysRebuild = b
+	case "early_cutoff":
+		b, err := parseBool(key, val)
+		if err != nil {
+			return err
+		}
+		h.EarlyCutoff = b
 	case "tests":
 		ts, err := parseTests(val)
 		if err != nil {
@@ -167,6 +192,14 @@ func (h *Header) add(key, val string, cont bool) error {
 		h.Tests = append(h.Tests, ts...)
 	}
 	return nil
+}
+
+func parseBool(key, val string) (bool, error) {
+	b := strings.EqualFold(val, "true")
+	if !b && !strings.EqualFold(val, "false") {
+		return false, fmt.Errorf("%s must be true or false, got %q", key, val)
+	}
+	return b, nil
 }
 
 func splitList(s string) []string {

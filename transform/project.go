@@ -137,12 +137,15 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 		if err != nil {
 			return nil, err
 		}
-		refs, err := relations(ctx, parser, rendered)
+		refs, volatile, err := relations(ctx, parser, rendered)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.File, err)
 		}
+		m.volatile = volatile
 		for _, r := range refs {
 			switch {
+			case r == m.Name && thisRe.MatchString(m.SQL):
+				// {{ this }}: an incremental model reading its own table
 			case strings.HasPrefix(r, "raw."):
 				if !raw[r] {
 					return nil, fmt.Errorf("%s: reads %s, which is not a raw relation (known: %s)", m.File, r, strings.Join(sortedKeys(raw), ", "))
@@ -185,7 +188,7 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 		if err != nil {
 			return nil, err
 		}
-		refs, err := relations(ctx, parser, rendered)
+		refs, _, err := relations(ctx, parser, rendered)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.File, err)
 		}
@@ -212,15 +215,62 @@ func validModelName(s string) bool {
 	return true
 }
 
-var templateRe = regexp.MustCompile(`\{\{\s*(ref|source|var)\s*\(([^)]*)\)\s*\}\}`)
+var templateRe = regexp.MustCompile(`\{\{\s*(?:(ref|source|var|is_incremental|new_rows)\s*\(([^)]*)\)|(this))\s*\}\}`)
 
 // Render expands {{ ref('m') }} → m, {{ source('src','entity') }} →
 // raw.src_entity and {{ var('name', default) }} → the configured value, so
-// models written for dbt port with little change.
+// models written for dbt port with little change. It renders a full build:
+// {{ is_incremental() }} is false, {{ this }} the model's table and
+// {{ new_rows('raw.x') }} all of raw.x.
 func Render(m *Model, vars Vars) (string, error) {
+	return render(m, vars, nil)
+}
+
+// increment is what an incremental build of a model renders with.
+type increment struct {
+	// newFiles are, per raw relation, the committed files the model has
+	// not read yet (the _file values of the raw views); a relation missing
+	// here is not tracked, and all its rows count as new.
+	newFiles map[string][]string
+}
+
+// blockRe matches {% if is_incremental() %} … [{% else %} …] {% endif %}
+// (also "if not is_incremental()"); blocks do not nest.
+var blockRe = regexp.MustCompile(`(?s)\{%-?\s*if\s+(not\s+)?is_incremental\(\)\s*-?%\}(.*?)(?:\{%-?\s*else\s*-?%\}(.*?))?\{%-?\s*endif\s*-?%\}`)
+
+// render expands the templating; inc is nil for a full build.
+func render(m *Model, vars Vars, inc *increment) (string, error) {
+	// Blocks first: the branch not taken becomes blank lines, so DuckDB's
+	// line numbers still point into the model file.
+	var b strings.Builder
+	last := 0
+	for _, ix := range blockRe.FindAllStringSubmatchIndex(m.SQL, -1) {
+		// ix: whole block, "not ", then-branch, else-branch (-1 when absent)
+		b.WriteString(m.SQL[last:ix[0]])
+		from, to := ix[4], ix[5]
+		if (inc != nil) == (ix[2] >= 0) {
+			from, to = ix[6], ix[7]
+		}
+		if from < 0 { // no else branch
+			from, to = ix[1], ix[1]
+		}
+		b.WriteString(strings.Repeat("\n", strings.Count(m.SQL[ix[0]:from], "\n")))
+		b.WriteString(m.SQL[from:to])
+		b.WriteString(strings.Repeat("\n", strings.Count(m.SQL[to:ix[1]], "\n")))
+		last = ix[1]
+	}
+	b.WriteString(m.SQL[last:])
+	sqlText := b.String()
+	if loc := strings.Index(sqlText, "{%"); loc >= 0 {
+		return "", fmt.Errorf("%s:%d: unsupported template block (only {%% if is_incremental() %%} … {%% else %%} … {%% endif %%})",
+			m.File, lineOf(sqlText, loc))
+	}
 	var firstErr error
-	out := templateRe.ReplaceAllStringFunc(m.SQL, func(s string) string {
+	out := templateRe.ReplaceAllStringFunc(sqlText, func(s string) string {
 		g := templateRe.FindStringSubmatch(s)
+		if g[3] == "this" {
+			return quoteIdent(m.Name)
+		}
 		args, err := splitArgs(g[2])
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("%s: %s: %w", m.File, s, err)
@@ -251,6 +301,39 @@ func Render(m *Model, vars Vars) (string, error) {
 				firstErr = fmt.Errorf("%s: %s: no value for var %q in config and no default", m.File, s, unq(0))
 			}
 			return s
+		case "is_incremental":
+			if len(args) != 0 {
+				break
+			}
+			return strconv.FormatBool(inc != nil)
+		case "new_rows":
+			if len(args) != 1 {
+				break
+			}
+			rel := strings.ToLower(unq(0))
+			if !strings.HasPrefix(rel, "raw.") {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %s: new_rows reads a raw relation (raw.<entity> or raw.<source>_<entity>), not %q", m.File, s, rel)
+				}
+				return s
+			}
+			if inc == nil {
+				return rel
+			}
+			files, tracked := inc.newFiles[rel]
+			if !tracked {
+				return rel
+			}
+			if len(files) == 0 {
+				return "(SELECT * FROM " + rel + " WHERE false)"
+			}
+			quoted := make([]string, len(files))
+			for i, f := range files {
+				quoted[i] = sqlString(f)
+			}
+			// DuckDB prunes the scan to these files: the filter on the
+			// filename column reaches read_parquet through the views.
+			return "(SELECT * FROM " + rel + " WHERE _file IN (" + strings.Join(quoted, ", ") + "))"
 		}
 		if firstErr == nil {
 			firstErr = fmt.Errorf("%s: %s: wrong number of arguments", m.File, s)
@@ -272,27 +355,44 @@ func sqlLiteral(v string) string {
 	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 }
 
-// relations asks DuckDB's parser which tables a query reads, minus its own CTEs.
-func relations(ctx context.Context, db *sql.DB, query string) ([]string, error) {
+var thisRe = regexp.MustCompile(`\{\{\s*this\s*\}\}`)
+
+// volatileFunctions give a different answer on every call or read outside
+// the warehouse: a model calling one is never up to date.
+var volatileFunctions = map[string]bool{
+	"now": true, "get_current_timestamp": true, "get_current_time": true, "current_timestamp": true,
+	"current_date": true, "current_time": true, "today": true, "transaction_timestamp": true,
+	"localtimestamp": true, "localtime": true, "random": true, "setseed": true, "uuid": true,
+	"gen_random_uuid": true, "uuidv4": true, "uuidv7": true, "nextval": true, "currval": true, "getenv": true,
+}
+
+// deterministicTableFunctions are the table functions that read nothing
+// outside the query; any other (read_csv, glob, …) makes a model volatile.
+var deterministicTableFunctions = map[string]bool{"range": true, "generate_series": true, "unnest": true}
+
+// relations asks DuckDB's parser which tables a query reads, minus its own
+// CTEs, and which volatile functions it calls (see volatileFunctions).
+func relations(ctx context.Context, db *sql.DB, query string) (tables []string, volatile []string, err error) {
 	var js string
 	if err := db.QueryRowContext(ctx, `SELECT json_serialize_sql(?::VARCHAR)::VARCHAR`, stripSemicolon(query)).Scan(&js); err != nil {
-		return nil, fmt.Errorf("parsing SQL: %w", err)
+		return nil, nil, fmt.Errorf("parsing SQL: %w", err)
 	}
 	var doc any
 	if err := json.Unmarshal([]byte(js), &doc); err != nil {
-		return nil, fmt.Errorf("reading DuckDB's parse tree: %w", err)
+		return nil, nil, fmt.Errorf("reading DuckDB's parse tree: %w", err)
 	}
 	top, _ := doc.(map[string]any)
 	if e, _ := top["error"].(bool); e {
 		msg, _ := top["error_message"].(string)
 		pos, _ := strconv.Atoi(fmt.Sprint(top["position"]))
-		return nil, fmt.Errorf("line %d: %s", lineOf(query, pos), msg)
+		return nil, nil, fmt.Errorf("line %d: %s", lineOf(query, pos), msg)
 	}
 	if st, _ := top["statements"].([]any); len(st) != 1 {
-		return nil, fmt.Errorf("a model must be exactly one SELECT statement, found %d statements", len(st))
+		return nil, nil, fmt.Errorf("a model must be exactly one SELECT statement, found %d statements", len(st))
 	}
 	ctes := map[string]bool{}
-	tables := map[string]bool{}
+	found := map[string]bool{}
+	calls := map[string]bool{}
 	var walk func(any)
 	walk = func(x any) {
 		switch v := x.(type) {
@@ -308,14 +408,32 @@ func relations(ctx context.Context, db *sql.DB, query string) ([]string, error) 
 					}
 				}
 			}
+			switch v["type"] {
+			case "FUNCTION":
+				if name, _ := v["function_name"].(string); volatileFunctions[strings.ToLower(name)] {
+					calls[strings.ToLower(name)] = true
+				}
+			case "COLUMN_REF": // current_date and friends parse as column names
+				if cols, _ := v["column_names"].([]any); len(cols) == 1 {
+					if name, _ := cols[0].(string); volatileFunctions[strings.ToLower(name)] {
+						calls[strings.ToLower(name)] = true
+					}
+				}
+			case "TABLE_FUNCTION":
+				if f, ok := v["function"].(map[string]any); ok {
+					if name, _ := f["function_name"].(string); !deterministicTableFunctions[strings.ToLower(name)] {
+						calls[strings.ToLower(name)] = true
+					}
+				}
+			}
 			if v["type"] == "BASE_TABLE" {
 				name, _ := v["table_name"].(string)
 				schema, _ := v["schema_name"].(string)
 				name, schema = strings.ToLower(name), strings.ToLower(schema)
 				if schema == "" || schema == "main" {
-					tables[name] = true
+					found[name] = true
 				} else {
-					tables[schema+"."+name] = true
+					found[schema+"."+name] = true
 				}
 			}
 			for _, c := range v {
@@ -328,15 +446,14 @@ func relations(ctx context.Context, db *sql.DB, query string) ([]string, error) 
 		}
 	}
 	walk(top["statements"])
-	var out []string
-	for t := range tables {
+	for t := range found {
 		// "recurring.x" is the recurring table of a USING KEY recursive CTE x.
 		if !ctes[t] && !(strings.HasPrefix(t, "recurring.") && ctes[strings.TrimPrefix(t, "recurring.")]) {
-			out = append(out, t)
+			tables = append(tables, t)
 		}
 	}
-	sort.Strings(out)
-	return out, nil
+	sort.Strings(tables)
+	return tables, sortedKeys(calls), nil
 }
 
 func stripSemicolon(s string) string {

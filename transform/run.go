@@ -21,9 +21,10 @@ type Status string
 
 // Model run statuses.
 const (
-	Success Status = "success"
-	Failed  Status = "error"
-	Skipped Status = "skipped" // an upstream model failed
+	Success  Status = "success"
+	Failed   Status = "error"
+	Skipped  Status = "skipped"    // an upstream model failed
+	UpToDate Status = "up-to-date" // definition and inputs as at the last build: not rebuilt
 )
 
 // ModelResult is what one model did in a run.
@@ -35,6 +36,9 @@ type ModelResult struct {
 	Duration time.Duration
 	Err      error
 	Notes    string
+	// Version identifies the model's table after the run (see state.go);
+	// empty when it failed or was skipped.
+	Version string
 }
 
 // RunResult is the outcome of a transform run.
@@ -42,13 +46,16 @@ type RunResult struct {
 	RunID   string
 	Models  []ModelResult
 	Elapsed time.Duration
+	// Versions are the versions of every model and raw relation the
+	// warehouse knows after the run, for skipping data tests.
+	Versions TestVersions
 }
 
-// Failed returns the results that did not succeed.
+// Failed returns the results that were neither built nor up to date.
 func (r RunResult) Failed() []ModelResult {
 	var out []ModelResult
 	for _, m := range r.Models {
-		if m.Status != Success {
+		if m.Status != Success && m.Status != UpToDate {
 			out = append(out, m)
 		}
 	}
@@ -78,6 +85,12 @@ type Runner struct {
 	// Selection is recorded with each model run (e.g. "customers+"), so the
 	// history says what was asked for.
 	Selection string
+	// Raw describes the raw relations models read (keys like "raw.orders").
+	// A model reading one missing here is never up to date, and an
+	// incremental model takes all its rows as new (append-only).
+	Raw map[string]RawInput
+	// FullRefresh rebuilds every model, incremental ones from scratch.
+	FullRefresh bool
 }
 
 // Run builds the given models (in the order given, which must be a
@@ -115,6 +128,10 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	if err := installOnce(r.DB, conns[0]); err != nil {
 		return res, err
 	}
+	p, err := r.plan(ctx, conns[0], runID)
+	if err != nil {
+		return res, err
+	}
 
 	index := make(map[string]int, len(models))
 	for i, m := range models {
@@ -131,26 +148,23 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 		}
 	}
 	broken := make([]string, len(models)) // the failed ancestor, if any
+	type job struct {
+		i      int
+		iv     map[string]string // the inputs' versions
+		inputs string            // and their hash
+	}
 	type done struct {
 		i  int
 		mr ModelResult
 	}
-	jobs := make(chan int)
+	jobs := make(chan job)
 	results := make(chan done)
 	for w := 0; w < workers; w++ {
 		go func(conn *sql.Conn) {
-			for i := range jobs {
-				m := models[i]
-				mr := ModelResult{Model: m.Name, File: m.File, Rows: -1}
-				t0 := time.Now()
-				mr.Rows, mr.Notes, mr.Err = r.build(ctx, conn, m)
+			for j := range jobs {
+				mr := r.runModel(ctx, conn, p, models[j.i], j.iv, j.inputs)
 				failpoint.Hit("transform.after-model") // some models rebuilt, others not yet
-				mr.Duration = time.Since(t0)
-				mr.Status = Success
-				if mr.Err != nil {
-					mr.Status = Failed
-				}
-				results <- done{i, mr}
+				results <- done{j.i, mr}
 			}
 		}(conns[w])
 	}
@@ -166,9 +180,14 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	finish = func(i int, mr ModelResult) {
 		res.Models[i] = mr
 		finished++
+		if mr.Version != "" {
+			p.versions[mr.Model] = mr.Version
+		} else {
+			delete(p.versions, mr.Model)
+		}
 		r.log().Info("model", "model", mr.Model, "status", mr.Status, "rows", mr.Rows,
 			"ms", mr.Duration.Milliseconds(), "notes", mr.Notes)
-		if mr.Status != Success && broken[i] == "" {
+		if mr.Status != Success && mr.Status != UpToDate && broken[i] == "" {
 			broken[i] = models[i].Name
 		}
 		for _, c := range children[i] {
@@ -193,7 +212,8 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 			i := ready[0]
 			ready = ready[1:]
 			inflight++
-			jobs <- i
+			iv, inputs := p.inputs(models[i])
+			jobs <- job{i, iv, inputs}
 		}
 		if inflight == 0 {
 			// Cancelled: what never started is skipped.
@@ -214,6 +234,7 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	}
 	close(jobs)
 	res.Elapsed = time.Since(start)
+	res.Versions = p.versions
 	if ctxErr != nil {
 		return res, ctxErr
 	}
@@ -231,41 +252,59 @@ func insertSorted(s []int, v int) []int {
 	return s
 }
 
-func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model) (int64, string, error) {
+// build (re)builds one model and, in the same transaction where it can,
+// records its state through done.
+func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model, inc *increment, done func(execer) error) (int64, string, error) {
 	if m.Go != nil {
+		// A Go model commits on its own: clear its state first, so a crash
+		// halfway leaves it (and what reads it) to be rebuilt.
+		if err := dropState(ctx, conn, m.Name); err != nil {
+			return 0, "", err
+		}
 		n, notes, err := m.Go.Build(ctx, conn, r.Vars)
 		if err != nil {
 			return 0, notes, fmt.Errorf("%s: %w", m.File, err)
 		}
+		failpoint.Hit("transform.go-model-built") // table replaced, state not yet written
+		if err := done(conn); err != nil {
+			return 0, notes, fmt.Errorf("%s: %w", m.File, err)
+		}
 		return n, notes, nil
 	}
-	body, err := Render(m, r.Vars)
+	body, err := render(m, r.Vars, inc)
 	if err != nil {
 		return 0, "", err
 	}
 	body = stripSemicolon(body)
-	name := quoteIdent(m.Name)
-	var stmt string
-	switch m.Header.Materialized {
-	case View:
-		stmt = "CREATE OR REPLACE VIEW " + name + " AS " + body
-	case Table:
-		stmt = "CREATE OR REPLACE TABLE " + name + " AS " + body
-	case Incremental:
-		return incremental(ctx, conn, m, body)
+	if m.Header.Materialized == Incremental {
+		return incremental(ctx, conn, m, body, inc != nil, done)
 	}
+	name := quoteIdent(m.Name)
+	stmt := "CREATE OR REPLACE TABLE " + name + " AS " + body
+	if m.Header.Materialized == View {
+		stmt = "CREATE OR REPLACE VIEW " + name + " AS " + body
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: beginning transaction: %w", m.File, err)
+	}
+	defer tx.Rollback()
 	// The statement starts on the file's first line, so DuckDB's "LINE n"
 	// is the line in the model file.
+	var n int64 = -1
 	if m.Header.Materialized == View {
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return 0, "", newModelError(m, err)
 		}
-		return -1, "", nil
-	}
-	// CREATE TABLE AS answers with its row count: no second query needed.
-	var n int64
-	if err := conn.QueryRowContext(ctx, stmt).Scan(&n); err != nil {
+	} else if err := tx.QueryRowContext(ctx, stmt).Scan(&n); err != nil {
+		// CREATE TABLE AS answers with its row count: no second query needed.
 		return 0, "", newModelError(m, err)
+	}
+	if err := done(tx); err != nil {
+		return 0, "", fmt.Errorf("%s: %w", m.File, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, "", fmt.Errorf("%s: committing: %w", m.File, err)
 	}
 	return n, "", nil
 }
@@ -311,14 +350,21 @@ func (e *ModelError) Error() string {
 
 func (e *ModelError) Unwrap() error { return e.Err }
 
-// incremental merges new rows by unique_key, or overwrites the partitions
-// present in the new rows. The first build (no table yet) creates the table.
-func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string) (int64, string, error) {
+// deletedColumn is the reserved output column of incremental models: a row
+// with _cdw_deleted true removes its key (or partition) from the table and
+// is not inserted.
+const deletedColumn = "_cdw_deleted"
+
+// incremental builds an incremental model: in full (a new table from the
+// query), or by merging the query's rows into the table, by unique_key
+// (rows with the same key are replaced) or partition_by (partitions present
+// in the new rows are replaced). Either way in one transaction, with the
+// model's state recorded by done before it commits.
+func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, merge bool, done func(execer) error) (int64, string, error) {
 	name := quoteIdent(m.Name)
-	var exists bool
-	if err := conn.QueryRowContext(ctx,
-		`SELECT count(*) > 0 FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?`, m.Name).Scan(&exists); err != nil {
-		return 0, "", fmt.Errorf("%s: checking for the existing table: %w", m.File, err)
+	deletes, err := hasDeletedColumn(ctx, conn, m, body)
+	if err != nil {
+		return 0, "", err
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -331,8 +377,14 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string) (in
 		}
 		return nil
 	}
-	if !exists {
-		if err := exec("CREATE TABLE " + name + " AS " + body); err != nil {
+	notes := ""
+	if !merge {
+		q := "CREATE OR REPLACE TABLE " + name + " AS " + body
+		if deletes {
+			q = "CREATE OR REPLACE TABLE " + name + " AS SELECT * EXCLUDE (" + deletedColumn + ") FROM (" + body +
+				"\n) WHERE NOT coalesce(" + deletedColumn + ", false)"
+		}
+		if err := exec(q); err != nil {
 			return 0, "", err
 		}
 	} else {
@@ -353,12 +405,25 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string) (in
 				return 0, "", err
 			}
 		}
-		if err := exec("INSERT INTO " + name + " BY NAME SELECT * FROM __cdw_new"); err != nil {
+		failpoint.Hit("transform.mid-merge") // keys deleted, new rows not yet inserted
+		insert := "INSERT INTO " + name + " BY NAME SELECT * FROM __cdw_new"
+		if deletes {
+			insert = "INSERT INTO " + name + " BY NAME SELECT * EXCLUDE (" + deletedColumn + ") FROM __cdw_new WHERE NOT coalesce(" + deletedColumn + ", false)"
+		}
+		if err := exec(insert); err != nil {
 			return 0, "", err
 		}
+		var changed int64
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM __cdw_new").Scan(&changed); err != nil {
+			return 0, "", fmt.Errorf("%s: counting merged rows: %w", m.File, err)
+		}
+		notes = fmt.Sprintf("merged %d rows", changed)
 		if err := exec("DROP TABLE __cdw_new"); err != nil {
 			return 0, "", err
 		}
+	}
+	if err := done(tx); err != nil {
+		return 0, "", fmt.Errorf("%s: %w", m.File, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, "", fmt.Errorf("%s: committing: %w", m.File, err)
@@ -367,7 +432,39 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string) (in
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+name).Scan(&n); err != nil {
 		return 0, "", fmt.Errorf("%s: counting rows: %w", m.File, err)
 	}
-	return n, "", nil
+	return n, notes, nil
+}
+
+// hasDeletedColumn reports whether the query outputs _cdw_deleted; only a
+// query that mentions it is asked (DESCRIBE binds without running).
+func hasDeletedColumn(ctx context.Context, conn *sql.Conn, m *Model, body string) (bool, error) {
+	if !strings.Contains(strings.ToLower(body), deletedColumn) {
+		return false, nil
+	}
+	rows, err := conn.QueryContext(ctx, "DESCRIBE "+body)
+	if err != nil {
+		return false, newModelError(m, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", m.File, err)
+	}
+	found := false
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return false, fmt.Errorf("%s: %w", m.File, err)
+		}
+		if name, _ := vals[0].(string); strings.EqualFold(name, deletedColumn) {
+			found = true
+		}
+	}
+	return found, rows.Err()
 }
 
 var installed sync.Map // *sql.DB → struct{}: Go functions registered

@@ -17,6 +17,7 @@ func init() {
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			columns := fs.Bool("columns", false, "also list each model's documented columns")
+			status := fs.Bool("status", false, "show what the next run would do: which models are up to date, which it would rebuild and why")
 			sel := selectFlag(fs)
 			var graph graphFlag
 			fs.Var(&graph, "graph", "print the DAG instead of a table: --graph (Mermaid) or --graph dot")
@@ -44,6 +45,9 @@ func init() {
 				models, err := p.Select(*sel)
 				if err != nil {
 					return err
+				}
+				if *status {
+					return printStatuses(ctx, cfg, *sel)
 				}
 				if graph != "" {
 					format := string(graph)
@@ -101,6 +105,34 @@ func init() {
 			}
 		},
 	})
+}
+
+// printStatuses shows, per model, whether the next run would rebuild it.
+func printStatuses(ctx context.Context, cfg *pipelines.Config, sel string) error {
+	sts, err := (&pipelines.Runner{Cfg: cfg}).ModelStatuses(ctx, sel)
+	if err != nil {
+		return err
+	}
+	t := &table{header: []string{"#", "model", "next run", "why", "last built"}}
+	stale := 0
+	for i, s := range sts {
+		next, built := "rebuild", ""
+		switch {
+		case s.UpToDate:
+			next = "up to date"
+		case s.Maybe:
+			next = "maybe"
+		default:
+			stale++
+		}
+		if !s.BuiltAt.IsZero() {
+			built = s.BuiltAt.UTC().Format("2006-01-02 15:04:05")
+		}
+		t.add(fmt.Sprint(i+1), s.Model, next, s.Why, built)
+	}
+	t.print(out)
+	fmt.Fprintf(out, "%d of %d models would be rebuilt, before counting what the run's extract brings\n", stale, len(sts))
+	return nil
 }
 
 // graphFlag is --graph with an optional format: alone it means Mermaid.

@@ -20,7 +20,7 @@ func init() {
 		summary: "Run the pipeline once: extract every source, build the models, publish the marts.",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
-			full := fs.Bool("full-refresh", false, "re-extract everything instead of only new and changed rows")
+			full := fs.Bool("full-refresh", false, "re-extract everything instead of only new and changed rows, and rebuild every model (incremental ones from scratch)")
 			sel := selectFlag(fs)
 			return func(ctx context.Context, _ []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
@@ -97,15 +97,21 @@ func printReport(rep *pipelines.Report) {
 		t.print(out)
 	}
 	if len(rep.Transform.Models) > 0 {
-		ok := 0
+		ok, fresh := 0, 0
 		t := &table{header: []string{"model", "status", "rows", "ms", "notes"}}
 		for _, m := range rep.Transform.Models {
 			rows := "view"
-			if m.Rows >= 0 {
+			switch {
+			case m.Rows >= 0:
 				rows = fmt.Sprint(m.Rows)
+			case m.Status != transform.Success:
+				rows = "-"
 			}
-			if m.Status == "success" {
+			switch m.Status {
+			case transform.Success:
 				ok++
+			case transform.UpToDate:
+				fresh++
 			}
 			note := m.Notes
 			if m.Err != nil {
@@ -113,7 +119,7 @@ func printReport(rep *pipelines.Report) {
 			}
 			t.add(m.Model, string(m.Status), rows, fmt.Sprint(m.Duration.Milliseconds()), note)
 		}
-		fmt.Fprintf(out, "Models: %d of %d built\n", ok, len(rep.Transform.Models))
+		fmt.Fprintf(out, "Models: %d of %d built, %d up to date\n", ok, len(rep.Transform.Models), fresh)
 		t.print(out)
 	}
 	printTests(rep.Tests)
@@ -136,7 +142,7 @@ func printTests(results []transform.TestResult) {
 	t := &table{header: []string{"test", "status", "failing", "file", "detail"}}
 	for _, r := range results {
 		count[r.Status]++
-		if r.Status == transform.TestPass {
+		if r.Status == transform.TestPass || r.Status == transform.TestUpToDate {
 			continue
 		}
 		detail := r.Sample
@@ -145,8 +151,12 @@ func printTests(results []transform.TestResult) {
 		}
 		t.add(r.Name, string(r.Status), fmt.Sprint(r.Failures), r.File, detail)
 	}
-	fmt.Fprintf(out, "Tests: %d passed, %d warned, %d failed, %d errored\n",
-		count[transform.TestPass], count[transform.TestWarn], count[transform.TestFail], count[transform.TestError])
+	fmt.Fprintf(out, "Tests: %d passed, %d warned, %d failed, %d errored", count[transform.TestPass],
+		count[transform.TestWarn], count[transform.TestFail], count[transform.TestError])
+	if n := count[transform.TestUpToDate]; n > 0 {
+		fmt.Fprintf(out, ", %d not run (inputs unchanged since they passed)", n)
+	}
+	fmt.Fprintln(out)
 	if len(t.rows) > 0 {
 		t.print(out)
 	}

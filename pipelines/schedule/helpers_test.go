@@ -69,7 +69,9 @@ func writeModel(t *testing.T, dir, name, sql string) {
 // slowModel is a user model that keeps DuckDB busy for a while: count over a
 // generated range of the given size (about 10^9 rows per 2-4 s here).
 func slowModel(rows int64) string {
-	return fmt.Sprintf("-- materialized: table\n-- description: test model that keeps the run busy\nSELECT count(*) AS n FROM range(%d) t(i) WHERE i %% 7 = 3\n", rows)
+	// always_rebuild: an unchanged model would be up to date on the next
+	// run and keep nothing busy.
+	return fmt.Sprintf("-- materialized: table\n-- always_rebuild: true\n-- description: test model that keeps the run busy\nSELECT count(*) AS n FROM range(%d) t(i) WHERE i %% 7 = 3\n", rows)
 }
 
 // newScheduler loads dir/cdw.yaml as cdw serve does.

@@ -1,4 +1,5 @@
 -- materialized: table
+-- early_cutoff: true
 -- description: Every explicit customer id seen in contacts, orders or
 --   tickets, with the entities it appears in. An id used only by orders or
 --   tickets still becomes a customer.

@@ -27,8 +27,11 @@ SELECT
     round(sum(s.monetary), 2)                                               AS revenue,
     round(count(*) / sum(count(*)) OVER (PARTITION BY s.business_unit), 4)  AS customer_share,
     round(sum(s.monetary) / nullif(sum(sum(s.monetary)) OVER (PARTITION BY s.business_unit), 0), 4) AS revenue_share,
-    round(avg(v.clv), 2)                                                    AS avg_clv,
-    round(sum(v.clv), 2)                                                    AS total_clv,
+    -- clv is a DOUBLE of cents: summed as DECIMAL, the result does not
+    -- depend on the order rows arrive in (an average on a .5 cent could round
+    -- either way)
+    round(avg(v.clv::DECIMAL(18, 2)), 2)                                    AS avg_clv,
+    round(sum(v.clv::DECIMAL(18, 2)), 2)::DOUBLE                            AS total_clv,
     round(avg(CASE WHEN r.churn_band IN ('high', 'critical') THEN 1 ELSE 0 END), 4) AS high_churn_share,
     count(*) FILTER (WHERE r.early_warning)                                 AS early_warnings,
     round(avg(s.recency_days), 1)                                           AS avg_recency_days,

@@ -1,9 +1,14 @@
--- materialized: table
+-- materialized: incremental
+-- unique_key: source, order_id, line_no
 -- description: Order lines from every source, the latest version of each line only
 --   (updates replace, soft deletes remove). net_amount is the line amount (or
 --   quantity × unit_price) made negative for negative quantities and for
 --   cancelled, returned or refunded lines, so sums give net revenue; a line of
---   value 0 stays in (its order still counts as an order).
+--   value 0 stays in (its order still counts as an order). Incremental: a run
+--   recomputes only the lines that appear in raw files committed since the
+--   last build, from every version of those lines, so a late-arriving older
+--   version never wins over a newer one and a line whose latest version is
+--   deleted leaves the table.
 -- tests: not_null(order_id), not_null(order_ts), unique(source, order_id, line_no)
 -- column: source: the source the line came from
 -- column: customer_id: the source system's customer id (NULL for anonymous sales)
@@ -14,17 +19,23 @@
 -- column: is_return: true for lines that reduce revenue (negative quantity or
 --   amount, or a cancelled/returned/refunded status)
 WITH ranked AS (
-    SELECT *,
-           row_number() OVER (PARTITION BY _source, order_id, line_no
-                              ORDER BY updated_at DESC NULLS LAST, _file DESC) AS _rn
-    FROM raw.orders
+    SELECT r.*,
+           row_number() OVER (PARTITION BY r._source, r.order_id, r.line_no
+                              ORDER BY r.updated_at DESC NULLS LAST, r._file DESC) AS _rn
+    FROM raw.orders r
+{% if is_incremental() %}
+    -- every version of the lines the new files touch
+    SEMI JOIN (SELECT DISTINCT _source, order_id, line_no FROM {{ new_rows('raw.orders') }}) n
+        ON r._source IS NOT DISTINCT FROM n._source AND r.order_id IS NOT DISTINCT FROM n.order_id
+       AND r.line_no IS NOT DISTINCT FROM n.line_no
+{% endif %}
 ), flagged AS (
     SELECT *,
            lower(coalesce(status, '')) IN ('cancelled', 'canceled', 'returned', 'refunded', 'storno')
                OR coalesce(quantity, 0) < 0
                OR coalesce(amount, 0) < 0 AS _reversed
     FROM ranked
-    WHERE _rn = 1 AND NOT coalesce(deleted, false)
+    WHERE _rn = 1
 )
 SELECT
     _source                                   AS source,
@@ -50,5 +61,7 @@ SELECT
     currency,
     nullif(trim(business_unit), '')           AS business_unit,
     lower(nullif(trim(channel), ''))          AS channel,
-    updated_at
+    updated_at,
+    -- a deleted latest version removes the line (incremental merge)
+    coalesce(deleted, false)                  AS _cdw_deleted
 FROM flagged
