@@ -530,7 +530,7 @@ func (b *bench) incremental(ctx context.Context) error {
 	}
 	delta := filepath.Join(src, "orders-delta.csv")
 	os.Remove(delta)
-	hidden := filepath.Join(b.dir, "orders-delta.csv")
+	hidden := filepath.Join(b.dir, fmt.Sprintf("orders-delta-%d.csv", b.orders)) // per size: a 1M delta must not serve a 10M run
 	if _, err := os.Stat(hidden); err != nil {
 		o := sample.Options{Customers: max(b.orders/10, 100), Orders: b.orders, Updates: 0.005}
 		if _, _, err := sample.WriteDelta(hidden, o, 0.01); err != nil {
