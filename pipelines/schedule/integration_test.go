@@ -183,7 +183,7 @@ pipelines:
     steps: [extract, transform]
     overlap: queue
 `)
-	writeModel(t, dir, "slow_check.sql", slowModel(100_000_000))
+	writeModel(t, dir, "slow_check.sql", slowModel(600_000_000))
 	s := newScheduler(t, dir, newHook(t, nil))
 	stop := serveInBackground(t, s)
 	waitFor(t, 20*time.Second, "two runs and a queued tick", func() bool {
