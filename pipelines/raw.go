@@ -81,15 +81,17 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 			// The shape is the view without its file list: sources and
 			// columns. Whether there are files at all does not count, so
 			// a first file extends the relation rather than reshaping it.
-			shape := fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([…], union_by_name = true, filename = '_file')",
-				empty, load.QuoteString(s.Name))
+			read := func(list string) string {
+				return fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
+					empty, load.QuoteString(s.Name), list)
+			}
+			shape := read("…")
 			if fs := files[view]; len(fs) > 0 {
 				quoted := make([]string, len(fs))
 				for i, f := range fs {
 					quoted[i] = load.QuoteString(f)
 				}
-				body = fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
-					empty, load.QuoteString(s.Name), strings.Join(quoted, ", "))
+				body = read(strings.Join(quoted, ", "))
 			}
 			views = append(views, rawView{view, body})
 			inputs["raw."+view] = transform.RawInput{Shape: shape, Files: files[view]}

@@ -16,16 +16,7 @@ import (
 // breadth-first search: same partition, and the label is the smallest id.
 func TestComponentsMatchBFS(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := newConn(t)
 	for seed := uint64(1); seed <= 5; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		contacts, attrs := 200+rng.IntN(300), 150+rng.IntN(200)
@@ -126,16 +117,7 @@ func bfsMinLabels(adj [][]int) []int {
 // TestRejectsSparseIDs: ids outside 1..max would index past the arrays.
 func TestRejectsSparseIDs(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := newConn(t)
 	for _, q := range []string{
 		"CREATE TABLE identity_nodes AS SELECT * FROM (VALUES ('a', 1), ('b', 0)) v(node, id)",
 		"CREATE TABLE identity_links AS SELECT 'a' AS node, 'email' AS kind, 'b' AS attr",
@@ -147,4 +129,20 @@ func TestRejectsSparseIDs(t *testing.T) {
 	if _, _, err := build(ctx, conn, nil); err == nil || !strings.Contains(err.Error(), "dense") {
 		t.Fatalf("want an error about dense ids, got %v", err)
 	}
+}
+
+// newConn is a connection to a fresh in-memory DuckDB, closed with the test.
+func newConn(t *testing.T) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
