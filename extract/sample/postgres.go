@@ -40,6 +40,11 @@ CREATE TABLE crm_contacts (
 CREATE TABLE web_signups (signup_id text NOT NULL, email text, mobile text, full_name text, signed_up_at timestamptz);
 `
 
+// pgApplyUpdates keeps the latest version of each order line.
+const pgApplyUpdates = `
+DELETE FROM orders o USING orders n
+WHERE n.order_no = o.order_no AND n.line = o.line AND n.updated_at > o.updated_at`
+
 // Indexes are built after the load (faster than maintaining them row by row);
 // (updated_at, key) serves the incremental cursor of the postgres source.
 const pgIndexes = `
@@ -102,6 +107,13 @@ func LoadPostgres(ctx context.Context, dsn string, o Options) (Counts, error) {
 	if genErr != nil {
 		return n, genErr
 	}
+	// A table holds the current state of each order line: an update the
+	// generator emits as a second, later version replaces the first.
+	tag, err := pool.Exec(ctx, pgApplyUpdates)
+	if err != nil {
+		return n, fmt.Errorf("applying order line updates: %w", err)
+	}
+	n.OrderLines -= int(tag.RowsAffected())
 	if _, err := pool.Exec(ctx, pgIndexes); err != nil {
 		return n, fmt.Errorf("indexing tables: %w", err)
 	}
