@@ -845,6 +845,7 @@ func benchExec(ctx context.Context, args []string) error {
 	entity := fs.String("entity", "", "only this entity (extract)")
 	sel := fs.String("select", "", "model selection (transform)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
+	fullRefresh := fs.Bool("full-refresh", false, "rebuild the selected models even when up to date (transform)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -883,7 +884,7 @@ func benchExec(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Transform: true}, Pipeline: "bench", Select: *sel})
+		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Transform: true}, Pipeline: "bench", Select: *sel, FullRefresh: *fullRefresh})
 		return err
 	case "direct":
 		return runDirect(ctx, *cfgPath, *dbPath)
