@@ -104,8 +104,10 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetFile, error) {
 //   - snappy, as DuckDB writes by default: zstd, even at its fastest level,
 //     was a third of an extract's CPU, and the CPU of the extract is what its
 //     speed comes down to on two cores (snappy 8.3 CPU-s for 10M order lines,
-//     zstd-1 9.4, DuckDB's own CSV to Parquet 8.2); files are 40 % larger
-//     than with zstd-1 (36.7 against 25.7 MB per million order lines);
+//     zstd-1 9.4, DuckDB's own CSV to Parquet 8.2); files are 45 % larger
+//     than with zstd-1 (37.3 against 25.7 MB per million order lines). The
+//     encoder is s2's standard snappy mode, not arrow-go's slower "better"
+//     mode (snappy.go);
 //   - no dictionaries for plain string columns: arrow-go hashes every value
 //     into the dictionary (boxing each one), which was the largest item of the
 //     writer's profile, and zstd finds the same repetition. Columns the source
