@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/internal/failpoint"
+	"github.com/cdwhq/cdw/internal/memtrim"
 )
 
 // Status of one model in a run.
@@ -163,6 +164,8 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 		go func(conn *sql.Conn) {
 			for j := range jobs {
 				mr := r.runModel(ctx, conn, p, models[j.i], j.iv, j.inputs)
+				// Return what the model's queries freed before the next allocates.
+				memtrim.Release()
 				failpoint.Hit("transform.after-model") // some models rebuilt, others not yet
 				results <- done{j.i, mr}
 			}
