@@ -28,41 +28,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// The sources: generated shop orders (with a deleted column), tickets,
-// CRM contacts and web sign-ups, as files; orders*.csv picks up deltas.
-const sourcesYAML = `sources:
-  - name: shop
-    kind: files
-    entities:
-      orders:
-        path: %[1]s/orders*.csv
-        columns: {order_id: order_no, line_no: line, customer_id: customer, order_ts: ordered_at, status: status,
-                  product_id: sku, product_name: product, category: category, quantity: qty, unit_price: unit_price,
-                  cost: cost, business_unit: business_unit, channel: channel, updated_at: updated_at, deleted: deleted}
-  - name: helpdesk
-    kind: files
-    entities:
-      tickets:
-        path: %[1]s/tickets.csv
-        columns: {ticket_id: ticket_id, customer_id: customer, created_at: created_at, resolved_at: resolved_at,
-                  status: status, priority: priority, category: category, satisfaction: csat,
-                  business_unit: business_unit, updated_at: updated_at}
-  - name: crm
-    kind: files
-    entities:
-      contacts:
-        path: %[1]s/crm_contacts.csv
-        columns: {contact_id: contact_id, customer_id: customer_no, name: name, email: email, phone: phone,
-                  company: company, customer_type: type, business_unit: business_unit, channel: channel,
-                  country: country, created_at: created, last_contact_at: last_contact, updated_at: updated}
-  - name: web
-    kind: files
-    entities:
-      contacts:
-        path: %[1]s/web_signups.csv
-        columns: {contact_id: signup_id, email: email, phone: mobile, name: full_name, created_at: signed_up_at,
-                  updated_at: signed_up_at}
-publish:
+// publishYAML publishes the marts as Parquet files.
+const publishYAML = `publish:
   - kind: parquet
 `
 
@@ -160,7 +127,9 @@ func config(t *testing.T, src string) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cdw.yaml")
-	text := fmt.Sprintf("warehouse: %s\n", filepath.Join(dir, "wh")) + fmt.Sprintf(sourcesYAML, src)
+	// The generated sources, with a deleted column on the orders; orders*.csv
+	// picks up the deltas.
+	text := fmt.Sprintf("warehouse: %s\n", filepath.Join(dir, "wh")) + pipelines.SampleSourcesYAML(src, "orders*.csv", "deleted") + publishYAML
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -247,44 +247,16 @@ func (b *bench) dataset(n int) (string, sample.Files, error) {
 	return dir, f, os.WriteFile(marker, data, 0o644)
 }
 
-// benchConfig is the demo's file mapping with absolute paths and DuckDB limits.
-const benchConfig = `warehouse: %[1]s
+// benchHeader is the bench warehouses' settings; their sources are the
+// demo's file mapping over the generated data (pipelines.SampleSourcesYAML).
+const benchHeader = `warehouse: %[1]s
 duckdb:
-  memory_limit: %[3]s
+  memory_limit: %[2]s
   temp_directory: %[1]s/tmp
-sources:
-  - name: shop
-    kind: files
-    entities:
-      orders:
-        path: %[2]s/orders*.csv
-        columns: {order_id: order_no, line_no: line, customer_id: customer, order_ts: ordered_at, status: status,
-                  product_id: sku, product_name: product, category: category, quantity: qty, unit_price: unit_price,
-                  cost: cost, business_unit: business_unit, channel: channel, updated_at: updated_at}
-  - name: helpdesk
-    kind: files
-    entities:
-      tickets:
-        path: %[2]s/tickets.csv
-        columns: {ticket_id: ticket_id, customer_id: customer, created_at: created_at, resolved_at: resolved_at,
-                  status: status, priority: priority, category: category, satisfaction: csat,
-                  business_unit: business_unit, updated_at: updated_at}
-  - name: crm
-    kind: files
-    entities:
-      contacts:
-        path: %[2]s/crm_contacts.csv
-        columns: {contact_id: contact_id, customer_id: customer_no, name: name, email: email, phone: phone,
-                  company: company, customer_type: type, business_unit: business_unit, channel: channel,
-                  country: country, created_at: created, last_contact_at: last_contact, updated_at: updated}
-  - name: web
-    kind: files
-    entities:
-      contacts:
-        path: %[2]s/web_signups.csv
-        columns: {contact_id: signup_id, email: email, phone: mobile, name: full_name, created_at: signed_up_at,
-                  updated_at: signed_up_at}
-publish:
+`
+
+// benchPublish publishes as the demo does.
+const benchPublish = `publish:
   - kind: parquet
   - kind: duckdb
 `
@@ -299,7 +271,7 @@ func (b *bench) warehouse(name, src string) (string, error) {
 		return "", err
 	}
 	cfg := filepath.Join(b.dir, name+".yaml")
-	return cfg, os.WriteFile(cfg, []byte(fmt.Sprintf(benchConfig, wh, src, b.memLimit)), 0o644)
+	return cfg, os.WriteFile(cfg, []byte(fmt.Sprintf(benchHeader, wh, b.memLimit)+pipelines.SampleSourcesYAML(src, "orders*.csv")+benchPublish), 0o644)
 }
 
 func (b *bench) cdw(ctx context.Context, label string, args ...string) (measurement, error) {
