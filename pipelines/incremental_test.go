@@ -185,13 +185,11 @@ func tables(t *testing.T, cfgPath string) map[string]string {
 		if n == "clv_params" {
 			rel = "(SELECT * EXCLUDE (fitted_at) REPLACE (round(freq_monetary_corr, 9) AS freq_monetary_corr) FROM clv_params)"
 		}
-		var count int64
-		var sum string
-		if err := db.QueryRow(`SELECT count(*), md5(coalesce(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR), '')) FROM `+rel+` t`).Scan(&count, &sum); err != nil {
+		var s crashtest.Summary
+		if err := db.QueryRow(crashtest.SummaryQuery(rel)).Scan(&s.Rows, &s.Sum); err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}
-		out[n] = fmt.Sprintf("%d rows, md5 %s", count, sum)
-
+		out[n] = s.String()
 	}
 	return out
 }

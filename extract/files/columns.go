@@ -136,15 +136,7 @@ func (c *column) appendString(b []byte) {
 
 // array hands the values over to Arrow and starts the column afresh.
 func (c *column) array(dt arrow.DataType, rows int) arrow.Array {
-	var validity *memory.Buffer
-	if len(c.nulls) > 0 {
-		bits := make([]byte, bitutil.BytesForBits(int64(rows)))
-		bitutil.SetBitsTo(bits, 0, int64(rows), true)
-		for _, i := range c.nulls {
-			bitutil.ClearBit(bits, i)
-		}
-		validity = memory.NewBufferBytes(bits)
-	}
+	validity := extract.Validity(rows, c.nulls)
 	var bufs []*memory.Buffer
 	switch c.typ {
 	case extract.Int, extract.Timestamp:

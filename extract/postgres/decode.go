@@ -12,10 +12,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cdwhq/cdw/extract"
 )
 
 // PostgreSQL counts time from 2000-01-01; Arrow from 1970-01-01.
@@ -125,15 +126,7 @@ func (t *textColumn) array() arrow.Array {
 		t.offsets = []int32{0}
 	}
 	n := len(t.offsets) - 1
-	var validity *memory.Buffer
-	if len(t.nulls) > 0 {
-		bits := make([]byte, bitutil.BytesForBits(int64(n)))
-		bitutil.SetBitsTo(bits, 0, int64(n), true)
-		for _, i := range t.nulls {
-			bitutil.ClearBit(bits, i)
-		}
-		validity = memory.NewBufferBytes(bits)
-	}
+	validity := extract.Validity(n, t.nulls)
 	data := array.NewData(t.typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(t.offsets)), memory.NewBufferBytes(t.data)}, nil, len(t.nulls), 0)
 	defer data.Release()
 	t.rows, t.size = n, len(t.data)

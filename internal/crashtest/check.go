@@ -27,8 +27,9 @@ type Summary struct {
 
 func (s Summary) String() string { return fmt.Sprintf("%d rows, md5 %s", s.Rows, s.Sum) }
 
-// summaryOf is the checksum query of the crash tests over a relation text.
-func summaryOf(rel string) string {
+// SummaryQuery is the checksum query (row count, md5 of the sorted rows) over
+// a relation text, scanned into a Summary.
+func SummaryQuery(rel string) string {
 	return "SELECT count(*), coalesce(md5(string_agg(CAST(t AS VARCHAR), '|' ORDER BY CAST(t AS VARCHAR))), '') FROM " + rel + " t"
 }
 
@@ -87,7 +88,7 @@ func Raw(t testing.TB, warehouse string) map[string]Summary {
 		rel := fmt.Sprintf("(SELECT COLUMNS(c -> list_contains([%s], c)) FROM read_parquet([%s], union_by_name = true))",
 			strings.Join(cols, ", "), strings.Join(paths, ", "))
 		var s Summary
-		if err := db.QueryRow(summaryOf(rel)).Scan(&s.Rows, &s.Sum); err != nil {
+		if err := db.QueryRow(SummaryQuery(rel)).Scan(&s.Rows, &s.Sum); err != nil {
 			t.Fatalf("crashtest: reading raw %s: %v", key, err)
 		}
 		if s.Rows != st.Rows {
@@ -125,7 +126,7 @@ func ParquetMarts(t testing.TB, dir string) map[string]Summary {
 			continue
 		}
 		var s Summary
-		if err := db.QueryRow(summaryOf("read_parquet("+quote(f)+")")).Scan(&s.Rows, &s.Sum); err != nil {
+		if err := db.QueryRow(SummaryQuery("read_parquet("+quote(f)+")")).Scan(&s.Rows, &s.Sum); err != nil {
 			t.Fatalf("crashtest: reading %s: %v", f, err)
 		}
 		out[strings.TrimSuffix(filepath.Base(f), ".parquet")] = s
@@ -159,7 +160,7 @@ func DuckDBMarts(t testing.TB, path string) map[string]Summary {
 	out := map[string]Summary{}
 	for _, n := range names {
 		var s Summary
-		if err := db.QueryRowContext(ctx, summaryOf(`marts.main."`+n+`"`)).Scan(&s.Rows, &s.Sum); err != nil {
+		if err := db.QueryRowContext(ctx, SummaryQuery(`marts.main."`+n+`"`)).Scan(&s.Rows, &s.Sum); err != nil {
 			t.Fatalf("crashtest: reading %s in %s: %v", n, path, err)
 		}
 		out[n] = s
