@@ -17,6 +17,8 @@ import (
 	"github.com/cdwhq/cdw/extract"
 	_ "github.com/cdwhq/cdw/extract/files"
 	"github.com/cdwhq/cdw/internal/config"
+
+	"github.com/cdwhq/cdw/internal/datasets"
 )
 
 // openSource opens a files source from a YAML snippet rooted at dir.
@@ -289,7 +291,7 @@ func TestFileNotAsConfigured(t *testing.T) {
 // TestOnlineRetail loads the real UCI Online Retail export (541,909 lines)
 // and checks row counts and net revenue against DuckDB's own CSV reader.
 func TestOnlineRetail(t *testing.T) {
-	path := findDataset(t, "online_retail/online_retail.csv.gz")
+	path := datasets.Path(t, "online_retail/online_retail.csv.gz")
 	dir, wh := filepath.Dir(path), t.TempDir()
 	src := openSource(t, dir, `
 entities:
@@ -323,25 +325,5 @@ entities:
 	}
 	if cancels == 0 {
 		t.Fatal("no cancellation lines (C… invoices with negative quantity) found")
-	}
-}
-
-func findDataset(t *testing.T, rel string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, "shared", "datasets", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		p = filepath.Join(dir, "..", "shared", "datasets", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("dataset %s not found: ../shared/datasets must sit beside the repository", rel)
-		}
-		dir = parent
 	}
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
+
+	"github.com/cdwhq/cdw/internal/datasets"
 )
 
 // readAll reads an entity through the files source with text blocks of size
@@ -191,7 +193,7 @@ func TestParallelCSVMatchesOneBlock(t *testing.T) {
 // them in flight over the run, and in one block per 4 MiB, and compares every
 // row, line number and reject; and both against encoding/csv's record count.
 func TestParallelCSVOnlineRetail(t *testing.T) {
-	path := findDataset(t, "online_retail/online_retail.csv.gz")
+	path := datasets.Path(t, "online_retail/online_retail.csv.gz")
 	yml := `entities:
   orders:
     path: ` + path + `
@@ -233,22 +235,5 @@ func TestParallelCSVOnlineRetail(t *testing.T) {
 	}
 	if !strings.Contains(small[len(small)-1], fmt.Sprintf("_source_line=%d|", records+1)) {
 		t.Fatalf("last row is not on the file's last line %d: %s", records+1, small[len(small)-1])
-	}
-}
-
-func findDataset(t *testing.T, rel string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		for _, p := range []string{filepath.Join(dir, "shared", "datasets", rel), filepath.Join(dir, "..", "shared", "datasets", rel)} {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("dataset %s not found: ../shared/datasets must sit beside the repository", rel)
-		}
-		dir = parent
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/datasets"
 )
 
 // Validation against published results on the CDNOW sample (2,357
@@ -184,7 +186,7 @@ type cdnowTxn struct {
 // customer into one transaction, as lifetimes does.
 func loadCDNOWSample(tb testing.TB) []cdnowTxn {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(cdnowDir(tb), "CDNOW_sample.txt"))
+	f, err := os.Open(filepath.Join(datasets.Path(tb, "cdnow"), "CDNOW_sample.txt"))
 	if err != nil {
 		tb.Fatalf("open CDNOW_sample.txt: %v", err)
 	}

@@ -9,35 +9,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// cdnowDir locates shared/datasets/cdnow by walking up from the working
-// directory. The data are a hard requirement of the validation tests, so a
-// missing directory fails the test instead of skipping it.
-func cdnowDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("getwd: %v", err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "datasets", "cdnow")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatalf("shared/datasets/cdnow not found above the test working directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/cdwhq/cdw/internal/datasets"
+)
 
 // loadSummaryCSV reads a CDNOW summary CSV. Columns are matched by name:
 // frequency|x, recency|t_x, T, and optionally monetary_value|zbar.
 func loadSummaryCSV(tb testing.TB, name string) []Customer {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(cdnowDir(tb), name))
+	f, err := os.Open(filepath.Join(datasets.Path(tb, "cdnow"), name))
 	if err != nil {
 		tb.Fatalf("open %s: %v", name, err)
 	}

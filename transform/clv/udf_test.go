@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+
+	"github.com/cdwhq/cdw/internal/datasets"
 )
 
 // openDuckDB returns a connection to a fresh in-memory DuckDB with the UDFs
@@ -93,7 +95,7 @@ func TestUDFsScalar(t *testing.T) {
 // cdnowCSVSQL returns a DuckDB table expression over the CDNOW summary
 // file with money (columns x, t_x, T, zbar).
 func cdnowCSVSQL(tb testing.TB) string {
-	path := filepath.Join(cdnowDir(tb), "cdnow_customers_summary_with_transactions.csv")
+	path := filepath.Join(datasets.Path(tb, "cdnow"), "cdnow_customers_summary_with_transactions.csv")
 	return fmt.Sprintf("read_csv('%s', header = true, columns = {'ID': 'INTEGER', 'x': 'DOUBLE', 't_x': 'DOUBLE', 'T': 'DOUBLE', 'zbar': 'DOUBLE'})",
 		strings.ReplaceAll(path, "'", "''"))
 }
