@@ -44,6 +44,7 @@ type options struct {
 	SSLMode        string         `yaml:"sslmode"`
 	SafetyLag      *time.Duration `yaml:"safety_lag"`
 	CheckpointRows int64          `yaml:"checkpoint_rows"`
+	Parallel       int            `yaml:"parallel"`
 	ConnectTimeout time.Duration  `yaml:"connect_timeout"`
 	Entities       config.Node    `yaml:"entities" required:"true"`
 }
@@ -111,6 +112,9 @@ func parseOptions(n config.Node) (*options, connSettings, map[string]*entityConf
 	}
 	if o.CheckpointRows < 0 {
 		return nil, connSettings{}, nil, n.Get("checkpoint_rows").Errorf("must be a positive number of rows")
+	}
+	if o.Parallel < 0 {
+		return nil, connSettings{}, nil, n.Get("parallel").Errorf("must be a positive number of connections")
 	}
 	if o.ConnectTimeout < 0 {
 		return nil, connSettings{}, nil, n.Get("connect_timeout").Errorf("must not be negative")

@@ -28,6 +28,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"dsn and host", "dsn: host=h dbname=d\nhost: h\n" + ents, "cdw.yaml:2: host: give either dsn or host"},
 		{"negative lag", "host: h\ndatabase: d\nuser: u\nsafety_lag: -5s\n" + ents, "cdw.yaml:4: safety_lag: must not be negative"},
 		{"bad lag", "host: h\ndatabase: d\nuser: u\nsafety_lag: soon\n" + ents, "cdw.yaml:4: safety_lag: expected a duration"},
+		{"negative parallel", "host: h\ndatabase: d\nuser: u\nparallel: -1\n" + ents, "cdw.yaml:4: parallel: must be a positive number of connections"},
 		{"unknown entity", "host: h\ndatabase: d\nuser: u\nentities:\n  invoices: {table: t}\n", `cdw.yaml:5: entities.invoices: unknown entity "invoices"`},
 		{"table and query", "host: h\ndatabase: d\nuser: u\nentities:\n  orders:\n    table: t\n    query: SELECT 1\n",
 			"cdw.yaml:6: entities.orders: give exactly one of table or query"},

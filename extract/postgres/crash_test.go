@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,11 +25,20 @@ const (
 	crashChildEnv = "CDW_PG_CRASH_CHILD" // set: TestMain runs crashChild instead of the tests
 	crashDirEnv   = "CDW_PG_CRASH_DIR"   // warehouse directory
 	crashYAMLEnv  = "CDW_PG_CRASH_YAML"  // the source's config
+	crashSplitEnv = "CDW_PG_CRASH_SPLIT" // set: splitMinRows, so that the read is split
 )
 
 // crashChild extracts erp.orders slowly (a pause after every chunk) so the
 // parent can kill it in the middle.
 func crashChild() int {
+	if v := os.Getenv(crashSplitEnv); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			return 2
+		}
+		splitMinRows = n
+	}
 	src, err := openSourceErr("erp", os.Getenv(crashYAMLEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
@@ -66,15 +76,29 @@ func (r slowReader) Next(ctx context.Context) (extract.Chunk, error) {
 // then reruns it: every source row must be in the committed raw files exactly
 // once.
 func TestCrashMidExtractExactlyOnce(t *testing.T) {
+	crashMidExtract(t, false)
+}
+
+// TestCrashMidSplitExtractExactlyOnce is the same with the read split in
+// three parts on three connections: the committed cursor is each part's
+// progress, and the rerun finishes every part.
+func TestCrashMidSplitExtractExactlyOnce(t *testing.T) {
+	crashMidExtract(t, true)
+}
+
+func crashMidExtract(t *testing.T, split bool) {
 	const total = 200_000
 	db := pgtest.NewDB(t)
 	db.Exec(t, ordersDDL)
 	insertOrders(t, db, total, "now() - interval '1 day' + g * interval '1 millisecond'")
 	dir := t.TempDir()
-	yaml := sourceYAML(db, "checkpoint_rows: 20000\nsafety_lag: 0s\n", ordersEntity)
+	yaml := sourceYAML(db, "checkpoint_rows: 20000\nsafety_lag: 0s\nparallel: 3\n", ordersEntity)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDirEnv+"="+dir, crashYAMLEnv+"="+yaml)
+	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDirEnv+"="+dir, crashYAMLEnv+"="+yaml, crashSplitEnv+"=1000000000")
+	if split {
+		cmd.Env = append(cmd.Env, crashSplitEnv+"=1000")
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -109,6 +133,9 @@ func TestCrashMidExtractExactlyOnce(t *testing.T) {
 		t.Fatalf("killed with %d rows committed; want a kill mid-extract", st.Rows)
 	}
 	t.Logf("killed after %d committed rows in %d files; %d uncommitted files left", st.Rows, len(st.Files), len(tempFiles(t, dir)))
+	if p := statePosition(t, dir, "erp", "orders"); (len(p.Spans) == 3) != split {
+		t.Fatalf("committed cursor %+v; want it split in 3 parts: %v", p, split)
+	}
 
 	src := openSource(t, "erp", yaml)
 	res := extractOnce(t, dir, "erp", src, "orders", false)

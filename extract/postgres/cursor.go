@@ -29,6 +29,10 @@ type position struct {
 	After []*string `json:"after,omitempty"`
 	// Done marks a full read that completed: the next one starts over.
 	Done bool `json:"done,omitempty"`
+	// Spans is the progress of a read split into consecutive parts of the By
+	// order (see split.go) that was cut short; the next read finishes each
+	// part. A read that completes leaves a plain After instead.
+	Spans []span `json:"spans,omitempty"`
 	// Columns are the source columns as they were read.
 	Columns []field `json:"columns,omitempty"`
 }
@@ -57,19 +61,39 @@ func (p *position) encode() json.RawMessage {
 	return data
 }
 
-// resumeAfter returns the values to read after, or nil to start from the
-// beginning. Carrying a position over to different By columns would skip or
-// repeat rows, so that is an error asking for a full refresh.
-func (p *position) resumeAfter(mode string, by []string) ([]*string, error) {
-	if p == nil || p.Mode != mode || len(p.After) == 0 || (mode == modeFull && p.Done) {
-		return nil, nil
+// span is one part of a read in By order: the rows after After (from the
+// start when empty) up to and including Upto (to the end when empty).
+type span struct {
+	After []*string `json:"after,omitempty"`
+	Upto  []*string `json:"upto,omitempty"`
+	Done  bool      `json:"done,omitempty"`
+}
+
+// resume returns the spans a read continues with: one span after the
+// committed position (from the beginning without one), or the parts of a
+// split read that was cut short. Carrying a position over to different By
+// columns would skip or repeat rows, so that is an error asking for a full
+// refresh.
+func (p *position) resume(mode string, by []string) ([]span, error) {
+	if p == nil || p.Mode != mode || (len(p.After) == 0 && len(p.Spans) == 0) || (mode == modeFull && p.Done) {
+		return []span{{}}, nil
 	}
 	if !slices.Equal(p.By, by) {
 		return nil, fmt.Errorf("the committed cursor is a position in (%s) but the entity is now read in order of (%s); run a full refresh to start over",
 			strings.Join(p.By, ", "), strings.Join(by, ", "))
 	}
-	if len(p.After) != len(by) {
-		return nil, fmt.Errorf("reading the committed cursor: %d values for %d columns", len(p.After), len(by))
+	if len(p.Spans) == 0 {
+		p.Spans = []span{{After: p.After}}
 	}
-	return p.After, nil
+	for _, s := range p.Spans {
+		if (len(s.After) != 0 && len(s.After) != len(by)) || (len(s.Upto) != 0 && len(s.Upto) != len(by)) {
+			return nil, fmt.Errorf("reading the committed cursor: a position with %d or %d values for %d columns", len(s.After), len(s.Upto), len(by))
+		}
+	}
+	return p.Spans, nil
+}
+
+// resumed reports whether spans continue a committed position.
+func resumed(spans []span) bool {
+	return len(spans) > 1 || len(spans[0].After) > 0
 }

@@ -289,14 +289,14 @@ func (p *plan) selectColumns() (cols []readColumn, byIdx []int, byText []bool) {
 	return cols, byIdx, byText
 }
 
-// selectSQL is the streaming query over cols (selectColumns). Identifiers are
-// quoted; values are parameters.
-func (p *plan) selectSQL(cols []readColumn, after []*string, lag time.Duration) (string, [][]byte) {
+// selectSQL is the streaming query over cols (selectColumns) for one span.
+// Identifiers are quoted; values are parameters.
+func (p *plan) selectSQL(cols []readColumn, sp span, cutoff []byte) (string, [][]byte) {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = quote(c.name)
 	}
-	where, args := p.where(after, lag)
+	where, args := p.where(sp, cutoff)
 	sql := "SELECT " + strings.Join(names, ", ") + " FROM " + p.ent.from() + where
 	if len(p.by) > 0 {
 		sql += " ORDER BY " + quoteList(p.by)
@@ -305,34 +305,50 @@ func (p *plan) selectSQL(cols []readColumn, after []*string, lag time.Duration) 
 }
 
 // countSQL counts what selectSQL would return.
-func (p *plan) countSQL(after []*string, lag time.Duration) (string, [][]byte) {
-	where, args := p.where(after, lag)
+func (p *plan) countSQL(sp span, cutoff []byte) (string, [][]byte) {
+	where, args := p.where(sp, cutoff)
 	return "SELECT count(*) FROM " + p.ent.from() + where, args
 }
 
-// where selects rows after the committed position and, for a timestamp
-// cursor, not younger than the safety lag:
+// cutoffSQL computes the newest cursor value a read takes: rows younger than
+// the safety lag wait for the next read. now() is the start of the read's
+// transaction, whose snapshot the rows come from; the value is passed on to
+// every query of the read, so the parts of a split read, each in its own
+// transaction on the same snapshot, use the same one.
+const cutoffSQL = "SELECT (now() - $1::interval)::text"
+
+// lagArg is the safety lag as an interval parameter.
+func lagArg(lag time.Duration) []byte {
+	return []byte(strconv.FormatInt(lag.Microseconds(), 10) + " microseconds")
+}
+
+// where selects the rows of one span and, for a timestamp cursor, not younger
+// than the cutoff (cutoffSQL):
 //
-//	WHERE ("updated_at", "id") > ($1, $2) AND "updated_at" <= now() - $3::interval
-//
-// now() is the start of the read's transaction, whose snapshot the rows come from.
-func (p *plan) where(after []*string, lag time.Duration) (string, [][]byte) {
+//	WHERE ("updated_at", "id") > ($1, $2) AND ("updated_at", "id") <= ($3, $4)
+//	  AND "updated_at" <= $5::timestamptz
+func (p *plan) where(sp span, cutoff []byte) (string, [][]byte) {
 	var conds []string
 	var args [][]byte
 	if p.mode == modeIncremental {
 		conds = append(conds, quote(p.by[0])+" IS NOT NULL")
 	}
-	if len(after) > 0 {
-		ph := make([]string, len(after))
-		for i, v := range after {
+	bound := func(op string, vals []*string) {
+		if len(vals) == 0 {
+			return
+		}
+		ph := make([]string, len(vals))
+		for i, v := range vals {
 			args = append(args, textArg(v))
 			ph[i] = "$" + strconv.Itoa(len(args))
 		}
-		conds = append(conds, "("+quoteList(p.by)+") > ("+strings.Join(ph, ", ")+")")
+		conds = append(conds, "("+quoteList(p.by)+") "+op+" ("+strings.Join(ph, ", ")+")")
 	}
+	bound(">", sp.After)
+	bound("<=", sp.Upto)
 	if p.lag {
-		args = append(args, []byte(strconv.FormatInt(lag.Microseconds(), 10)+" microseconds"))
-		conds = append(conds, quote(p.by[0])+" <= now() - $"+strconv.Itoa(len(args))+"::interval")
+		args = append(args, cutoff)
+		conds = append(conds, quote(p.by[0])+" <= $"+strconv.Itoa(len(args))+"::timestamptz")
 	}
 	if len(conds) == 0 {
 		return "", nil

@@ -3,17 +3,19 @@ package postgres
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cdwhq/cdw/extract"
@@ -26,45 +28,72 @@ const maxChunkBytes = 64 << 20
 // rawLimit bounds the Raw text of a rejected row.
 const rawLimit = 1000
 
-// reader streams one read's rows into Arrow records. A goroutine of its own
-// receives the rows and decodes them into chunks, which Next hands over; one
-// chunk waits while the next is decoded, so decoding overlaps with the
-// runner's Parquet writing.
+// reader hands over the rows of one read: one or more spans of the By order
+// (more when split.go splits a large table), each read by a worker on its own
+// connection, all on one snapshot. A worker decodes rows into chunks on its
+// own goroutine, one chunk ahead, so decoding overlaps with the runner's
+// Parquet writing. Every chunk carries its span's progress, so whatever order
+// the workers' chunks arrive in, Next knows the position of every row handed
+// over so far and can checkpoint it.
 type reader struct {
 	src    *Source
 	plan   *plan
-	conn   *pgx.Conn
-	cancel context.CancelFunc // aborts the query
-	chunks chan decoded       // closed after the last chunk or an error
-	done   chan struct{}      // closed when the decoding goroutine has returned
+	conns  []*pgx.Conn
+	cancel context.CancelFunc // aborts the queries
+	chunks chan decoded       // closed after the last chunk of every worker
+	done   chan struct{}      // closed when every worker has returned
 	err    error              // the read failed; Next keeps saying so
 	eof    bool
 	closed bool
+	// start starts the workers, on the first Next: every connection holds
+	// the read's snapshot by then, so nothing committed after Read returned
+	// shows in any part.
+	start func()
 
-	// Decoding state, owned by the decoding goroutine.
-	rb              *array.RecordBuilder
-	builders        []array.Builder // the fields built by rb (not by their binders)
-	cols            []readCol
-	ncols           int    // columns of the query
-	fallible        []int  // indexes into cols of binders with a check
-	nullCols        []int  // record fields the source lacks
-	byIdx           []int  // result columns holding the By values
-	byText          []bool // ...in text format (else binary)
-	last            [][]byte
-	lastNull        []bool
-	batchRows       int
-	checkpointRows  int64
+	// Owned by Next.
+	spans           []span // progress of the rows handed over
+	left            int    // spans not done
+	resumed         bool   // the read continues after a committed position
+	read            int64  // rows handed over, rejected ones included
 	sinceCheckpoint int64
-	read            int64 // rows read, rejected ones included
-	resumed         bool  // the read continues after a committed position
-	ch              extract.Chunk
-	rows, bytes     int
+	checkpointRows  int64
 }
 
-// decoded is one chunk, or the error that ended the read.
+// decoded is one chunk of one span, or the error that ended the read.
 type decoded struct {
 	chunk extract.Chunk
+	span  int
+	after []*string // By values of the span's last row in the chunk; nil without rows
+	read  int64     // rows in the chunk, rejected ones included
+	done  bool      // the span's last chunk
 	err   error
+}
+
+// worker reads spans on one connection and decodes their rows.
+type worker struct {
+	r       *reader
+	conn    *pgx.Conn
+	cols    []readColumn
+	formats []int16
+	cutoff  []byte
+
+	rb        *array.RecordBuilder
+	builders  []array.Builder // the fields built by rb (not by their binders)
+	binds     []readCol
+	fallible  []int // indexes into binds of binders with a check
+	nullCols  []int // record fields the source lacks
+	byIdx     []int // result columns holding the By values
+	byText    []bool
+	last      [][]byte
+	lastNull  []bool
+	batchRows int
+
+	span        int    // being read
+	what        string // the span, for messages
+	spanRead    int64  // rows of the span read so far, rejected ones included
+	ch          extract.Chunk
+	rows, bytes int
+	chunkRead   int64
 }
 
 // readCol binds one result column to one record field.
@@ -74,57 +103,107 @@ type readCol struct {
 	binder binder
 }
 
-// newReader binds the plan's columns (the query's, cols) to Arrow builders.
-func newReader(s *Source, p *plan, conn *pgx.Conn, cols []readColumn, byIdx []int, byText []bool, cancel context.CancelFunc, resumed bool, batchRows int) *reader {
+// newReader readies one worker per connection for the spans not done yet.
+func newReader(ctx context.Context, s *Source, p *plan, conns []*pgx.Conn, spans []span, cutoff []byte, cancel context.CancelFunc, batchRows int) *reader {
 	r := &reader{
 		src:            s,
 		plan:           p,
-		conn:           conn,
+		conns:          conns,
 		cancel:         cancel,
-		chunks:         make(chan decoded, 1),
+		chunks:         make(chan decoded, len(conns)),
 		done:           make(chan struct{}),
-		resumed:        resumed,
-		batchRows:      batchRows,
+		spans:          spans,
+		resumed:        resumed(spans),
 		checkpointRows: s.checkpointRows,
-		ncols:          len(cols),
-		byIdx:          byIdx,
-		byText:         byText,
 	}
-	if r.batchRows <= 0 {
-		r.batchRows = 64 * 1024
+	if batchRows <= 0 {
+		batchRows = 64 * 1024
 	}
 	if len(p.by) == 0 {
 		r.checkpointRows = math.MaxInt64 // no order to resume in: one checkpoint at the end
 	}
-	r.rb = array.NewRecordBuilder(memory.DefaultAllocator, p.schema)
+	queue := make(chan int, len(spans))
+	for i, sp := range spans {
+		if !sp.Done {
+			queue <- i
+			r.left++
+		}
+	}
+	close(queue)
+	todo := slices.Clone(spans) // the workers' copy: Next updates spans
+	r.start = func() {
+		var wg sync.WaitGroup
+		for _, conn := range conns {
+			w := newWorker(r, conn, cutoff, batchRows)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer w.release()
+				for i := range queue {
+					if err := w.readSpan(ctx, i, todo); err != nil {
+						w.fail(ctx, err)
+						return
+					}
+				}
+			}()
+		}
+		go func() {
+			wg.Wait()
+			close(r.chunks)
+			close(r.done)
+		}()
+	}
+	return r
+}
+
+// newWorker binds the plan's columns (the query's, selectColumns) to Arrow
+// builders of its own.
+func newWorker(r *reader, conn *pgx.Conn, cutoff []byte, batchRows int) *worker {
+	p := r.plan
+	cols, byIdx, byText := p.selectColumns()
+	w := &worker{
+		r:         r,
+		conn:      conn,
+		cols:      cols,
+		formats:   make([]int16, len(cols)),
+		cutoff:    cutoff,
+		rb:        array.NewRecordBuilder(memory.DefaultAllocator, p.schema),
+		byIdx:     byIdx,
+		byText:    byText,
+		last:      make([][]byte, len(p.by)),
+		lastNull:  make([]bool, len(p.by)),
+		batchRows: batchRows,
+	}
+	for i, c := range cols {
+		w.formats[i] = c.format
+	}
 	opts := bindOptions{validateUTF8: conn.PgConn().ParameterStatus("server_encoding") == "SQL_ASCII"}
 	idx := 0
 	for i, o := range p.outs {
 		if o.src == nil {
-			r.nullCols = append(r.nullCols, i)
-			r.builders = append(r.builders, r.rb.Field(i))
+			w.nullCols = append(w.nullCols, i)
+			w.builders = append(w.builders, w.rb.Field(i))
 			continue
 		}
 		opts.required = o.required
-		bd := bind(o.spec, r.rb.Field(i), opts)
+		bd := bind(o.spec, w.rb.Field(i), opts)
 		if bd.array == nil {
-			r.builders = append(r.builders, r.rb.Field(i))
+			w.builders = append(w.builders, w.rb.Field(i))
 		}
-		r.cols = append(r.cols, readCol{out: i, idx: idx, binder: bd})
+		w.binds = append(w.binds, readCol{out: i, idx: idx, binder: bd})
 		if bd.check != nil {
-			r.fallible = append(r.fallible, len(r.cols)-1)
+			w.fallible = append(w.fallible, len(w.binds)-1)
 		}
 		idx++
 	}
-	r.last = make([][]byte, len(p.by))
-	r.lastNull = make([]bool, len(p.by))
-	return r
+	return w
 }
 
 func (r *reader) Schema() *arrow.Schema { return r.plan.schema }
 
-// Next hands over the next chunk: up to BatchRows rows, fewer at a checkpoint
-// (every checkpoint_rows rows) or at maxChunkBytes.
+// Next hands over the next chunk: up to BatchRows rows of one span, fewer at
+// a span's end or at maxChunkBytes. It checkpoints every checkpoint_rows
+// rows and at the end.
 func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
 	if r.err != nil {
 		return extract.Chunk{}, r.err
@@ -132,199 +211,244 @@ func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
 	if r.eof {
 		return extract.Chunk{}, io.EOF
 	}
+	if r.start != nil {
+		r.start()
+		r.start = nil
+	}
+	var d decoded
 	select {
-	case d, ok := <-r.chunks:
+	case got, ok := <-r.chunks:
 		if !ok {
 			r.eof = true
 			return extract.Chunk{}, io.EOF
 		}
-		if d.err != nil {
-			if ctx.Err() != nil {
-				d.err = ctx.Err()
-			}
-			r.err = d.err
-			return extract.Chunk{}, d.err
-		}
-		return d.chunk, nil
+		d = got
 	case <-ctx.Done():
 		return extract.Chunk{}, ctx.Err()
 	}
+	if d.err != nil {
+		if ctx.Err() != nil {
+			d.err = ctx.Err()
+		}
+		r.err = d.err
+		return extract.Chunk{}, d.err
+	}
+	if d.after != nil {
+		r.spans[d.span].After = d.after
+	}
+	r.read += d.read
+	r.sinceCheckpoint += d.read
+	if d.done {
+		r.spans[d.span].Done = true
+		r.left--
+	}
+	switch {
+	case r.left == 0:
+		d.chunk.Checkpoint = r.finalCheckpoint()
+	case r.sinceCheckpoint >= r.checkpointRows:
+		d.chunk.Checkpoint = r.checkpoint()
+		r.sinceCheckpoint = 0
+	}
+	return d.chunk, nil
 }
 
-// decodeSelect decodes the rows of the streaming query.
-func (r *reader) decodeSelect(ctx context.Context, rr *pgconn.ResultReader) {
-	defer r.decoded()
+// checkpoint is the position after the rows handed over: a plain one, or the
+// progress of every span of a split read.
+func (r *reader) checkpoint() []byte {
+	p := &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Columns: r.plan.columns}
+	if len(r.spans) == 1 {
+		p.After = r.spans[0].After
+	} else {
+		p.Spans = slices.Clone(r.spans)
+	}
+	return p.encode()
+}
+
+// finalCheckpoint ends a read. An incremental read that found nothing leaves
+// the committed position alone; a full read marks itself done, so the next
+// one starts over; an incremental one ends where its last span does.
+func (r *reader) finalCheckpoint() []byte {
+	p := &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Columns: r.plan.columns}
+	switch {
+	case r.read == 0 && (!r.resumed || r.plan.mode == modeIncremental):
+		return nil
+	case r.plan.mode == modeFull:
+		p.Done = true
+	default:
+		p.After = r.spans[len(r.spans)-1].After
+	}
+	return p.encode()
+}
+
+// readSpan streams span i's rows into chunks.
+func (w *worker) readSpan(ctx context.Context, i int, spans []span) error {
+	p := w.r.plan
+	w.span, w.spanRead, w.what = i, 0, p.ent.what()
+	if len(spans) > 1 {
+		w.what = fmt.Sprintf("%s (part %d of %d)", w.what, i+1, len(spans))
+	}
+	sql, args := p.selectSQL(w.cols, spans[i], w.cutoff)
+	w.r.src.log.Debug("reading", "entity", p.ent.entity.Name, "from", w.what, "mode", p.mode, "sql", sql)
+	rr := w.conn.PgConn().ExecParams(ctx, sql, args, nil, nil, w.formats)
+	if rr.FieldDescriptions() == nil {
+		_, err := rr.Close()
+		return w.r.src.redact(fmt.Errorf("querying %s: %w", w.what, err))
+	}
 	for rr.NextRow() {
-		if err := r.addRow(ctx, rr.Values()); err != nil {
+		if err := w.addRow(ctx, rr.Values()); err != nil {
 			rr.Close()
-			r.fail(ctx, err)
-			return
+			return err
 		}
 	}
-	_, err := rr.Close()
-	r.finish(ctx, err)
-}
-
-// decoded ends the decoding goroutine.
-func (r *reader) decoded() {
-	r.releaseBuilders()
-	close(r.chunks)
-	close(r.done)
-}
-
-// finish hands over the last chunk with the final checkpoint, or the error
-// that ended the read.
-func (r *reader) finish(ctx context.Context, err error) {
-	if err != nil {
-		r.fail(ctx, r.src.redact(fmt.Errorf("reading %s after %d rows: %w", r.plan.ent.what(), r.read, err)))
-		return
+	if _, err := rr.Close(); err != nil {
+		return w.r.src.redact(fmt.Errorf("reading %s after %d rows: %w", w.what, w.spanRead, err))
 	}
-	cp, err := r.finalCheckpoint()
-	if err != nil {
-		r.fail(ctx, err)
-		return
-	}
-	r.emit(ctx, cp)
+	return w.emit(ctx, true)
 }
 
 // fail hands over err in place of further chunks.
-func (r *reader) fail(ctx context.Context, err error) {
-	if r.ch.Rows != nil {
-		r.ch.Rows.Release()
-		r.ch.Rows = nil
+func (w *worker) fail(ctx context.Context, err error) {
+	if w.ch.Rows != nil {
+		w.ch.Rows.Release()
+		w.ch.Rows = nil
 	}
 	select {
-	case r.chunks <- decoded{err: err}:
+	case w.r.chunks <- decoded{err: err}:
 	case <-ctx.Done():
 	}
 }
 
 // addRow decodes one row (vals are only valid during the call) and hands
 // over the chunk when it is complete.
-func (r *reader) addRow(ctx context.Context, vals [][]byte) error {
-	if len(vals) != r.ncols {
-		return fmt.Errorf("a row has %d columns, the query %d", len(vals), r.ncols)
+func (w *worker) addRow(ctx context.Context, vals [][]byte) error {
+	if len(vals) != len(w.cols) {
+		return fmt.Errorf("a row has %d columns, the query %d", len(vals), len(w.cols))
 	}
-	if r.rows == 0 && r.ch.Rejects == nil {
-		for _, b := range r.builders {
-			b.Reserve(r.batchRows) // one allocation per column, not a doubling series
+	if w.rows == 0 && w.ch.Rejects == nil {
+		for _, b := range w.builders {
+			b.Reserve(w.batchRows) // one allocation per column, not a doubling series
 		}
 	}
-	r.read++
-	r.sinceCheckpoint++
+	w.spanRead++
+	w.chunkRead++
 	for _, v := range vals {
-		r.bytes += len(v)
+		w.bytes += len(v)
 	}
-	for i, b := range r.byIdx {
+	for i, b := range w.byIdx {
 		v := vals[b]
-		r.lastNull[i] = v == nil
-		r.last[i] = append(r.last[i][:0], v...)
+		w.lastNull[i] = v == nil
+		w.last[i] = append(w.last[i][:0], v...)
 	}
-	if rej, bad := r.check(vals); bad {
-		r.ch.Rejects = append(r.ch.Rejects, rej)
+	if rej, bad := w.check(vals); bad {
+		w.ch.Rejects = append(w.ch.Rejects, rej)
 	} else {
-		for i := range r.cols {
-			c := &r.cols[i]
+		for i := range w.binds {
+			c := &w.binds[i]
 			c.binder.add(vals[c.idx])
 		}
-		r.rows++
+		w.rows++
 	}
-	switch {
-	case r.sinceCheckpoint >= r.checkpointRows:
-		cp, err := r.checkpoint(false)
-		if err != nil {
-			return err
-		}
-		r.sinceCheckpoint = 0
-		return r.emit(ctx, cp)
-	case r.rows+len(r.ch.Rejects) >= r.batchRows || r.bytes >= maxChunkBytes:
-		return r.emit(ctx, nil)
+	// A chunk ends at checkpoint_rows too, so that a single worker's
+	// checkpoints fall exactly every checkpoint_rows rows.
+	if w.rows+len(w.ch.Rejects) >= w.batchRows || w.bytes >= maxChunkBytes || w.chunkRead >= w.r.checkpointRows {
+		return w.emit(ctx, false)
 	}
 	return nil
 }
 
-// emit hands over the rows decoded so far, with a checkpoint if not nil.
-func (r *reader) emit(ctx context.Context, cp []byte) error {
-	ch := r.ch
-	if r.rows > 0 {
-		ch.Rows = r.record()
+// emit hands over the rows decoded so far with the span's progress; done
+// marks the span's last chunk, which goes even without rows.
+func (w *worker) emit(ctx context.Context, done bool) error {
+	d := decoded{chunk: w.ch, span: w.span, read: w.chunkRead, done: done}
+	if w.chunkRead > 0 && len(w.last) > 0 {
+		d.after = make([]*string, len(w.last))
+		for i := range w.last {
+			t, err := w.lastText(i)
+			if err != nil {
+				return err
+			}
+			d.after[i] = t
+		}
 	}
-	ch.Checkpoint = cp
-	r.ch, r.rows, r.bytes = extract.Chunk{}, 0, 0
-	if ch.Rows == nil && ch.Rejects == nil && ch.Checkpoint == nil {
+	if w.rows > 0 {
+		d.chunk.Rows = w.record()
+	}
+	w.ch, w.rows, w.bytes, w.chunkRead = extract.Chunk{}, 0, 0, 0
+	if d.read == 0 && !done {
 		return nil
 	}
 	select {
-	case r.chunks <- decoded{chunk: ch}:
+	case w.r.chunks <- d:
 		return nil
 	case <-ctx.Done():
-		if ch.Rows != nil {
-			ch.Rows.Release()
+		if d.chunk.Rows != nil {
+			d.chunk.Rows.Release()
 		}
 		return ctx.Err()
 	}
 }
 
 // record takes the rows decoded so far out of the builders.
-func (r *reader) record() arrow.RecordBatch {
-	for _, i := range r.nullCols {
-		r.rb.Field(i).AppendNulls(r.rows)
+func (w *worker) record() arrow.RecordBatch {
+	p := w.r.plan
+	for _, i := range w.nullCols {
+		w.rb.Field(i).AppendNulls(w.rows)
 	}
-	arrs := make([]arrow.Array, len(r.plan.outs))
-	for _, c := range r.cols {
+	arrs := make([]arrow.Array, len(p.outs))
+	for _, c := range w.binds {
 		if c.binder.array != nil {
 			arrs[c.out] = c.binder.array()
 		}
 	}
 	for i, a := range arrs {
 		if a == nil {
-			arrs[i] = r.rb.Field(i).NewArray()
+			arrs[i] = w.rb.Field(i).NewArray()
 		}
 	}
-	rec := array.NewRecordBatch(r.plan.schema, arrs, int64(r.rows))
+	rec := array.NewRecordBatch(p.schema, arrs, int64(w.rows))
 	for _, a := range arrs {
 		a.Release()
 	}
 	return rec
 }
 
-func (r *reader) releaseBuilders() {
-	if r.rb != nil {
-		r.rb.Release()
-		r.rb = nil
+func (w *worker) release() {
+	if w.rb != nil {
+		w.rb.Release()
+		w.rb = nil
 	}
 }
 
 // check runs the fallible binders over a row; on the first failure it
 // describes the row for quarantine.
-func (r *reader) check(vals [][]byte) (extract.Reject, bool) {
-	for _, i := range r.fallible {
-		c := &r.cols[i]
+func (w *worker) check(vals [][]byte) (extract.Reject, bool) {
+	for _, i := range w.fallible {
+		c := &w.binds[i]
 		err := c.binder.check(vals[c.idx])
 		if err == nil {
 			continue
 		}
-		o := r.plan.outs[c.out]
+		o := w.r.plan.outs[c.out]
 		reason := fmt.Sprintf("column %s: %v", o.name, err)
 		if o.src.Name != o.name {
 			reason = fmt.Sprintf("column %s (source column %s): %v", o.name, o.src.Name, err)
 		}
 		return extract.Reject{
-			File:   r.plan.ent.what(),
-			Line:   r.read,
+			File:   w.what,
+			Line:   w.spanRead,
 			Reason: reason,
-			Raw:    r.describeRow(o, vals[c.idx]),
+			Raw:    w.describeRow(o, vals[c.idx]),
 		}, true
 	}
 	return extract.Reject{}, false
 }
 
 // describeRow renders the row's key values and the offending value.
-func (r *reader) describeRow(bad outCol, v []byte) string {
+func (w *worker) describeRow(bad outCol, v []byte) string {
 	var sb strings.Builder
-	for i, b := range r.plan.by {
+	for i, b := range w.r.plan.by {
 		s := "NULL"
-		if t, err := r.lastText(i); err != nil {
+		if t, err := w.lastText(i); err != nil {
 			s = "?"
 		} else if t != nil {
 			s = *t
@@ -349,48 +473,19 @@ func (r *reader) describeRow(bad outCol, v []byte) string {
 }
 
 // lastText is the i-th By value of the last row read, as PostgreSQL input text.
-func (r *reader) lastText(i int) (*string, error) {
-	if r.lastNull[i] {
+func (w *worker) lastText(i int) (*string, error) {
+	if w.lastNull[i] {
 		return nil, nil
 	}
-	if r.byText[i] {
-		s := string(r.last[i])
+	if w.byText[i] {
+		s := string(w.last[i])
 		return &s, nil
 	}
-	s, err := cursorText(r.plan.byOIDs[i], r.last[i])
+	s, err := cursorText(w.r.plan.byOIDs[i], w.last[i])
 	if err != nil {
-		return nil, fmt.Errorf("rendering %s of the last row for the checkpoint: %w", r.plan.by[i], err)
+		return nil, fmt.Errorf("rendering %s of the last row for the checkpoint: %w", w.r.plan.by[i], err)
 	}
 	return &s, nil
-}
-
-// checkpoint is the position after the last row read.
-func (r *reader) checkpoint(done bool) ([]byte, error) {
-	p := &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Done: done, Columns: r.plan.columns}
-	if !done {
-		p.After = make([]*string, len(r.last))
-		for i := range r.last {
-			t, err := r.lastText(i)
-			if err != nil {
-				return nil, err
-			}
-			p.After[i] = t
-		}
-	}
-	return p.encode(), nil
-}
-
-// finalCheckpoint ends a read. An incremental read that found nothing leaves
-// the committed position alone; a full read marks itself done, so the next
-// one starts over.
-func (r *reader) finalCheckpoint() ([]byte, error) {
-	switch {
-	case r.read == 0 && (!r.resumed || r.plan.mode == modeIncremental):
-		return nil, nil
-	case r.plan.mode == modeFull:
-		return r.checkpoint(true)
-	}
-	return r.checkpoint(false)
 }
 
 // Close ends the read. A read cut short is aborted by closing its connection:
@@ -401,13 +496,19 @@ func (r *reader) Close() error {
 	}
 	r.closed = true
 	r.cancel()
-	<-r.done
-	for d := range r.chunks {
-		if d.chunk.Rows != nil {
-			d.chunk.Rows.Release()
+	if r.start == nil { // started
+		<-r.done
+		for d := range r.chunks {
+			if d.chunk.Rows != nil {
+				d.chunk.Rows.Release()
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return r.src.redact(r.conn.Close(ctx))
+	var errs []error
+	for _, c := range r.conns {
+		errs = append(errs, c.Close(ctx))
+	}
+	return r.src.redact(errors.Join(errs...))
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -49,6 +50,7 @@ type Source struct {
 	conn           connSettings
 	lag            time.Duration
 	checkpointRows int64
+	parallel       int
 	entities       map[string]*entityConfig
 	log            *slog.Logger
 }
@@ -71,6 +73,7 @@ func Open(ctx context.Context, cfg extract.SourceConfig) (extract.Source, error)
 		conn:           cs,
 		lag:            DefaultSafetyLag,
 		checkpointRows: DefaultCheckpointRows,
+		parallel:       DefaultParallel,
 		entities:       ents,
 		log:            slog.Default().With("source", cfg.Name),
 	}
@@ -79,6 +82,9 @@ func Open(ctx context.Context, cfg extract.SourceConfig) (extract.Source, error)
 	}
 	if o.CheckpointRows > 0 {
 		s.checkpointRows = o.CheckpointRows
+	}
+	if o.Parallel > 0 {
+		s.parallel = o.Parallel
 	}
 	return s, nil
 }
@@ -112,8 +118,9 @@ func (s *Source) entity(name string) (*entityConfig, error) {
 }
 
 // begin connects and starts the read's transaction: one snapshot for the
-// whole read, and a guarantee that a query: cannot write.
-func (s *Source) begin(ctx context.Context) (*pgx.Conn, error) {
+// whole read, and a guarantee that a query: cannot write. With a snapshot id
+// (exportSnapshot), the transaction shares that snapshot.
+func (s *Source) begin(ctx context.Context, snapshot string) (*pgx.Conn, error) {
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -122,41 +129,58 @@ func (s *Source) begin(ctx context.Context) (*pgx.Conn, error) {
 		conn.Close(context.Background())
 		return nil, s.redact(fmt.Errorf("starting a read-only transaction on %s: %w", s.conn.where, err))
 	}
+	if snapshot != "" {
+		if _, err := conn.Exec(ctx, snapshotSQL(snapshot)); err != nil {
+			conn.Close(context.Background())
+			return nil, s.redact(fmt.Errorf("sharing the read's snapshot on %s: %w", s.conn.where, err))
+		}
+	}
 	return conn, nil
 }
 
-// prepare describes the entity's source and plans the read.
-func (s *Source) prepare(ctx context.Context, conn *pgx.Conn, ec *entityConfig, cursor []byte) (*plan, []*string, error) {
+// prepare describes the entity's source and plans the read: the spans of the
+// By order it reads, and the newest cursor value it takes (nil unless the
+// cursor is a timestamp).
+func (s *Source) prepare(ctx context.Context, conn *pgx.Conn, ec *entityConfig, cursor []byte) (*plan, []span, []byte, error) {
 	prev, err := decodePosition(cursor)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	fields, err := describe(ctx, conn, ec)
 	if err != nil {
-		return nil, nil, s.redact(err)
+		return nil, nil, nil, s.redact(err)
 	}
 	p, err := makePlan(ec, fields, prev)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	after, err := prev.resumeAfter(p.mode, p.by)
+	spans, err := prev.resume(p.mode, p.by)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, after, nil
+	var cutoff []byte
+	if p.lag {
+		var t string
+		if err := conn.QueryRow(ctx, cutoffSQL, lagArg(s.lag)).Scan(&t); err != nil {
+			return nil, nil, nil, s.redact(fmt.Errorf("reading the server's clock on %s: %w", s.conn.where, err))
+		}
+		cutoff = []byte(t)
+	}
+	return p, spans, cutoff, nil
 }
 
 // CountInBackground says Count may run beside Read: each has its own
 // connection, so the count does not delay the read.
 func (s *Source) CountInBackground() bool { return true }
 
-// Count returns how many rows Read would return now, for the progress ETA.
+// Count returns about how many rows Read would return now, for the progress
+// ETA (a split read cut short counts from its first unfinished part on).
 func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, error) {
 	ec, err := s.entity(req.Entity.Name)
 	if err != nil {
 		return 0, err
 	}
-	conn, err := s.begin(ctx)
+	conn, err := s.begin(ctx, "")
 	if err != nil {
 		return 0, err
 	}
@@ -164,11 +188,15 @@ func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, err
 	if _, err := conn.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(countTimeout.Milliseconds(), 10)); err != nil {
 		return 0, s.redact(fmt.Errorf("limiting the count of %s: %w", ec.what(), err))
 	}
-	p, after, err := s.prepare(ctx, conn, ec, req.Cursor)
+	p, spans, cutoff, err := s.prepare(ctx, conn, ec, req.Cursor)
 	if err != nil {
 		return 0, err
 	}
-	sql, args := p.countSQL(after, s.lag)
+	from := span{}
+	if i := slices.IndexFunc(spans, func(sp span) bool { return !sp.Done }); i >= 0 {
+		from.After = spans[i].After
+	}
+	sql, args := p.countSQL(from, cutoff)
 	res := conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil).Read()
 	if res.Err != nil {
 		return 0, s.redact(fmt.Errorf("counting rows of %s: %w", ec.what(), res.Err))
@@ -179,23 +207,28 @@ func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, err
 	return strconv.ParseInt(string(res.Rows[0][0]), 10, 64)
 }
 
-// Read starts streaming the entity's rows after req.Cursor.
+// Read starts streaming the entity's rows after req.Cursor. A large table is
+// split into parts read on up to `parallel` connections at once, all sharing
+// the first connection's snapshot.
 func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Reader, error) {
 	ec, err := s.entity(req.Entity.Name)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.begin(ctx)
+	conn, err := s.begin(ctx, "")
 	if err != nil {
 		return nil, err
 	}
+	conns := []*pgx.Conn{conn}
 	ok := false
 	defer func() {
 		if !ok {
-			conn.Close(context.Background())
+			for _, c := range conns {
+				c.Close(context.Background())
+			}
 		}
 	}()
-	p, after, err := s.prepare(ctx, conn, ec, req.Cursor)
+	p, spans, cutoff, err := s.prepare(ctx, conn, ec, req.Cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -203,23 +236,33 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 	for _, n := range p.notes {
 		log.Warn("source schema: "+n, "from", ec.what())
 	}
-	cols, byIdx, byText := p.selectColumns()
-	sql, args := p.selectSQL(cols, after, s.lag)
-	log.Debug("reading", "from", ec.what(), "mode", p.mode, "resume", len(after) > 0, "sql", sql)
-	formats := make([]int16, len(cols))
-	for i, c := range cols {
-		formats[i] = c.format
+	if len(spans) == 1 {
+		if spans, err = split(ctx, conn, p, spans[0], cutoff, s.parallel); err != nil {
+			return nil, s.redact(err)
+		}
 	}
+	todo := 0
+	for _, sp := range spans {
+		if !sp.Done {
+			todo++
+		}
+	}
+	if n := min(s.parallel, todo); n > 1 {
+		id, err := exportSnapshot(ctx, conn)
+		if err != nil {
+			return nil, s.redact(err)
+		}
+		for range n - 1 {
+			c, err := s.begin(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			conns = append(conns, c)
+		}
+	}
+	log.Debug("reading", "from", ec.what(), "mode", p.mode, "parts", len(spans), "connections", len(conns))
 	qctx, cancel := context.WithCancel(ctx)
-	r := newReader(s, p, conn, cols, byIdx, byText, cancel, len(after) > 0, req.BatchRows)
-	rr := conn.PgConn().ExecParams(qctx, sql, args, nil, nil, formats)
-	if rr.FieldDescriptions() == nil {
-		_, err := rr.Close()
-		cancel()
-		r.releaseBuilders()
-		return nil, s.redact(fmt.Errorf("querying %s: %w", ec.what(), err))
-	}
-	go r.decodeSelect(qctx, rr)
+	r := newReader(qctx, s, p, conns, spans, cutoff, cancel, req.BatchRows)
 	ok = true
 	return r, nil
 }

@@ -1,0 +1,166 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"testing"
+
+	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/pgtest"
+)
+
+// splitSmall lets tables of a few thousand rows be split for the test.
+func splitSmall(t *testing.T, rows int64) {
+	old := splitMinRows
+	splitMinRows = rows
+	t.Cleanup(func() { splitMinRows = old })
+}
+
+// TestSplitCoversEveryRowOnce: the parts of a split are consecutive, about
+// even, and together hold exactly the rows of the unsplit read.
+func TestSplitCoversEveryRowOnce(t *testing.T) {
+	splitSmall(t, 1000)
+	db := pgtest.NewDB(t)
+	db.Exec(t, ordersDDL)
+	insertOrders(t, db, 30_000, "now() - interval '1 day' + (g % 5000) * interval '1 second'")
+	db.Exec(t, "ANALYZE order_lines")
+	src := openSource(t, "erp", sourceYAML(db, "safety_lag: 0s\n", ordersEntity)).(*Source)
+	ctx := context.Background()
+	conn, err := src.begin(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	p, spans, cutoff, err := src.prepare(ctx, conn, src.entities["orders"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(sp span) int64 {
+		sql, args := p.countSQL(sp, cutoff)
+		res := conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		n, _ := strconv.ParseInt(string(res.Rows[0][0]), 10, 64)
+		return n
+	}
+	for _, n := range []int{2, 3, 5} {
+		parts, err := split(ctx, conn, p, spans[0], cutoff, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) != n {
+			t.Fatalf("split in %d gave %d parts: %+v", n, len(parts), parts)
+		}
+		var sum int64
+		for i, sp := range parts {
+			c := count(sp)
+			sum += c
+			if c < 30_000/int64(n)/2 || c > 30_000*2/int64(n) {
+				t.Errorf("part %d of %d holds %d rows; want about %d", i+1, n, c, 30_000/n)
+			}
+			if i > 0 && (len(sp.After) != 2 || *sp.After[1] != *parts[i-1].Upto[1]) {
+				t.Errorf("part %d does not start where part %d ends: %+v", i+1, i, parts)
+			}
+		}
+		if sum != 30_000 || len(parts[0].After) != 0 || len(parts[n-1].Upto) != 0 {
+			t.Fatalf("parts hold %d rows together, want 30000, from the start to the end: %+v", sum, parts)
+		}
+	}
+
+	// Below the threshold the read stays whole.
+	splitMinRows = 1_000_000
+	if parts, err := split(ctx, conn, p, spans[0], cutoff, 2); err != nil || len(parts) != 1 {
+		t.Fatalf("a read under splitMinRows was split: %+v, %v", parts, err)
+	}
+}
+
+// TestSplitReadSharesOneSnapshot: every part of a split read sees the table
+// as it was when Read returned, even a part whose query starts after rows
+// were deleted: its transaction imports the first one's snapshot.
+func TestSplitReadSharesOneSnapshot(t *testing.T) {
+	splitSmall(t, 1000)
+	const total = 20_000
+	db := pgtest.NewDB(t)
+	db.Exec(t, ordersDDL)
+	insertOrders(t, db, total, "now() - interval '1 day' + g * interval '1 millisecond'")
+	src := openSource(t, "erp", sourceYAML(db, "safety_lag: 0s\nparallel: 2\n", ordersEntity))
+	ent, _ := extract.LookupEntity("orders")
+	ctx := context.Background()
+	r, err := src.Read(ctx, extract.ReadRequest{Entity: ent, BatchRows: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if rr := r.(*reader); len(rr.conns) != 2 || len(rr.spans) != 2 {
+		t.Fatalf("read on %d connections in %d parts; want a split read on 2", len(rr.conns), len(rr.spans))
+	}
+	// The workers start on the first Next: their queries run after this.
+	db.Exec(t, "DELETE FROM order_lines WHERE id > 5000")
+	var rows int64
+	var last []byte
+	for {
+		ch, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Rows != nil {
+			rows += ch.Rows.NumRows()
+			ch.Rows.Release()
+		}
+		if ch.Checkpoint != nil {
+			last = ch.Checkpoint
+		}
+	}
+	if rows != total {
+		t.Fatalf("split read returned %d rows; want the %d of its snapshot", rows, total)
+	}
+	p, err := decodePosition(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Spans) != 0 || len(p.After) != 2 || *p.After[1] != strconv.Itoa(total) {
+		t.Fatalf("final checkpoint %+v; want a plain position after id %d", p, total)
+	}
+}
+
+// TestSplitExtractMatchesOneConnection: through the runner, a split read
+// lands the same rows in raw as a read on one connection, ends at the same
+// position, and the next incremental read takes only what changed.
+func TestSplitExtractMatchesOneConnection(t *testing.T) {
+	splitSmall(t, 1000)
+	db := pgtest.NewDB(t)
+	db.Exec(t, ordersDDL)
+	insertOrders(t, db, 40_000, "now() - interval '1 day' + g * interval '1 millisecond'")
+	summary := "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || sum(amount) || ' ' || max(updated_at) FROM raw"
+	var got []string
+	var pos []*position
+	for _, parallel := range []int{1, 3} {
+		yaml := sourceYAML(db, "safety_lag: 0s\ncheckpoint_rows: 7000\nparallel: "+strconv.Itoa(parallel)+"\n", ordersEntity)
+		dir := t.TempDir()
+		res := extractOnce(t, dir, "erp", openSource(t, "erp", yaml), "orders", false)
+		if res.Rows != 40_000 {
+			t.Fatalf("parallel %d: read %d rows", parallel, res.Rows)
+		}
+		got = append(got, queryStrings(t, duck(t, dir, "erp", "orders"), summary)[0])
+		pos = append(pos, statePosition(t, dir, "erp", "orders"))
+		if parallel > 1 {
+			db.Exec(t, "UPDATE order_lines SET net_amount = net_amount + 1, updated_at = now() WHERE id % 1000 = 0")
+			res := extractOnce(t, dir, "erp", openSource(t, "erp", yaml), "orders", false)
+			if res.Rows != 40 {
+				t.Fatalf("the next read took %d rows; want the 40 changed", res.Rows)
+			}
+		}
+	}
+	if got[0] != got[1] {
+		t.Fatalf("raw differs: one connection %q, split %q", got[0], got[1])
+	}
+	if len(pos[1].Spans) != 0 || *pos[0].After[1] != *pos[1].After[1] || *pos[0].After[0] != *pos[1].After[0] {
+		t.Fatalf("positions differ: %+v vs %+v", pos[0], pos[1])
+	}
+}
