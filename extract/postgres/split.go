@@ -28,21 +28,26 @@ const samplePages = 300
 
 // split divides sp into up to n consecutive spans of the By order holding
 // about as many rows each, cut at rows of a sample of the table's pages
-// (TABLESAMPLE SYSTEM) that the read would return. A read of a query or a
-// view, without an order, or estimated under splitMinRows stays whole.
+// (TABLESAMPLE SYSTEM) that the read would return. A read of a query, a view
+// or a foreign table, without an order, or estimated under splitMinRows
+// stays whole.
 func split(ctx context.Context, conn *pgx.Conn, p *plan, sp span, cutoff []byte, n int) ([]span, error) {
 	whole := []span{sp}
 	if n < 2 || p.ent.table == nil || len(p.by) == 0 {
 		return whole, nil
 	}
+	// A partitioned table is sampled through its partitions: its pages are
+	// theirs. Views and foreign tables have no pages to sample.
 	var kind string
 	var pages int64
-	err := conn.QueryRow(ctx, "SELECT relkind::text, pg_relation_size(oid) / current_setting('block_size')::bigint FROM pg_class WHERE oid = $1::regclass",
-		p.ent.table.Sanitize()).Scan(&kind, &pages)
+	err := conn.QueryRow(ctx, `SELECT c.relkind::text,
+       CASE WHEN c.relkind = 'p' THEN (SELECT coalesce(sum(pg_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t)
+            ELSE pg_relation_size(c.oid) END / current_setting('block_size')::bigint
+FROM pg_class c WHERE c.oid = $1::regclass`, p.ent.table.Sanitize()).Scan(&kind, &pages)
 	if err != nil {
 		return nil, fmt.Errorf("sizing %s to split its read: %w", p.ent.what(), err)
 	}
-	if kind != "r" && kind != "m" { // views, foreign and partitioned tables cannot be sampled by page
+	if kind != "r" && kind != "m" && kind != "p" {
 		return whole, nil
 	}
 	pct := 100.0

@@ -164,3 +164,56 @@ func TestSplitExtractMatchesOneConnection(t *testing.T) {
 		t.Fatalf("positions differ: %+v vs %+v", pos[0], pos[1])
 	}
 }
+
+// TestSplitPartitionedTable: a table partitioned by month is sampled through
+// its partitions and read in parts like any other, and a view over it stays
+// whole.
+func TestSplitPartitionedTable(t *testing.T) {
+	splitSmall(t, 1000)
+	db := pgtest.NewDB(t)
+	db.Exec(t, `CREATE TABLE order_lines (
+	id bigint NOT NULL, order_no text NOT NULL, line_no int NOT NULL, customer_id text,
+	ordered_at timestamptz NOT NULL, qty int, price numeric(12,2), net_amount numeric(14,2), status text,
+	updated_at timestamptz NOT NULL) PARTITION BY RANGE (updated_at);
+CREATE TABLE order_lines_old PARTITION OF order_lines FOR VALUES FROM (MINVALUE) TO ('2025-01-01');
+CREATE TABLE order_lines_new PARTITION OF order_lines FOR VALUES FROM ('2025-01-01') TO (MAXVALUE);
+CREATE INDEX ON order_lines (updated_at, id);
+CREATE VIEW recent_lines AS SELECT * FROM order_lines;
+INSERT INTO order_lines SELECT g, 'SO-' || g, 1, 'C' || (g % 7), '2024-03-01', 1, 9.99, 9.99 * g, 'completed',
+	timestamptz '2024-12-01' + g * interval '1 minute' FROM generate_series(1, 60000) g`)
+	ctx := context.Background()
+	for _, c := range []struct {
+		table string
+		parts int
+	}{{"order_lines", 2}, {"recent_lines", 1}} {
+		src := openSource(t, "erp", sourceYAML(db, "safety_lag: 0s\n", `    orders:
+      table: public.`+c.table+`
+      cursor: updated_at
+      key: [id]
+      columns: {order_id: order_no, order_ts: ordered_at, quantity: qty, unit_price: price, amount: net_amount}
+`)).(*Source)
+		conn, err := src.begin(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, spans, cutoff, err := src.prepare(ctx, conn, src.entities["orders"], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, err := split(ctx, conn, p, spans[0], cutoff, 2)
+		conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) != c.parts {
+			t.Fatalf("%s: split in %d parts, want %d: %+v", c.table, len(parts), c.parts, parts)
+		}
+		dir := t.TempDir()
+		if res := extractOnce(t, dir, "erp", src, "orders", false); res.Rows != 60_000 {
+			t.Fatalf("%s: read %d rows, want 60000", c.table, res.Rows)
+		}
+		if got := queryInt(t, duck(t, dir, "erp", "orders"), "SELECT count(DISTINCT order_id) FROM raw"); got != 60_000 {
+			t.Fatalf("%s: raw holds %d distinct orders, want 60000", c.table, got)
+		}
+	}
+}
