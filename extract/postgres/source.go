@@ -228,11 +228,19 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 			}
 		}
 	}()
+	log := s.log.With("entity", ec.entity.Name)
+	// The snapshot is exported first, while a refusal costs nothing: it
+	// aborts the transaction.
+	var snapshot string
+	if s.parallel > 1 && ec.table != nil {
+		if snapshot, err = s.exportOrRestart(ctx, conn, log); err != nil {
+			return nil, err
+		}
+	}
 	p, spans, cutoff, err := s.prepare(ctx, conn, ec, req.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	log := s.log.With("entity", ec.entity.Name)
 	for _, n := range p.notes {
 		log.Warn("source schema: "+n, "from", ec.what())
 	}
@@ -247,17 +255,11 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 			todo++
 		}
 	}
-	if n := min(s.parallel, todo); n > 1 {
-		id, err := exportSnapshot(ctx, conn)
+	if n := min(s.parallel, todo); n > 1 && snapshot != "" {
+		more, err := s.share(ctx, snapshot, n-1)
+		conns = append(conns, more...)
 		if err != nil {
-			return nil, s.redact(err)
-		}
-		for range n - 1 {
-			c, err := s.begin(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			conns = append(conns, c)
+			log.Warn("reading the parts of a large read on fewer connections", "connections", len(conns), "wanted", n, "err", err)
 		}
 	}
 	log.Debug("reading", "from", ec.what(), "mode", p.mode, "parts", len(spans), "connections", len(conns))
@@ -265,4 +267,38 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 	r := newReader(qctx, s, p, conns, spans, cutoff, cancel, req.BatchRows)
 	ok = true
 	return r, nil
+}
+
+// exportOrRestart exports the snapshot of conn's new transaction, for the
+// other connections of a split read. Where the server refuses (a hot standby
+// of an old version, say), the read goes on on one connection, in a fresh
+// transaction: the refusal aborted this one, before it read anything.
+func (s *Source) exportOrRestart(ctx context.Context, conn *pgx.Conn, log *slog.Logger) (string, error) {
+	id, err := exportSnapshot(ctx, conn)
+	if err == nil {
+		return id, nil
+	}
+	log.Warn("reading on one connection: the server did not export the read's snapshot", "err", s.redact(err))
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		return "", s.redact(fmt.Errorf("restarting the read's transaction on %s: %w", s.conn.where, err))
+	}
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return "", s.redact(fmt.Errorf("restarting the read's transaction on %s: %w", s.conn.where, err))
+	}
+	return "", nil
+}
+
+// share opens up to n more connections on an exported snapshot. A server out
+// of connections for this role leaves the read with the connections it has:
+// one connection reads the parts in turn.
+func (s *Source) share(ctx context.Context, snapshot string, n int) ([]*pgx.Conn, error) {
+	var conns []*pgx.Conn
+	for range n {
+		c, err := s.begin(ctx, snapshot)
+		if err != nil {
+			return conns, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
 }

@@ -92,7 +92,8 @@ FROM pg_class c WHERE c.oid = $1::regclass`, p.ent.table.Sanitize()).Scan(&kind,
 }
 
 // exportSnapshot names the snapshot of conn's transaction, for the other
-// connections of a split read to share.
+// connections of a split read to share. It fails inside a subtransaction, so
+// a failure cannot be caught with a savepoint (see exportOrRestart).
 func exportSnapshot(ctx context.Context, conn *pgx.Conn) (string, error) {
 	var id string
 	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&id); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cdwhq/cdw/extract"
@@ -16,6 +17,27 @@ func splitSmall(t *testing.T, rows int64) {
 	old := splitMinRows
 	splitMinRows = rows
 	t.Cleanup(func() { splitMinRows = old })
+}
+
+// drain reads a read to its end: the rows it returned and its last checkpoint.
+func drain(t *testing.T, r extract.Reader) (rows int64, last []byte) {
+	t.Helper()
+	for {
+		ch, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return rows, last
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Rows != nil {
+			rows += ch.Rows.NumRows()
+			ch.Rows.Release()
+		}
+		if ch.Checkpoint != nil {
+			last = ch.Checkpoint
+		}
+	}
 }
 
 // TestSplitCoversEveryRowOnce: the parts of a split are consecutive, about
@@ -99,24 +121,7 @@ func TestSplitReadSharesOneSnapshot(t *testing.T) {
 	}
 	// The workers start on the first Next: their queries run after this.
 	db.Exec(t, "DELETE FROM order_lines WHERE id > 5000")
-	var rows int64
-	var last []byte
-	for {
-		ch, err := r.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ch.Rows != nil {
-			rows += ch.Rows.NumRows()
-			ch.Rows.Release()
-		}
-		if ch.Checkpoint != nil {
-			last = ch.Checkpoint
-		}
-	}
+	rows, last := drain(t, r)
 	if rows != total {
 		t.Fatalf("split read returned %d rows; want the %d of its snapshot", rows, total)
 	}
@@ -214,6 +219,42 @@ INSERT INTO order_lines SELECT g, 'SO-' || g, 1, 'C' || (g % 7), '2024-03-01', 1
 		}
 		if got := queryInt(t, duck(t, dir, "erp", "orders"), "SELECT count(DISTINCT order_id) FROM raw"); got != 60_000 {
 			t.Fatalf("%s: raw holds %d distinct orders, want 60000", c.table, got)
+		}
+	}
+}
+
+// TestSplitReadOnFewerConnections: a role allowed one connection, or one the
+// server does not let export its snapshot, still reads a large table in
+// full: the one connection reads both parts in turn.
+func TestSplitReadOnFewerConnections(t *testing.T) {
+	splitSmall(t, 1000)
+	const total = 20_000
+	db := pgtest.NewDB(t)
+	db.Exec(t, ordersDDL)
+	insertOrders(t, db, total, "now() - interval '1 day' + g * interval '1 millisecond'")
+	role := "one_conn_" + db.Name
+	db.Exec(t, "CREATE ROLE "+role+" LOGIN CONNECTION LIMIT 1")
+	t.Cleanup(func() { db.Exec(t, "DROP OWNED BY "+role+"; DROP ROLE "+role) })
+	db.Exec(t, "GRANT SELECT ON order_lines TO "+role)
+	yaml := strings.Replace(sourceYAML(db, "safety_lag: 0s\n", ordersEntity), "\nuser: ", "\nuser: "+role+"\n# was: ", 1)
+	src := openSource(t, "erp", yaml)
+	ent, _ := extract.LookupEntity("orders")
+	ctx := context.Background()
+	for _, refuse := range []string{"a second connection", "the snapshot export"} {
+		if refuse == "the snapshot export" {
+			db.Exec(t, "ALTER ROLE "+role+" CONNECTION LIMIT -1; REVOKE EXECUTE ON FUNCTION pg_export_snapshot() FROM PUBLIC")
+		}
+		r, err := src.Read(ctx, extract.ReadRequest{Entity: ent, BatchRows: 1000})
+		if err != nil {
+			t.Fatalf("%s refused: %v", refuse, err)
+		}
+		if rr := r.(*reader); len(rr.conns) != 1 || len(rr.spans) != 2 {
+			t.Fatalf("%s refused: read on %d connections in %d parts; want 2 parts on 1 connection", refuse, len(rr.conns), len(rr.spans))
+		}
+		rows, _ := drain(t, r)
+		r.Close()
+		if rows != total {
+			t.Fatalf("%s refused: read %d rows, want %d", refuse, rows, total)
 		}
 	}
 }
