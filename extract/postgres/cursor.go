@@ -82,15 +82,25 @@ func (p *position) resume(mode string, by []string) ([]span, error) {
 		return nil, fmt.Errorf("the committed cursor is a position in (%s) but the entity is now read in order of (%s); run a full refresh to start over",
 			strings.Join(p.By, ", "), strings.Join(by, ", "))
 	}
-	if len(p.Spans) == 0 {
-		p.Spans = []span{{After: p.After}}
+	spans := p.Spans
+	if len(spans) == 0 {
+		spans = []span{{After: p.After}}
 	}
-	for _, s := range p.Spans {
+	for _, s := range spans {
 		if (len(s.After) != 0 && len(s.After) != len(by)) || (len(s.Upto) != 0 && len(s.Upto) != len(by)) {
 			return nil, fmt.Errorf("reading the committed cursor: a position with %d or %d values for %d columns", len(s.After), len(s.Upto), len(by))
 		}
 	}
-	return p.Spans, nil
+	if !slices.ContainsFunc(spans, func(s span) bool { return !s.Done }) {
+		// Every part done. A read that completes commits a plain position
+		// instead, so only a state edited by hand gets here: go on after the
+		// last part, as that plain position would (a full read starts over).
+		if mode == modeFull {
+			return []span{{}}, nil
+		}
+		return []span{{After: spans[len(spans)-1].After}}, nil
+	}
+	return spans, nil
 }
 
 // resumed reports whether spans continue a committed position.
