@@ -80,7 +80,7 @@ func TestCrashMidExtractExactlyOnce(t *testing.T) {
 }
 
 // TestCrashMidSplitExtractExactlyOnce is the same with the read split in
-// three parts on three connections: the committed cursor is each part's
+// parts on three connections: the committed cursor is each part's
 // progress, and the rerun finishes every part.
 func TestCrashMidSplitExtractExactlyOnce(t *testing.T) {
 	crashMidExtract(t, true)
@@ -133,8 +133,8 @@ func crashMidExtract(t *testing.T, split bool) {
 		t.Fatalf("killed with %d rows committed; want a kill mid-extract", st.Rows)
 	}
 	t.Logf("killed after %d committed rows in %d files; %d uncommitted files left", st.Rows, len(st.Files), len(tempFiles(t, dir)))
-	if p := statePosition(t, dir, "erp", "orders"); (len(p.Spans) == 3) != split {
-		t.Fatalf("committed cursor %+v; want it split in 3 parts: %v", p, split)
+	if p := statePosition(t, dir, "erp", "orders"); (len(p.Spans) == 3*partsPerConnection) != split {
+		t.Fatalf("committed cursor %+v; want it split in %d parts: %v", p, 3*partsPerConnection, split)
 	}
 
 	src := openSource(t, "erp", yaml)

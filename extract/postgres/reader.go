@@ -289,6 +289,7 @@ func (w *worker) readSpan(ctx context.Context, i int, spans []span) error {
 	}
 	sql, args := p.selectSQL(w.cols, spans[i], w.cutoff)
 	w.r.src.log.Debug("reading", "entity", p.ent.entity.Name, "from", w.what, "mode", p.mode, "sql", sql)
+	start := time.Now()
 	rr := w.conn.PgConn().ExecParams(ctx, sql, args, nil, nil, w.formats)
 	if rr.FieldDescriptions() == nil {
 		_, err := rr.Close()
@@ -303,6 +304,7 @@ func (w *worker) readSpan(ctx context.Context, i int, spans []span) error {
 	if _, err := rr.Close(); err != nil {
 		return w.r.src.redact(fmt.Errorf("reading %s after %d rows: %w", w.what, w.spanRead, err))
 	}
+	w.r.src.log.Debug("read", "entity", p.ent.entity.Name, "from", w.what, "rows", w.spanRead, "seconds", time.Since(start).Seconds())
 	return w.emit(ctx, true)
 }
 

@@ -116,8 +116,8 @@ func TestSplitReadSharesOneSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if rr := r.(*reader); len(rr.conns) != 2 || len(rr.spans) != 2 {
-		t.Fatalf("read on %d connections in %d parts; want a split read on 2", len(rr.conns), len(rr.spans))
+	if rr := r.(*reader); len(rr.conns) != 2 || len(rr.spans) != 2*partsPerConnection {
+		t.Fatalf("read on %d connections in %d parts; want %d parts on 2", len(rr.conns), len(rr.spans), 2*partsPerConnection)
 	}
 	// The workers start on the first Next: their queries run after this.
 	db.Exec(t, "DELETE FROM order_lines WHERE id > 5000")
@@ -248,13 +248,41 @@ func TestSplitReadOnFewerConnections(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s refused: %v", refuse, err)
 		}
-		if rr := r.(*reader); len(rr.conns) != 1 || len(rr.spans) != 2 {
-			t.Fatalf("%s refused: read on %d connections in %d parts; want 2 parts on 1 connection", refuse, len(rr.conns), len(rr.spans))
+		if rr := r.(*reader); len(rr.conns) != 1 || len(rr.spans) != 2*partsPerConnection {
+			t.Fatalf("%s refused: read on %d connections in %d parts; want %d parts on 1 connection", refuse, len(rr.conns), len(rr.spans), 2*partsPerConnection)
 		}
 		rows, _ := drain(t, r)
 		r.Close()
 		if rows != total {
 			t.Fatalf("%s refused: read %d rows, want %d", refuse, rows, total)
+		}
+	}
+}
+
+// TestCountLargeReadFromSample: the progress ETA of a large read comes from
+// a sample of the table's pages, near the true count (a wrong scale would be
+// far off); a small read is counted exactly.
+func TestCountLargeReadFromSample(t *testing.T) {
+	const total = 150_000 // about 2000 pages: more than the sample takes
+	db := pgtest.NewDB(t)
+	db.Exec(t, ordersDDL)
+	insertOrders(t, db, total, "now() - interval '1 day' + g * interval '1 millisecond'")
+	if pages, _ := strconv.Atoi(pgStrings(t, db, "SELECT pg_relation_size('order_lines') / 8192")[0]); pages <= samplePages {
+		t.Fatalf("the table has %d pages; the test needs more than %d", pages, samplePages)
+	}
+	src := openSource(t, "erp", sourceYAML(db, "safety_lag: 0s\n", ordersEntity)).(*Source)
+	ent, _ := extract.LookupEntity("orders")
+	for _, c := range []struct {
+		minRows  int64
+		lo, high int64
+	}{{1000, total * 8 / 10, total * 12 / 10}, {1_000_000, total, total}} {
+		splitSmall(t, c.minRows)
+		n, err := src.Count(context.Background(), extract.ReadRequest{Entity: ent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < c.lo || n > c.high {
+			t.Errorf("with splitMinRows %d: count %d, want %d..%d", c.minRows, n, c.lo, c.high)
 		}
 	}
 }
