@@ -117,10 +117,10 @@ func (s *Source) entity(name string) (*entityConfig, error) {
 	return ec, nil
 }
 
-// begin connects and starts the read's transaction: one snapshot for the
-// whole read, and a guarantee that a query: cannot write. With a snapshot id
-// (exportSnapshot), the transaction shares that snapshot.
-func (s *Source) begin(ctx context.Context, snapshot string) (*pgx.Conn, error) {
+// begin connects and starts the read's transaction on ec: one snapshot for
+// the whole read, and a guarantee that a query: cannot write. With a snapshot
+// id (exportSnapshot), the transaction shares that snapshot.
+func (s *Source) begin(ctx context.Context, ec *entityConfig, snapshot string) (*pgx.Conn, error) {
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -135,14 +135,17 @@ func (s *Source) begin(ctx context.Context, snapshot string) (*pgx.Conn, error) 
 			return nil, s.redact(fmt.Errorf("sharing the read's snapshot on %s: %w", s.conn.where, err))
 		}
 	}
-	// A read streams in (cursor, key) order from the index on those columns.
-	// For a part of a split read the planner would rather sort a bitmap scan
-	// in parallel workers: the first row waits for the sort, the sort spills
-	// to disk, and the workers take the cores the other parts need. Without
-	// the index the server still sorts: these only weigh the choice.
-	if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
-		conn.Close(context.Background())
-		return nil, s.redact(fmt.Errorf("setting up the read on %s: %w", s.conn.where, err))
+	// A read of a table streams in (cursor, key) order from the index on
+	// those columns. For a part of a split read the planner would rather sort
+	// a bitmap scan in parallel workers: the first row waits for the sort,
+	// the sort spills to disk, and the workers take the cores the other parts
+	// need. Without the index the server still sorts: these only weigh the
+	// choice. A query: is the user's to plan, so it keeps the defaults.
+	if ec.table != nil {
+		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+			conn.Close(context.Background())
+			return nil, s.redact(fmt.Errorf("setting up the read on %s: %w", s.conn.where, err))
+		}
 	}
 	return conn, nil
 }
@@ -190,7 +193,7 @@ func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	conn, err := s.begin(ctx, "")
+	conn, err := s.begin(ctx, ec, "")
 	if err != nil {
 		return 0, err
 	}
@@ -237,7 +240,7 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.begin(ctx, "")
+	conn, err := s.begin(ctx, ec, "")
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +281,7 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 		}
 	}
 	if n := min(s.parallel, todo); n > 1 && snapshot != "" {
-		more, err := s.share(ctx, snapshot, n-1)
+		more, err := s.share(ctx, ec, snapshot, n-1)
 		conns = append(conns, more...)
 		if err != nil {
 			log.Warn("reading the parts of a large read on fewer connections", "connections", len(conns), "wanted", n, "err", err)
@@ -313,10 +316,10 @@ func (s *Source) exportOrRestart(ctx context.Context, conn *pgx.Conn, log *slog.
 // share opens up to n more connections on an exported snapshot. A server out
 // of connections for this role leaves the read with the connections it has:
 // one connection reads the parts in turn.
-func (s *Source) share(ctx context.Context, snapshot string, n int) ([]*pgx.Conn, error) {
+func (s *Source) share(ctx context.Context, ec *entityConfig, snapshot string, n int) ([]*pgx.Conn, error) {
 	var conns []*pgx.Conn
 	for range n {
-		c, err := s.begin(ctx, snapshot)
+		c, err := s.begin(ctx, ec, snapshot)
 		if err != nil {
 			return conns, err
 		}

@@ -50,7 +50,7 @@ func TestSplitCoversEveryRowOnce(t *testing.T) {
 	db.Exec(t, "ANALYZE order_lines")
 	src := openSource(t, "erp", sourceYAML(db, "safety_lag: 0s\n", ordersEntity)).(*Source)
 	ctx := context.Background()
-	conn, err := src.begin(ctx, "")
+	conn, err := src.begin(ctx, src.entities["orders"], "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ INSERT INTO order_lines SELECT g, 'SO-' || g, 1, 'C' || (g % 7), '2024-03-01', 1
       key: [id]
       columns: {order_id: order_no, order_ts: ordered_at, quantity: qty, unit_price: price, amount: net_amount}
 `)).(*Source)
-		conn, err := src.begin(ctx, "")
+		conn, err := src.begin(ctx, src.entities["orders"], "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,5 +284,39 @@ func TestCountLargeReadFromSample(t *testing.T) {
 		if n < c.lo || n > c.high {
 			t.Errorf("with splitMinRows %d: count %d, want %d..%d", c.minRows, n, c.lo, c.high)
 		}
+	}
+}
+
+// TestReadPlannerSettings: every connection of a read of a table streams
+// from the index (no sort, no parallel workers); a query: keeps the server's
+// defaults.
+func TestReadPlannerSettings(t *testing.T) {
+	splitSmall(t, 1000)
+	db := pgtest.NewDB(t)
+	db.Exec(t, ordersDDL)
+	insertOrders(t, db, 20_000, "now() - interval '1 day' + g * interval '1 millisecond'")
+	ent, _ := extract.LookupEntity("orders")
+	ctx := context.Background()
+	for _, c := range []struct {
+		from, want string
+	}{
+		{"table: public.order_lines", "off 0"},
+		{"query: SELECT * FROM order_lines", "on 2"},
+	} {
+		src := openSource(t, "erp", sourceYAML(db, "safety_lag: 0s\n", strings.Replace(ordersEntity, "table: public.order_lines", c.from, 1)))
+		r, err := src.Read(ctx, extract.ReadRequest{Entity: ent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, conn := range r.(*reader).conns { // the workers have not started: the connections are idle
+			var got string
+			if err := conn.QueryRow(ctx, "SELECT current_setting('enable_sort') || ' ' || current_setting('max_parallel_workers_per_gather')").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("%s, connection %d: enable_sort and max_parallel_workers_per_gather are %q, want %q", c.from, i+1, got, c.want)
+			}
+		}
+		r.Close()
 	}
 }
