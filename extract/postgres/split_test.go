@@ -40,6 +40,16 @@ func drain(t *testing.T, r extract.Reader) (rows int64, last []byte) {
 	}
 }
 
+// splitTable makes a database whose order_lines (rows of them, changed a
+// millisecond apart a day ago) is split when read.
+func splitTable(t *testing.T, rows int) *pgtest.DB {
+	splitSmall(t, 1000)
+	db := pgtest.NewDB(t)
+	db.Exec(t, ordersDDL)
+	insertOrders(t, db, rows, "now() - interval '1 day' + g * interval '1 millisecond'")
+	return db
+}
+
 // TestSplitCoversEveryRowOnce: the parts of a split are consecutive, about
 // even, and together hold exactly the rows of the unsplit read.
 func TestSplitCoversEveryRowOnce(t *testing.T) {
@@ -103,11 +113,8 @@ func TestSplitCoversEveryRowOnce(t *testing.T) {
 // as it was when Read returned, even a part whose query starts after rows
 // were deleted: its transaction imports the first one's snapshot.
 func TestSplitReadSharesOneSnapshot(t *testing.T) {
-	splitSmall(t, 1000)
 	const total = 20_000
-	db := pgtest.NewDB(t)
-	db.Exec(t, ordersDDL)
-	insertOrders(t, db, total, "now() - interval '1 day' + g * interval '1 millisecond'")
+	db := splitTable(t, total)
 	src := openSource(t, "erp", sourceYAML(db, "safety_lag: 0s\nparallel: 2\n", ordersEntity))
 	ent, _ := extract.LookupEntity("orders")
 	ctx := context.Background()
@@ -138,10 +145,7 @@ func TestSplitReadSharesOneSnapshot(t *testing.T) {
 // lands the same rows in raw as a read on one connection, ends at the same
 // position, and the next incremental read takes only what changed.
 func TestSplitExtractMatchesOneConnection(t *testing.T) {
-	splitSmall(t, 1000)
-	db := pgtest.NewDB(t)
-	db.Exec(t, ordersDDL)
-	insertOrders(t, db, 40_000, "now() - interval '1 day' + g * interval '1 millisecond'")
+	db := splitTable(t, 40_000)
 	summary := "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || sum(amount) || ' ' || max(updated_at) FROM raw"
 	var got []string
 	var pos []*position
@@ -227,11 +231,8 @@ INSERT INTO order_lines SELECT g, 'SO-' || g, 1, 'C' || (g % 7), '2024-03-01', 1
 // server does not let export its snapshot, still reads a large table in
 // full: the one connection reads both parts in turn.
 func TestSplitReadOnFewerConnections(t *testing.T) {
-	splitSmall(t, 1000)
 	const total = 20_000
-	db := pgtest.NewDB(t)
-	db.Exec(t, ordersDDL)
-	insertOrders(t, db, total, "now() - interval '1 day' + g * interval '1 millisecond'")
+	db := splitTable(t, total)
 	role := "one_conn_" + db.Name
 	db.Exec(t, "CREATE ROLE "+role+" LOGIN CONNECTION LIMIT 1")
 	t.Cleanup(func() { db.Exec(t, "DROP OWNED BY "+role+"; DROP ROLE "+role) })
@@ -291,10 +292,7 @@ func TestCountLargeReadFromSample(t *testing.T) {
 // from the index (no sort, no parallel workers); a query: keeps the server's
 // defaults.
 func TestReadPlannerSettings(t *testing.T) {
-	splitSmall(t, 1000)
-	db := pgtest.NewDB(t)
-	db.Exec(t, ordersDDL)
-	insertOrders(t, db, 20_000, "now() - interval '1 day' + g * interval '1 millisecond'")
+	db := splitTable(t, 20_000)
 	ent, _ := extract.LookupEntity("orders")
 	ctx := context.Background()
 	for _, c := range []struct {
