@@ -141,7 +141,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		}
 		var versions transform.TestVersions
 		if opts.Steps.Transform {
-			tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log, Selection: opts.Select,
+			tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log, Selection: opts.Select, MemoryLimit: cfg.DuckDB.MemoryLimit,
 				Raw: raw, FullRefresh: opts.FullRefresh}
 			res, err := tr.Run(ctx, rep.RunID, selected)
 			rep.Transform = res

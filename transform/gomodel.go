@@ -21,6 +21,10 @@ type GoModel struct {
 	// Build creates or replaces the table Name and returns its row count.
 	// Notes are shown in the run summary (e.g. a fallback that was used).
 	Build func(ctx context.Context, conn *sql.Conn, vars Vars) (rows int64, notes string, err error)
+	// OutsideMemory, if set, says how many bytes Build will hold outside
+	// DuckDB at most; the runner lowers DuckDB's memory_limit by that much
+	// while Build runs, so that the two together stay within the limit.
+	OutsideMemory func(ctx context.Context, conn *sql.Conn) (int64, error)
 }
 
 // Function registers Go scalar functions on a DuckDB connection.

@@ -92,6 +92,9 @@ type Runner struct {
 	Raw map[string]RawInput
 	// FullRefresh rebuilds every model, incremental ones from scratch.
 	FullRefresh bool
+	// MemoryLimit is the DuckDB memory_limit the warehouse was opened with
+	// (Settings.MemoryLimit), set back after a Go model that lowered it.
+	MemoryLimit string
 }
 
 // Run builds the given models (in the order given, which must be a
@@ -263,6 +266,17 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model, inc *incre
 		// halfway leaves it (and what reads it) to be rebuilt.
 		if err := dropState(ctx, conn, m.Name); err != nil {
 			return 0, "", err
+		}
+		if m.Go.OutsideMemory != nil {
+			need, err := m.Go.OutsideMemory(ctx, conn)
+			if err != nil {
+				return 0, "", fmt.Errorf("%s: sizing its memory: %w", m.File, err)
+			}
+			restore, err := r.reserveMemory(ctx, conn, need)
+			if err != nil {
+				return 0, "", fmt.Errorf("%s: %w", m.File, err)
+			}
+			defer restore()
 		}
 		n, notes, err := m.Go.Build(ctx, conn, r.Vars)
 		if err != nil {

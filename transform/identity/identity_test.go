@@ -131,6 +131,19 @@ func TestRejectsSparseIDs(t *testing.T) {
 	}
 }
 
+// TestOutsideMemory: the runner is told about the forest (4 bytes a node)
+// and the heap room beside it, so it can lower DuckDB's limit by that much.
+func TestOutsideMemory(t *testing.T) {
+	ctx := context.Background()
+	conn := newConn(t)
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE identity_nodes AS SELECT 'n' || i AS node, i AS id FROM range(1, 1001) t(i)"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := outsideMemory(ctx, conn); err != nil || got != 8*1001 {
+		t.Fatalf("outside memory %d, %v; want %d", got, err, 8*1001)
+	}
+}
+
 // newConn is a connection to a fresh in-memory DuckDB, closed with the test.
 func newConn(t *testing.T) *sql.Conn {
 	t.Helper()
