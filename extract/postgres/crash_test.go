@@ -95,10 +95,11 @@ func crashMidExtract(t *testing.T, split bool) {
 	yaml := sourceYAML(db, "checkpoint_rows: 20000\nsafety_lag: 0s\nparallel: 3\n", ordersEntity)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDirEnv+"="+dir, crashYAMLEnv+"="+yaml, crashSplitEnv+"=1000000000")
+	splitMin := "1000000000" // 200k rows stay whole
 	if split {
-		cmd.Env = append(cmd.Env, crashSplitEnv+"=1000")
+		splitMin = "1000"
 	}
+	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashDirEnv+"="+dir, crashYAMLEnv+"="+yaml, crashSplitEnv+"="+splitMin)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -103,6 +103,17 @@ func (p *position) resume(mode string, by []string) ([]span, error) {
 	return spans, nil
 }
 
+// unfinished counts the spans a read still has to read.
+func unfinished(spans []span) int {
+	n := 0
+	for _, sp := range spans {
+		if !sp.Done {
+			n++
+		}
+	}
+	return n
+}
+
 // resumed reports whether spans continue a committed position.
 func resumed(spans []span) bool {
 	return len(spans) > 1 || len(spans[0].After) > 0

@@ -113,6 +113,7 @@ func newReader(ctx context.Context, s *Source, p *plan, conns []*pgx.Conn, spans
 		chunks:         make(chan decoded, len(conns)),
 		done:           make(chan struct{}),
 		spans:          spans,
+		left:           unfinished(spans),
 		resumed:        resumed(spans),
 		checkpointRows: s.checkpointRows,
 	}
@@ -126,11 +127,10 @@ func newReader(ctx context.Context, s *Source, p *plan, conns []*pgx.Conn, spans
 	for i, sp := range spans {
 		if !sp.Done {
 			queue <- i
-			r.left++
 		}
 	}
 	close(queue)
-	todo := slices.Clone(spans) // the workers' copy: Next updates spans
+	bounds := slices.Clone(spans) // the workers' copy: Next updates spans
 	r.start = func() {
 		var wg sync.WaitGroup
 		for _, conn := range conns {
@@ -140,7 +140,7 @@ func newReader(ctx context.Context, s *Source, p *plan, conns []*pgx.Conn, spans
 				defer wg.Done()
 				defer w.release()
 				for i := range queue {
-					if err := w.readSpan(ctx, i, todo); err != nil {
+					if err := w.readSpan(ctx, i, bounds); err != nil {
 						w.fail(ctx, err)
 						return
 					}
@@ -255,7 +255,7 @@ func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
 // checkpoint is the position after the rows handed over: a plain one, or the
 // progress of every span of a split read.
 func (r *reader) checkpoint() []byte {
-	p := &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Columns: r.plan.columns}
+	p := r.position()
 	if len(r.spans) == 1 {
 		p.After = r.spans[0].After
 	} else {
@@ -264,11 +264,16 @@ func (r *reader) checkpoint() []byte {
 	return p.encode()
 }
 
+// position is a checkpoint of this read with no progress yet.
+func (r *reader) position() *position {
+	return &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Columns: r.plan.columns}
+}
+
 // finalCheckpoint ends a read. An incremental read that found nothing leaves
 // the committed position alone; a full read marks itself done, so the next
 // one starts over; an incremental one ends where its last span does.
 func (r *reader) finalCheckpoint() []byte {
-	p := &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Columns: r.plan.columns}
+	p := r.position()
 	switch {
 	case r.read == 0 && (!r.resumed || r.plan.mode == modeIncremental):
 		return nil

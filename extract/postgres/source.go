@@ -274,13 +274,7 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 			return nil, s.redact(err)
 		}
 	}
-	todo := 0
-	for _, sp := range spans {
-		if !sp.Done {
-			todo++
-		}
-	}
-	if n := min(s.parallel, todo); n > 1 && snapshot != "" {
+	if n := min(s.parallel, unfinished(spans)); n > 1 && snapshot != "" {
 		more, err := s.share(ctx, ec, snapshot, n-1)
 		conns = append(conns, more...)
 		if err != nil {
