@@ -5,4 +5,4 @@
 --   are ignored by the marts.
 -- column: as_of: the reporting date
 SELECT coalesce(CAST({{ var('as_of', NULL) }} AS DATE),
-                (SELECT max(order_ts)::DATE FROM stg_orders)) AS as_of
+                (SELECT max(order_date) FROM stg_orders)) AS as_of

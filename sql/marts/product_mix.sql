@@ -32,7 +32,7 @@ WITH p AS (
     CROSS JOIN p
     LEFT JOIN customer_identity i ON i.member_kind = 'customer_id' AND i.member_id = o.customer_id
     LEFT JOIN customers c ON c.customer_key = i.customer_key
-    WHERE o.order_ts::DATE <= p.as_of AND o.order_ts::DATE > p.since
+    WHERE o.order_date <= p.as_of AND o.order_date > p.since
 ), items AS (
     SELECT business_unit, item,
            sum(net_amount)                                      AS net_revenue,

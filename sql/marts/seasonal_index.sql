@@ -33,12 +33,12 @@ WITH p AS (
     FROM as_of_date
 ), lines AS (
     SELECT coalesce(c.business_unit, o.business_unit, {{ var('default_business_unit', 'Unassigned') }}) AS business_unit,
-           date_trunc('month', o.order_ts)::DATE AS month_start,
+           date_trunc('month', o.order_date)::DATE AS month_start,
            o.net_amount
     FROM stg_orders o
     LEFT JOIN customer_identity i ON i.member_kind = 'customer_id' AND i.member_id = o.customer_id
     LEFT JOIN customers c ON c.customer_key = i.customer_key
-    WHERE o.order_ts::DATE <= (SELECT as_of FROM p)
+    WHERE o.order_date <= (SELECT as_of FROM p)
 ), units AS (
     SELECT l.business_unit,
            greatest(min(l.month_start), (p.end_month - to_months(12 * p.years - 1))::DATE) AS window_start,

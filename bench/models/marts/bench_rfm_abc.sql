@@ -12,20 +12,20 @@
 --   is measured to the latest order day.
 -- tests: unique(customer_id), not_null(segment), accepted_values(abc_class, 'A', 'B', 'C')
 WITH lines AS (
-    SELECT customer_id, order_id, order_ts, net_amount, is_return, business_unit
+    SELECT customer_id, order_id, order_date, net_amount, is_return, business_unit
     FROM {{ ref('stg_orders') }}
     WHERE customer_id IS NOT NULL
 ), per_customer AS (
     SELECT customer_id,
            coalesce(min(business_unit), 'Unassigned')          AS business_unit,
-           max(order_ts)::DATE                                 AS last_order_date,
+           max(order_date)                                     AS last_order_date,
            count(DISTINCT order_id) FILTER (WHERE NOT is_return) AS frequency,
            sum(net_amount)                                     AS monetary
     FROM lines
     GROUP BY customer_id
 ), base AS (
     SELECT *,
-           date_diff('day', last_order_date, (SELECT max(order_ts)::DATE FROM lines)) AS recency_days,
+           date_diff('day', last_order_date, (SELECT max(order_date) FROM lines)) AS recency_days,
            greatest(monetary, 0)                                                    AS positive
     FROM per_customer
 ), ranked AS (
