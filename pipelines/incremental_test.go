@@ -80,8 +80,10 @@ func (s *orderSource) with(r []string, kv ...string) []string {
 // deltas: the first updates, adds (a day after the data, so as_of moves),
 // soft-deletes and brings a new customer; the second brings older versions
 // of updated lines (which must lose), restores deleted lines with a newer
-// version, deletes a line the first added, and no new customer id.
+// version, deletes a line the first added, moves an order to another
+// existing customer, and no new customer id.
 func (s *orderSource) deltas() {
+	defer s.moveOrder()
 	for i, r := range s.rows {
 		switch {
 		case i%17 == 0:
@@ -104,6 +106,25 @@ func (s *orderSource) deltas() {
 		case i == 1:
 			s.delta1 = append(s.delta1, s.with(r, "order_no", "NEW-1", "customer", "NEWCUSTOMER", "ordered_at", "2026-10-01T10:00:00Z",
 				"updated_at", "2026-10-01T10:00:00Z"))
+		}
+	}
+}
+
+// moveOrder adds to the second delta, as the newest versions of all, every
+// line of one order of a repeat buyer with the customer of another.
+func (s *orderSource) moveOrder() {
+	c := func(r []string) string { return r[s.col["customer"]] }
+	moved := s.rows[41][s.col["order_no"]]
+	to := c(s.rows[0])
+	for _, r := range s.rows {
+		if c(r) != c(s.rows[41]) {
+			to = c(r)
+			break
+		}
+	}
+	for _, r := range s.rows {
+		if r[s.col["order_no"]] == moved {
+			s.delta2 = append(s.delta2, s.with(r, "customer", to, "updated_at", "2026-10-03T10:00:00Z"))
 		}
 	}
 }
@@ -277,6 +298,9 @@ func TestIncrementalRunsEqualAFullRun(t *testing.T) {
 	if n := got["stg_orders"].Notes; !strings.Contains(n, "incremental: 1 new raw file(s)") {
 		t.Errorf("stg_orders after delta 1: %q, want an incremental merge", n)
 	}
+	if n := got["customer_orders"].Notes; !strings.Contains(n, "full build: customer_identity (rebuild_on) changed") {
+		t.Errorf("customer_orders after delta 1: %q, want a full build (a new customer changed the identity map)", n)
+	}
 
 	src.write(t, "orders-d2.csv", src.delta2)
 	got = run(t, cfg, false)
@@ -288,6 +312,9 @@ func TestIncrementalRunsEqualAFullRun(t *testing.T) {
 		"customer_summary": transform.Success, "segment_summary": transform.Success})
 	if n := got["identity_ids"].Notes; !strings.Contains(n, "content unchanged") {
 		t.Errorf("identity_ids after delta 2: %q", n)
+	}
+	if n := got["customer_orders"].Notes; !strings.Contains(n, "incremental: 1 new raw file(s)") {
+		t.Errorf("customer_orders after delta 2: %q, want an incremental merge (identity unchanged)", n)
 	}
 
 	scratch := config(t, src.dir)

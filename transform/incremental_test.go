@@ -473,3 +473,49 @@ func TestStatusesPredictTheNextRun(t *testing.T) {
 		t.Errorf("run: customer_list %s, report %s", res["customer_list"].Status, res["report"].Status)
 	}
 }
+
+// TestRebuildOnInputBuildsInFull: an incremental model merges only what
+// new raw rows touch, unless an input named in rebuild_on has a new
+// version; then it builds in full, so rows no raw file touched follow it.
+func TestRebuildOnInputBuildsInFull(t *testing.T) {
+	db, lake := newLake(t)
+	p := incProject(t, map[string]string{
+		"core/labels.sql": "-- materialized: table\nSELECT 'a' AS customer_id, {{ var('label', 'x') }} AS label",
+		"core/labeled.sql": `-- materialized: incremental
+-- unique_key: order_id
+-- rebuild_on: labels
+WITH touched AS (SELECT DISTINCT order_id FROM {{ new_rows('raw.orders') }})
+SELECT l.order_id, coalesce(b.label, '-') AS label
+FROM latest l
+LEFT JOIN labels b USING (customer_id)
+{% if is_incremental() %}
+SEMI JOIN touched USING (order_id)
+{% endif %}
+`,
+	})
+	run := func(runID, label string) map[string]ModelResult {
+		t.Helper()
+		res, err := (&Runner{DB: db, Raw: lake.inputs(), Vars: Vars{"label": label}}).Run(context.Background(), runID, p.Models)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return byModel(res)
+	}
+	lake.add("1,a,10,1", "2,b,20,1")
+	run("r1", "x")
+	lake.add("3,a,30,2")
+	if n := run("r2", "x")["labeled"].Notes; !strings.Contains(n, "incremental: 1 new raw file(s)") {
+		t.Errorf("labels unchanged: labeled %q, want an incremental merge", n)
+	}
+	// No new raw rows, but the labels changed: only a full build relabels
+	// orders 1 and 3.
+	if n := run("r3", "y")["labeled"].Notes; !strings.Contains(n, "full build: labels (rebuild_on) changed") {
+		t.Errorf("labels changed: labeled %q, want a full build", n)
+	}
+	if got, want := rows(t, db, "SELECT order_id, label FROM labeled"), "{'order_id': 1, 'label': y}; {'order_id': 2, 'label': -}; {'order_id': 3, 'label': y}"; got != want {
+		t.Errorf("labeled = %s, want %s", got, want)
+	}
+}

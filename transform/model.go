@@ -64,6 +64,11 @@ type Header struct {
 	// read it count as up to date. Worth it for a small table that sits
 	// between a changing input and expensive models.
 	EarlyCutoff bool
+	// RebuildOn: inputs of an incremental model whose new version makes it
+	// build in full, because its merge only reprocesses what raw rows
+	// touched and a change there reaches rows they did not (a new identity
+	// map moves orders between customers).
+	RebuildOn []string
 }
 
 // ColumnDoc documents one output column.
@@ -90,7 +95,7 @@ var headerLine = regexp.MustCompile(`^--\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*:\s?(.*)
 var headerKeys = map[string]bool{
 	"materialized": true, "unique_key": true, "partition_by": true, "tests": true,
 	"description": true, "tags": true, "column": true, "publish": true,
-	"always_rebuild": true, "early_cutoff": true,
+	"always_rebuild": true, "early_cutoff": true, "rebuild_on": true,
 }
 
 // ParseHeader reads the leading "-- key: value" comment lines of a model.
@@ -124,7 +129,7 @@ func ParseHeader(file, sql string) (Header, error) {
 		}
 		key := strings.ToLower(m[1])
 		if !headerKeys[key] {
-			return h, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, unique_key, partition_by, tests, description, tags, column, publish, always_rebuild, early_cutoff)", file, i+1, m[1])
+			return h, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, unique_key, partition_by, tests, description, tags, column, publish, always_rebuild, early_cutoff, rebuild_on)", file, i+1, m[1])
 		}
 		if err := h.add(key, strings.TrimSpace(m[2]), false); err != nil {
 			return h, fmt.Errorf("%s:%d: %w", file, i+1, err)
@@ -133,6 +138,9 @@ func ParseHeader(file, sql string) (Header, error) {
 	}
 	if h.Materialized == Incremental && len(h.UniqueKey) == 0 && h.PartitionBy == "" {
 		return h, fmt.Errorf("%s: an incremental model needs unique_key (merge) or partition_by (partition overwrite)", file)
+	}
+	if len(h.RebuildOn) > 0 && h.Materialized != Incremental {
+		return h, fmt.Errorf("%s: rebuild_on is for incremental models; this one is %s", file, h.Materialized)
 	}
 	return h, nil
 }
@@ -149,6 +157,10 @@ func (h *Header) add(key, val string, cont bool) error {
 		h.UniqueKey = append(h.UniqueKey, splitList(val)...)
 	case "partition_by":
 		h.PartitionBy = val
+	case "rebuild_on":
+		for _, d := range splitList(val) {
+			h.RebuildOn = append(h.RebuildOn, strings.ToLower(d))
+		}
 	case "tags":
 		h.Tags = append(h.Tags, splitList(val)...)
 	case "description":

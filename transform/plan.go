@@ -143,7 +143,7 @@ func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model
 	}
 	var inc *increment
 	if m.Header.Materialized == Incremental {
-		inc, why = r.increment(m, old, def, p)
+		inc, why = r.increment(m, old, def, iv, p)
 		st.RawFiles, st.Shapes = map[string][]string{}, map[string]string{}
 		for _, d := range m.Deps {
 			if ri, ok := r.Raw[d]; ok {
@@ -187,8 +187,9 @@ func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model
 // A full build is needed on the first build, with --full-refresh, after a
 // change of the model's definition, or when a raw relation it reads lost a
 // file it had read or changed shape (an extract full refresh replaced the
-// files, a source was removed).
-func (r *Runner) increment(m *Model, old *modelState, def string, p *plan) (*increment, string) {
+// files, a source was removed), or when an input named in rebuild_on has a
+// new version (iv holds the inputs' current versions).
+func (r *Runner) increment(m *Model, old *modelState, def string, iv map[string]string, p *plan) (*increment, string) {
 	switch {
 	case r.FullRefresh:
 		return nil, "full build: --full-refresh"
@@ -196,6 +197,11 @@ func (r *Runner) increment(m *Model, old *modelState, def string, p *plan) (*inc
 		return nil, "full build: no earlier build on record"
 	case old.Code != codeVersion() || old.Definition != def:
 		return nil, "full build: the definition or the cdw binary changed"
+	}
+	for _, d := range m.Header.RebuildOn {
+		if old.InputVersions[d] != iv[d] {
+			return nil, "full build: " + d + " (rebuild_on) changed"
+		}
 	}
 	inc := &increment{newFiles: map[string][]string{}}
 	files := 0

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -166,6 +167,11 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 		for _, d := range m.Deps {
 			if !strings.HasPrefix(d, "raw.") && byName[d] == nil {
 				return nil, fmt.Errorf("%s: depends on %s, which does not exist", m.File, d)
+			}
+		}
+		for _, d := range m.Header.RebuildOn {
+			if !slices.Contains(m.Deps, d) {
+				return nil, fmt.Errorf("%s: rebuild_on names %s, which the model does not read (it reads %s)", m.File, d, strings.Join(m.Deps, ", "))
 			}
 		}
 	}

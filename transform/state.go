@@ -211,7 +211,7 @@ func definitionHash(m *Model, vars Vars) (string, error) {
 		return "", err
 	}
 	return hashOf("sql", m.Name, string(h.Materialized), strings.Join(h.UniqueKey, ","),
-		h.PartitionBy, body), nil
+		h.PartitionBy, strings.Join(h.RebuildOn, ","), body), nil
 }
 
 // TestVersions gives the data tests of a run what they need to skip the
