@@ -43,14 +43,21 @@ func clv(bg BGNBD, gg GammaGamma, x, tx, T, mbar float64, horizonMonths int, d, 
 		}
 		spend = gg.PopulationMean
 	}
-	if _, ok := bg.pAlive(x, tx, T); !ok {
+	if !bg.validParams() {
 		return 0, false
 	}
+	x, tx, T, ok = normalizeRFM(x, tx, T)
+	if !ok {
+		return 0, false
+	}
+	// expected() for each month, with the checks and P(alive) done once:
+	// the horizon is within maxTime (checked above).
+	alive := bg.pAliveNorm(x, tx, T)
 	var total, prev float64
 	disc := 1.0
 	for i := 1; i <= horizonMonths; i++ {
-		cur, ok := bg.expected(float64(i)*u, x, tx, T)
-		if !ok {
+		cur := alive * condG(bg.R, bg.Alpha, bg.A, bg.B, float64(i)*u, x, T)
+		if !finite(cur) || cur < 0 {
 			return 0, false
 		}
 		disc /= 1 + d
