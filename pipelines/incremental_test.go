@@ -111,19 +111,30 @@ func (s *orderSource) deltas() {
 }
 
 // moveOrder adds to the second delta, as the newest versions of all, every
-// line of one order of a repeat buyer with the customer of another.
+// line of one order with another customer. The old owner has no other line
+// in the delta, so only the line's older version says it lost the order.
 func (s *orderSource) moveOrder() {
 	c := func(r []string) string { return r[s.col["customer"]] }
-	moved := s.rows[41][s.col["order_no"]]
+	inDelta := map[string]bool{}
+	for _, r := range s.delta2 {
+		inDelta[c(r)] = true
+	}
+	var moved []string
+	for _, r := range s.rows {
+		if !inDelta[c(r)] && c(r) != "" {
+			moved = r
+			break
+		}
+	}
 	to := c(s.rows[0])
 	for _, r := range s.rows {
-		if c(r) != c(s.rows[41]) {
+		if c(r) != c(moved) && c(r) != "" {
 			to = c(r)
 			break
 		}
 	}
 	for _, r := range s.rows {
-		if r[s.col["order_no"]] == moved {
+		if r[s.col["order_no"]] == moved[s.col["order_no"]] {
 			s.delta2 = append(s.delta2, s.with(r, "customer", to, "updated_at", "2026-10-03T10:00:00Z"))
 		}
 	}

@@ -1,6 +1,7 @@
 -- materialized: table
 -- description: Per identified customer with at least one order up to as_of:
---   the order history the marts and the CLV fit need. BG/NBD inputs are in
+--   the order history the marts and the CLV fit need: customer_history (kept
+--   up to date by merge) with what moves with as_of. BG/NBD inputs are in
 --   days and count purchase days: frequency = distinct purchase days − 1,
 --   recency = days from the first to the last purchase day, t = days from the
 --   first purchase day to as_of, monetary = mean net value of the repeat
@@ -27,70 +28,32 @@
 -- column: prior_orders: purchase orders in the window before that
 WITH p AS (
     SELECT as_of, {{ var('lifecycle_window_days', 180) }} AS w FROM as_of_date
-), days AS (
-    SELECT customer_key, order_date, sum(net_amount) AS day_value
-    FROM customer_orders
-    WHERE is_purchase
-    GROUP BY customer_key, order_date
-), day_stats AS (
-    SELECT customer_key,
-           count(*)                         AS purchase_days,
-           min(order_date)                  AS first_day,
-           max(order_date)                  AS last_day,
-           arg_min(day_value, order_date)   AS first_day_value,
-           sum(day_value)                   AS total_day_value
-    FROM days
-    GROUP BY customer_key
-), gap_list AS (
-    SELECT customer_key,
-           date_diff('day', lag(order_date) OVER (PARTITION BY customer_key ORDER BY order_date), order_date) AS gap
-    FROM days
-), gaps AS (
-    -- The median as the mean of the middle one or two gaps in order: window
-    -- functions spill to disk, median() keeps every customer's values in
-    -- memory (tens of millions of gaps at 100M order lines).
-    SELECT customer_key, avg(gap)::DOUBLE AS median_gap_days
-    FROM (SELECT customer_key, gap,
-                 row_number() OVER (PARTITION BY customer_key ORDER BY gap) AS k,
-                 count(*) OVER (PARTITION BY customer_key) AS n
-          FROM gap_list
-          WHERE gap IS NOT NULL)
-    WHERE k IN ((n + 1) // 2, (n + 2) // 2)
-    GROUP BY customer_key
-), orders AS (
+), windows AS (
+    -- only the last two windows of orders: as_of moves them on every run
     SELECT o.customer_key,
-           count(*) FILTER (WHERE o.is_purchase)                             AS orders,
-           count(*) FILTER (WHERE NOT o.is_purchase)                         AS reversal_orders,
-           sum(o.net_amount)                                                 AS net_revenue,
-           sum(o.net_cost)                                                   AS net_cost,
-           min(o.order_date)                                                 AS first_any,
-           max(o.order_date)                                                 AS last_any,
-           max(o.order_ts)                                                   AS last_order_ts,
-           count(*) FILTER (WHERE o.is_purchase AND o.order_date > p.as_of - p.w::INTEGER)     AS recent_orders,
-           count(*) FILTER (WHERE o.is_purchase AND o.order_date <= p.as_of - p.w::INTEGER
-                                               AND o.order_date > p.as_of - 2 * p.w::INTEGER) AS prior_orders
+           count(*) FILTER (WHERE o.order_date > p.as_of - p.w::INTEGER) AS recent_orders,
+           count(*) FILTER (WHERE o.order_date <= p.as_of - p.w::INTEGER)  AS prior_orders
     FROM customer_orders o, p
+    WHERE o.is_purchase AND o.order_date > p.as_of - 2 * p.w::INTEGER
     GROUP BY o.customer_key
 )
-SELECT o.customer_key,
+SELECT h.customer_key,
        p.as_of,
-       coalesce(d.first_day, o.first_any)                               AS first_order_date,
-       coalesce(d.last_day, o.last_any)                                 AS last_order_date,
-       o.last_order_ts,
-       o.orders,
-       o.reversal_orders,
-       coalesce(d.purchase_days, 0)                                     AS purchase_days,
-       o.net_revenue,
-       o.net_cost,
-       greatest(coalesce(d.purchase_days, 0) - 1, 0)::DOUBLE            AS frequency,
-       coalesce(date_diff('day', d.first_day, d.last_day), 0)::DOUBLE   AS recency,
-       date_diff('day', coalesce(d.first_day, o.first_any), p.as_of)::DOUBLE AS t,
-       CASE WHEN d.purchase_days > 1
-            THEN (d.total_day_value - d.first_day_value) / (d.purchase_days - 1) END AS monetary,
-       g.median_gap_days,
-       o.recent_orders,
-       o.prior_orders
-FROM orders o
+       h.first_order_date,
+       h.last_order_date,
+       h.last_order_ts,
+       h.orders,
+       h.reversal_orders,
+       h.purchase_days,
+       h.net_revenue,
+       h.net_cost,
+       h.frequency,
+       h.recency,
+       date_diff('day', h.first_order_date, p.as_of)::DOUBLE AS t,
+       h.monetary,
+       h.median_gap_days,
+       coalesce(w.recent_orders, 0)                          AS recent_orders,
+       coalesce(w.prior_orders, 0)                           AS prior_orders
+FROM customer_history h
 CROSS JOIN p
-LEFT JOIN day_stats d USING (customer_key)
-LEFT JOIN gaps g USING (customer_key)
+LEFT JOIN windows w USING (customer_key)
