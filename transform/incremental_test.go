@@ -519,3 +519,36 @@ SEMI JOIN touched USING (order_id)
 		t.Errorf("labeled = %s, want %s", got, want)
 	}
 }
+
+// TestIncrementalInputBuiltInFull: when an incremental input is built in
+// full (here its definition changed, with no new raw files), a model that
+// merges only what new raw rows touch builds in full too.
+func TestIncrementalInputBuiltInFull(t *testing.T) {
+	db, lake := newLake(t)
+	copySQL := `-- materialized: incremental
+-- unique_key: order_id
+WITH touched AS (SELECT DISTINCT order_id FROM {{ new_rows('raw.orders') }})
+SELECT l.order_id, l.amount
+FROM latest l
+{% if is_incremental() %}
+SEMI JOIN touched USING (order_id)
+{% endif %}
+`
+	p := incProject(t, map[string]string{"core/copied.sql": copySQL})
+	lake.add("1,a,10,1", "2,b,20,1")
+	runInc(t, db, p, lake, "r1", false)
+	lake.add("3,a,30,2")
+	if n := runInc(t, db, p, lake, "r2", false)["copied"].Notes; !strings.Contains(n, "incremental: 1 new raw file(s)") {
+		t.Errorf("copied after new rows: %q, want an incremental merge", n)
+	}
+	// latest's definition changes every amount; no raw file is new.
+	p = incProject(t, map[string]string{"core/copied.sql": copySQL,
+		"staging/latest.sql": strings.Replace(latestSQL, "SELECT order_id, customer_id, amount,", "SELECT order_id, customer_id, amount * 2 AS amount,", 1)})
+	got := runInc(t, db, p, lake, "r3", false)
+	if n := got["copied"].Notes; !strings.Contains(n, "full build: latest was built in full") {
+		t.Errorf("copied after latest was rebuilt: %q, want a full build", n)
+	}
+	if got, want := rows(t, db, "SELECT order_id, amount FROM copied"), rows(t, db, "SELECT order_id, amount FROM latest"); got != want || !strings.Contains(got, "'amount': 60") {
+		t.Errorf("copied = %s, latest = %s", got, want)
+	}
+}

@@ -121,8 +121,9 @@ func changedInputs(m *Model, old *modelState, iv map[string]string) []string {
 	return changed
 }
 
-// runModel builds m unless it is up to date.
-func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model, iv map[string]string, inputs string) (mr ModelResult) {
+// runModel builds m unless it is up to date; rebuilt names its incremental
+// inputs that were built in full in this run.
+func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model, iv map[string]string, inputs string, rebuilt []string) (mr ModelResult) {
 	mr = ModelResult{Model: m.Name, File: m.File, Rows: -1}
 	t0 := time.Now()
 	defer func() { mr.Duration = time.Since(t0) }()
@@ -143,7 +144,7 @@ func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model
 	}
 	var inc *increment
 	if m.Header.Materialized == Incremental {
-		inc, why = r.increment(m, old, def, iv, p)
+		inc, why = r.increment(m, old, def, iv, rebuilt, p)
 		st.RawFiles, st.Shapes = map[string][]string{}, map[string]string{}
 		for _, d := range m.Deps {
 			if ri, ok := r.Raw[d]; ok {
@@ -171,6 +172,7 @@ func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model
 		return mr
 	}
 	mr.Status, mr.Version = Success, st.Version
+	mr.rebuilt = m.Header.Materialized == Incremental && inc == nil
 	notes := []string{why}
 	if mr.Notes != "" {
 		notes = append(notes, mr.Notes)
@@ -188,8 +190,10 @@ func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model
 // change of the model's definition, or when a raw relation it reads lost a
 // file it had read or changed shape (an extract full refresh replaced the
 // files, a source was removed), or when an input named in rebuild_on has a
-// new version (iv holds the inputs' current versions).
-func (r *Runner) increment(m *Model, old *modelState, def string, iv map[string]string, p *plan) (*increment, string) {
+// new version (iv holds the inputs' current versions), or when an
+// incremental input was built in full in this run (rebuilt): its new rows
+// need not come from the raw files this model has not read yet.
+func (r *Runner) increment(m *Model, old *modelState, def string, iv map[string]string, rebuilt []string, p *plan) (*increment, string) {
 	switch {
 	case r.FullRefresh:
 		return nil, "full build: --full-refresh"
@@ -202,6 +206,9 @@ func (r *Runner) increment(m *Model, old *modelState, def string, iv map[string]
 		if old.InputVersions[d] != iv[d] {
 			return nil, "full build: " + d + " (rebuild_on) changed"
 		}
+	}
+	if len(rebuilt) > 0 {
+		return nil, "full build: " + strings.Join(rebuilt, ", ") + " was built in full"
 	}
 	inc := &increment{newFiles: map[string][]string{}}
 	files := 0

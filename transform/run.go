@@ -40,6 +40,9 @@ type ModelResult struct {
 	// Version identifies the model's table after the run (see state.go);
 	// empty when it failed or was skipped.
 	Version string
+	// rebuilt: an incremental model built in full, so any of its rows may
+	// have changed, not only those new raw rows touched.
+	rebuilt bool
 }
 
 // RunResult is the outcome of a transform run.
@@ -153,10 +156,12 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	}
 	broken := make([]string, len(models)) // the failed ancestor, if any
 	type job struct {
-		i      int
-		iv     map[string]string // the inputs' versions
-		inputs string            // and their hash
+		i       int
+		iv      map[string]string // the inputs' versions
+		inputs  string            // and their hash
+		rebuilt []string          // incremental inputs built in full in this run
 	}
+	rebuilt := map[string]bool{}
 	type done struct {
 		i  int
 		mr ModelResult
@@ -166,7 +171,7 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	for w := 0; w < workers; w++ {
 		go func(conn *sql.Conn) {
 			for j := range jobs {
-				mr := r.runModel(ctx, conn, p, models[j.i], j.iv, j.inputs)
+				mr := r.runModel(ctx, conn, p, models[j.i], j.iv, j.inputs, j.rebuilt)
 				// Return what the model's queries freed before the next allocates.
 				memtrim.Release()
 				failpoint.Hit("transform.after-model") // some models rebuilt, others not yet
@@ -186,6 +191,7 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	finish = func(i int, mr ModelResult) {
 		res.Models[i] = mr
 		finished++
+		rebuilt[mr.Model] = mr.rebuilt
 		if mr.Version != "" {
 			p.versions[mr.Model] = mr.Version
 		} else {
@@ -219,7 +225,13 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 			ready = ready[1:]
 			inflight++
 			iv, inputs := p.inputs(models[i])
-			jobs <- job{i, iv, inputs}
+			var full []string
+			for _, d := range models[i].Deps {
+				if rebuilt[d] {
+					full = append(full, d)
+				}
+			}
+			jobs <- job{i, iv, inputs, full}
 		}
 		if inflight == 0 {
 			// Cancelled: what never started is skipped.
