@@ -216,8 +216,10 @@ func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, err
 		where, args := p.where(from, cutoff)
 		res := conn.PgConn().ExecParams(ctx, "SELECT count(*) FROM "+smp.sql+where, args, nil, nil, nil).Read()
 		if res.Err == nil && len(res.Rows) == 1 && len(res.Rows[0]) == 1 {
-			if n, err := strconv.Atoi(string(res.Rows[0][0])); err == nil && smp.estimate(n) >= splitMinRows {
-				return smp.estimate(n), nil
+			if n, err := strconv.Atoi(string(res.Rows[0][0])); err == nil {
+				if est := smp.estimate(n); est >= splitMinRows {
+					return est, nil
+				}
 			}
 		}
 	}

@@ -107,7 +107,13 @@ func (m BGNBD) expected(t, x, tx, T float64) (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	v := m.pAliveNorm(x, tx, T) * condG(m.R, m.Alpha, m.A, m.B, t, x, T)
+	return m.expectedNorm(m.pAliveNorm(x, tx, T), t, x, T)
+}
+
+// expectedNorm is expected for validated input and parameters, given
+// P(alive): CLV sums it over the months of its horizon.
+func (m BGNBD) expectedNorm(alive, t, x, T float64) (float64, bool) {
+	v := alive * condG(m.R, m.Alpha, m.A, m.B, t, x, T)
 	if !finite(v) || v < 0 {
 		return 0, false
 	}

@@ -50,14 +50,14 @@ func clv(bg BGNBD, gg GammaGamma, x, tx, T, mbar float64, horizonMonths int, d, 
 	if !ok {
 		return 0, false
 	}
-	// expected() for each month, with the checks and P(alive) done once:
-	// the horizon is within maxTime (checked above).
+	// The checks and P(alive) once, not per month: the horizon is within
+	// maxTime (checked above).
 	alive := bg.pAliveNorm(x, tx, T)
 	var total, prev float64
 	disc := 1.0
 	for i := 1; i <= horizonMonths; i++ {
-		cur := alive * condG(bg.R, bg.Alpha, bg.A, bg.B, float64(i)*u, x, T)
-		if !finite(cur) || cur < 0 {
+		cur, ok := bg.expectedNorm(alive, float64(i)*u, x, T)
+		if !ok {
 			return 0, false
 		}
 		disc /= 1 + d
