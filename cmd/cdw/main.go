@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/cdwhq/cdw/internal/memtrim"
 )
 
 // command is one subcommand: its flags are defined in setup, and run does the work.
@@ -35,6 +37,7 @@ func register(c *command) {
 }
 
 func main() {
+	memtrim.Tune() // before DuckDB allocates
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
