@@ -35,6 +35,12 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 			col.ints = append(col.ints, line)
 			continue
 		}
+		if parts := of.partIdx[i]; parts != nil {
+			if reason := appendKey(col, c, parts, fields); reason != "" {
+				return reason
+			}
+			continue
+		}
 		var raw []byte
 		if idx := of.colIdx[i]; idx >= 0 {
 			raw = bytes.TrimSpace(fields[idx])
@@ -81,6 +87,38 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 			return fmt.Sprintf("column %q (%s): %q %v", c.name, c.source, truncate(s, 80), err)
 		}
 	}
+	return ""
+}
+
+// appendKey appends a composite key: its parts joined with
+// extract.KeySeparator. Every part must be present, and none may contain the
+// separator, so that different parts never make the same key.
+func appendKey(col *column, c mapped, parts []int, fields [][]byte) string {
+	start := len(col.data)
+	for j, idx := range parts {
+		var raw []byte
+		if idx >= 0 && idx < len(fields) {
+			raw = bytes.TrimSpace(fields[idx])
+		}
+		reason := ""
+		switch {
+		case len(raw) == 0:
+			reason = fmt.Sprintf("column %q: key part %q is empty", c.name, c.parts[j])
+		case bytes.Contains(raw, []byte(extract.KeySeparator)):
+			reason = fmt.Sprintf("column %q: key part %q contains the key separator U+001F", c.name, c.parts[j])
+		case !utf8.Valid(raw):
+			reason = fmt.Sprintf("column %q: key part %q is not valid text in the file's encoding", c.name, c.parts[j])
+		}
+		if reason != "" {
+			col.data = col.data[:start]
+			return reason
+		}
+		if j > 0 {
+			col.data = append(col.data, extract.KeySeparator...)
+		}
+		col.data = append(col.data, raw...)
+	}
+	col.offsets = append(col.offsets, int32(len(col.data)))
 	return ""
 }
 

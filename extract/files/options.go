@@ -3,8 +3,12 @@ package files
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
@@ -17,17 +21,17 @@ type options struct {
 
 // entityOptions configures how one entity is read from files.
 type entityOptions struct {
-	Path      string            `yaml:"path" required:"true"` // glob, relative to the config file
-	Format    string            `yaml:"format"`               // csv (default), tsv, fixed
-	Delimiter string            `yaml:"delimiter"`            // csv only; default "," (tsv: tab)
-	Header    *bool             `yaml:"header"`               // csv: first line names columns (default true)
-	Encoding  string            `yaml:"encoding"`             // auto (default), utf-8, gbk, gb18030
-	Gzip      string            `yaml:"gzip"`                 // auto (default: by .gz suffix), true, false
-	SkipLines int               `yaml:"skip_lines"`           // lines to skip before the header / data
-	Columns   map[string]string `yaml:"columns" required:"true"`
-	Extra     map[string]string `yaml:"extra"`    // pass-through columns: raw name → source column
-	Fields    []fixedField      `yaml:"fields"`   // fixed: the record layout
-	Timezone  string            `yaml:"timezone"` // for timestamps without a zone; default UTC
+	Path      string            `yaml:"path" required:"true"`    // glob, relative to the config file
+	Format    string            `yaml:"format"`                  // csv (default), tsv, fixed
+	Delimiter string            `yaml:"delimiter"`               // csv only; default "," (tsv: tab)
+	Header    *bool             `yaml:"header"`                  // csv: first line names columns (default true)
+	Encoding  string            `yaml:"encoding"`                // auto (default), utf-8, gbk, gb18030
+	Gzip      string            `yaml:"gzip"`                    // auto (default: by .gz suffix), true, false
+	SkipLines int               `yaml:"skip_lines"`              // lines to skip before the header / data
+	Columns   config.Node       `yaml:"columns" required:"true"` // canonical column → source column, or a list of them (composite key)
+	Extra     map[string]string `yaml:"extra"`                   // pass-through columns: raw name → source column
+	Fields    []fixedField      `yaml:"fields"`                  // fixed: the record layout
+	Timezone  string            `yaml:"timezone"`                // for timestamps without a zone; default UTC
 	Formats   []string          `yaml:"timestamp_formats"`
 	OnChange  string            `yaml:"on_change"` // reload (default) or reject
 }
@@ -78,6 +82,58 @@ type mapped struct {
 	typ    extract.Type
 	req    bool
 	source string // header / fixed field name; "" = not in source (NULL)
+	// parts, when not nil, are the source columns of a composite key,
+	// joined with extract.KeySeparator; source then names them for messages.
+	parts []string
+}
+
+// sourceColumns decodes the columns mapping: canonical column → a source
+// column, or a list of source columns whose values are joined into one key.
+func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, error) {
+	if n.Y == nil || n.Y.Kind != yaml.MappingNode {
+		return nil, n.Errorf("expected a mapping of canonical column to source column, e.g. {order_id: InvoiceNo}")
+	}
+	out := map[string][]string{}
+	for _, canon := range n.Keys() {
+		vn := n.Get(canon)
+		c, ok := ent.Column(canon)
+		if !ok {
+			return nil, vn.Errorf("%s has no column %q (columns: %s)", ent.Name, canon, columnNames(ent))
+		}
+		if _, dup := out[canon]; dup {
+			return nil, vn.Errorf("key given twice")
+		}
+		var parts []string
+		switch vn.Y.Kind {
+		case yaml.ScalarNode:
+			parts = []string{vn.Y.Value}
+		case yaml.SequenceNode:
+			for _, item := range vn.Y.Content {
+				if item.Kind != yaml.ScalarNode {
+					return nil, vn.Errorf("expected a list of source column names, e.g. [customer, day]")
+				}
+				parts = append(parts, item.Value)
+			}
+		default:
+			return nil, vn.Errorf("expected a source column name, or a list of them for a composite key, e.g. [customer, day]")
+		}
+		for i, part := range parts {
+			if part == "" {
+				return nil, vn.Errorf("empty source column name")
+			}
+			if slices.Contains(parts[:i], part) {
+				return nil, vn.Errorf("source column %q listed twice", part)
+			}
+		}
+		if len(parts) == 0 {
+			return nil, vn.Errorf("expected at least one source column")
+		}
+		if len(parts) > 1 && c.Type != extract.String {
+			return nil, vn.Errorf("%s is a %s column; only text columns such as ids take a list of source columns", canon, c.Type)
+		}
+		out[canon] = parts
+	}
+	return out, nil
 }
 
 func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
@@ -170,23 +226,32 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		}
 		fieldNames[f.Name] = true
 	}
-	for canon := range o.Columns {
-		if _, ok := ent.Column(canon); !ok {
-			return nil, n.Get("columns").Errorf("%s has no column %q (columns: %s)", ent.Name, canon, columnNames(ent))
-		}
+	cols, err := sourceColumns(ent, o.Columns)
+	if err != nil {
+		return nil, err
 	}
 	for _, c := range ent.Columns {
-		src := o.Columns[c.Name]
-		if c.Required && src == "" {
+		parts := cols[c.Name]
+		if c.Required && len(parts) == 0 {
 			return nil, n.Get("columns").Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
 		}
-		if p.format == "fixed" && src != "" && !fieldNames[src] {
-			return nil, n.Get("columns").Errorf("column %q maps to %q, which is not one of the fixed-width fields", c.Name, src)
+		for _, src := range parts {
+			if p.format == "fixed" && !fieldNames[src] {
+				return nil, n.Get("columns").Errorf("column %q maps to %q, which is not one of the fixed-width fields", c.Name, src)
+			}
 		}
-		if ent.Name == "orders" && c.Name == "line_no" && src == "" {
+		if ent.Name == "orders" && c.Name == "line_no" && len(parts) == 0 {
 			p.lineNoCol = len(p.columns)
 		}
-		p.columns = append(p.columns, mapped{name: c.Name, typ: c.Type, req: c.Required, source: src})
+		m := mapped{name: c.Name, typ: c.Type, req: c.Required}
+		switch len(parts) {
+		case 0:
+		case 1:
+			m.source = parts[0]
+		default:
+			m.source, m.parts = strings.Join(parts, "+"), parts
+		}
+		p.columns = append(p.columns, m)
 	}
 	extras := make([]string, 0, len(o.Extra))
 	for name := range o.Extra {

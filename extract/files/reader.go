@@ -65,8 +65,9 @@ type openFile struct {
 	rows     *fixedRows          // fixed width: read line by line
 	comma    []byte              // CSV delimiter, UTF-8 encoded
 	entry    fileEntry
-	colIdx   []int // per plan column: index in the source record, -1 = absent
-	need     int   // fields a CSV record needs: the highest colIdx + 1
+	colIdx   []int   // per plan column: index in the source record, -1 = absent
+	partIdx  [][]int // per plan column: indexes of a composite key's parts, else nil
+	need     int     // fields a CSV record needs: the highest colIdx + 1
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
@@ -317,7 +318,7 @@ func (r *reader) startRows(of *openFile) error {
 		for i, f := range p.fields {
 			idx[f.Name] = i
 		}
-		of.colIdx = p.indexes(func(name string) int {
+		of.colIdx = p.indexes(of, func(name string) int {
 			if i, ok := idx[name]; ok {
 				return i
 			}
@@ -327,8 +328,8 @@ func (r *reader) startRows(of *openFile) error {
 	}
 	sp := newSplitter(tr, of.comma, skipped)
 	if !p.header {
-		of.colIdx = p.indexes(func(name string) int { return headerIndex(name) })
-		of.need = maxIndex(of.colIdx) + 1
+		of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
+		of.need = of.needFields()
 		r.startPipeline(of, sp, nil)
 		return nil
 	}
@@ -338,7 +339,7 @@ func (r *reader) startRows(of *openFile) error {
 	for hdr == nil {
 		b, err := sp.next()
 		if errors.Is(err, io.EOF) {
-			of.colIdx = p.indexes(func(string) int { return -1 })
+			of.colIdx = p.indexes(of, func(string) int { return -1 })
 			r.startPipeline(of, sp, nil)
 			return nil // an empty file is a file with no rows
 		}
@@ -364,7 +365,7 @@ func (r *reader) startRows(of *openFile) error {
 		pos[strings.TrimSpace(h)] = i
 	}
 	var missing []string
-	of.colIdx = p.indexes(func(name string) int {
+	of.colIdx = p.indexes(of, func(name string) int {
 		if i, ok := pos[name]; ok {
 			return i
 		}
@@ -379,21 +380,38 @@ func (r *reader) startRows(of *openFile) error {
 		return fmt.Errorf("%s: column(s) %s not found in header [%s]%s", of.path,
 			strings.Join(quoteAll(missing), ", "), strings.Join(hdr, ", "), hint)
 	}
-	of.need = maxIndex(of.colIdx) + 1
+	of.need = of.needFields()
 	r.startPipeline(of, sp, first)
 	return nil
 }
 
-// indexes maps every mapped column to its source position.
-func (p *plan) indexes(find func(string) int) []int {
+// indexes maps every mapped column to its source position, and the parts of
+// composite keys to theirs (of.partIdx).
+func (p *plan) indexes(of *openFile, find func(string) int) []int {
 	idx := make([]int, len(p.columns))
+	of.partIdx = make([][]int, len(p.columns))
 	for i, c := range p.columns {
 		idx[i] = -1
-		if c.source != "" {
+		switch {
+		case c.parts != nil:
+			for _, part := range c.parts {
+				of.partIdx[i] = append(of.partIdx[i], find(part))
+			}
+		case c.source != "":
 			idx[i] = find(c.source)
 		}
 	}
 	return idx
+}
+
+// needFields is how many fields a CSV record needs: the highest source
+// position of a mapped column or key part, plus one.
+func (of *openFile) needFields() int {
+	m := maxIndex(of.colIdx)
+	for _, parts := range of.partIdx {
+		m = max(m, maxIndex(parts))
+	}
+	return m + 1
 }
 
 // headerIndex lets headerless CSV map columns by 1-based position ("1", "2"…).
