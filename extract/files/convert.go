@@ -32,7 +32,7 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 	for i, c := range p.columns {
 		col := rb.cols[i]
 		if i == p.lineNoCol {
-			col.ints = append(col.ints, line)
+			col.ints = append(col.ints, p.lineKey(of, fields))
 			continue
 		}
 		var raw []byte
