@@ -3,6 +3,7 @@ package files
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +33,7 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 	for i, c := range p.columns {
 		col := rb.cols[i]
 		if i == p.lineNoCol {
-			col.ints = append(col.ints, line)
+			col.ints = append(col.ints, p.lineKey(of, fields))
 			continue
 		}
 		if parts := of.partIdx[i]; parts != nil {
@@ -72,6 +73,8 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 			var v float64
 			if v, err = strconv.ParseFloat(s, 64); err != nil {
 				err = fmt.Errorf("not a number")
+			} else {
+				err = checkRange(v)
 			}
 			col.floats = append(col.floats, v)
 		case extract.Bool:
@@ -120,6 +123,22 @@ func appendKey(col *column, c mapped, parts []int, fields [][]byte) string {
 	}
 	col.offsets = append(col.offsets, int32(len(col.data)))
 	return ""
+}
+
+// maxNumber bounds numbers: staging keeps money as DECIMAL(18,4), whose
+// largest value is just below 1e14. A larger value, or NaN or ±Inf (which
+// strconv accepts), loaded into raw and then failed every later run at the
+// cast, naming neither file nor row; here it is a reject with both.
+const maxNumber = 1e14
+
+func checkRange(v float64) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Errorf("is not a finite number")
+	case math.Abs(v) >= maxNumber:
+		return fmt.Errorf("is out of range (the warehouse keeps numbers below 1e14 in magnitude)")
+	}
+	return nil
 }
 
 func maxIndex(idx []int) int {

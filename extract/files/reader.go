@@ -71,6 +71,7 @@ type openFile struct {
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
+	seen     map[int64]uint32 // content keys of the file so far: numberRepeats
 }
 
 // close stops reading the file.
@@ -142,7 +143,10 @@ func (r *reader) nextBlock(ctx context.Context) (extract.Chunk, error) {
 		if err != nil {
 			return extract.Chunk{}, err
 		}
-		return extract.Chunk{Checkpoint: cp}, nil
+		return extract.Chunk{Checkpoint: cp, Unit: of.path}, nil
+	}
+	for _, rec := range res.recs {
+		r.plan.numberRepeats(of, rec)
 	}
 	if res.err != nil {
 		return extract.Chunk{}, fmt.Errorf("reading %s: %w", of.path, res.err)
@@ -171,6 +175,7 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 		text, line, err := of.rows.next()
 		if errors.Is(err, io.EOF) {
 			rec := rb.record(of.fileName)
+			r.plan.numberRepeats(of, rec)
 			cp, err := r.finishFile()
 			if err != nil {
 				if rec != nil {
@@ -178,7 +183,7 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 				}
 				return extract.Chunk{}, err
 			}
-			return extract.Chunk{Rows: rec, Rejects: rejects, Checkpoint: cp}, nil
+			return extract.Chunk{Rows: rec, Rejects: rejects, Checkpoint: cp, Unit: of.path}, nil
 		}
 		if err != nil {
 			return extract.Chunk{}, fmt.Errorf("reading %s line %d: %w", of.path, line, err)
@@ -195,7 +200,9 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 		n++
 		of.loaded++
 	}
-	return extract.Chunk{Rows: rb.record(of.fileName), Rejects: rejects}, nil
+	rec := rb.record(of.fileName)
+	r.plan.numberRepeats(of, rec)
+	return extract.Chunk{Rows: rec, Rejects: rejects}, nil
 }
 
 // openNext decides whether path needs loading (new or changed) and opens it.
