@@ -25,6 +25,7 @@
 -- column: churn_band: low, medium, high or critical
 -- column: drivers: the top (up to three) reasons in words, largest first
 -- column: early_warning: true for a high-value customer at high or critical risk
+-- column: high_value: ABC class A or predicted CLV in the unit's top churn_high_value_clv_share
 -- column: p_alive: BG/NBD probability the customer is still active
 -- column: recency_days: days since the last purchase
 -- column: rhythm_days: the purchase rhythm recency is compared with
@@ -74,6 +75,7 @@ WITH unit_rhythm AS (
     FROM base
 ), scored AS (
     SELECT *,
+           abc_class = 'A' OR (clv > 0 AND clv_cume > 1 - {{ var('churn_high_value_clv_share', 0.2) }}) AS high_value,
            least(100, greatest(0, round(points_alive + points_rhythm + points_open + points_overdue
                                         + points_complaints + points_satisfaction)))::INTEGER AS churn_score,
            -- (points, tie order, words); sorted descending, ties keep this order
@@ -100,8 +102,8 @@ SELECT
     array_to_string(list_transform(
         list_slice(list_sort(list_filter(driver_list, d -> d.pts > 0), 'DESC'), 1, 3),
         d -> d.txt), '; ')                                                  AS drivers,
-    churn_score >= {{ var('churn_band_high', 50) }}
-        AND (abc_class = 'A' OR (clv > 0 AND clv_cume > 1 - {{ var('churn_high_value_clv_share', 0.2) }})) AS early_warning,
+    churn_score >= {{ var('churn_band_high', 50) }} AND high_value                   AS early_warning,
+    high_value,
     p_alive,
     recency_days,
     round(rhythm_days, 1)                                                   AS rhythm_days,
