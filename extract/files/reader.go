@@ -65,9 +65,11 @@ type openFile struct {
 	rows     *fixedRows          // fixed width: read line by line
 	comma    []byte              // CSV delimiter, UTF-8 encoded
 	entry    fileEntry
-	colIdx   []int   // per plan column: index in the source record, -1 = absent
-	partIdx  [][]int // per plan column: indexes of a composite key's parts, else nil
-	need     int     // fields a CSV record needs: the highest colIdx + 1
+	colIdx   []int    // per plan column: index in the source record, -1 = absent
+	partIdx  [][]int  // per plan column: indexes of a composite key's parts, else nil
+	need     int      // fields a CSV record needs: the highest colIdx + 1
+	header   [][]byte // the CSV header as read, to recognise it repeated inside the file
+	headers  int64    // header rows repeated inside the file, skipped
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
@@ -152,6 +154,7 @@ func (r *reader) nextBlock(ctx context.Context) (extract.Chunk, error) {
 		return extract.Chunk{}, fmt.Errorf("reading %s: %w", of.path, res.err)
 	}
 	of.loaded += res.rows
+	of.headers += res.headers
 	of.refused += int64(len(res.rejects))
 	ch := extract.Chunk{Rejects: res.rejects}
 	if len(res.recs) > 0 {
@@ -269,6 +272,9 @@ func (r *reader) finishFile() (json.RawMessage, error) {
 	if _, err := io.Copy(io.Discard, of.hashed); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", of.path, err)
 	}
+	if of.headers > 0 {
+		r.src.log.Info("skipped header rows repeated inside the file", "file", of.path, "rows", of.headers)
+	}
 	of.entry.Size, of.entry.ModTime = of.info.Size(), of.info.ModTime()
 	of.entry.SHA256 = hex.EncodeToString(of.hash.Sum(nil))
 	of.entry.Rows, of.entry.Rejected = of.loaded, of.refused
@@ -367,18 +373,25 @@ func (r *reader) startRows(of *openFile) error {
 		b.buf, b.line = b.buf[hp.pos:], hp.line
 		first = b
 	}
-	pos := map[string]int{}
-	for i, h := range hdr {
-		pos[strings.TrimSpace(h)] = i
-	}
-	var missing []string
+	hc := newHeaderColumns(hdr)
+	var missing, ambiguous []string
 	of.colIdx = p.indexes(of, func(name string) int {
-		if i, ok := pos[name]; ok {
-			return i
+		i, err := hc.find(name)
+		switch {
+		case err != nil:
+			ambiguous = append(ambiguous, err.Error())
+		case i < 0:
+			missing = append(missing, name)
 		}
-		missing = append(missing, name)
-		return -1
+		return i
 	})
+	if len(ambiguous) > 0 {
+		return fmt.Errorf("%s: %s", of.path, strings.Join(ambiguous, "; "))
+	}
+	of.header = make([][]byte, len(hdr))
+	for i, h := range hdr {
+		of.header[i] = []byte(h)
+	}
 	if len(missing) > 0 {
 		hint := ""
 		if len(hdr) == 1 {

@@ -437,7 +437,10 @@ func (w *worker) check(vals [][]byte) (extract.Reject, bool) {
 		}
 		o := w.r.plan.outs[c.out]
 		reason := fmt.Sprintf("column %s: %v", o.name, err)
-		if o.src.Name != o.name {
+		switch {
+		case o.parts != nil:
+			reason = fmt.Sprintf("column %s: a part of the key (%s) is NULL, empty or contains U+001F", o.name, strings.Join(o.parts, ", "))
+		case o.src.Name != o.name:
 			reason = fmt.Sprintf("column %s (source column %s): %v", o.name, o.src.Name, err)
 		}
 		return extract.Reject{
