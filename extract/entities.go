@@ -52,6 +52,7 @@ func init() {
 		Columns: []Column{
 			{Name: "contact_id", Type: String, Required: true, Doc: "the contact's id in its source"},
 			{Name: "customer_id", Type: String, Doc: "explicit external customer id, when the source knows it"},
+			{Name: "match_key", Type: String, Doc: "any id that names one person across sources (a platform's person id); compared exactly"},
 			{Name: "name", Type: String},
 			{Name: "email", Type: String},
 			{Name: "phone", Type: String},

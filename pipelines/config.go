@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
@@ -32,6 +35,8 @@ type Config struct {
 	Pipelines config.Node
 	Report    config.Node
 	SMTP      config.Node
+
+	ticketEvents []sourceEvents // tickets entities with shape: events
 }
 
 // DuckDBConfig tunes the warehouse database.
@@ -124,7 +129,17 @@ func parseConfig(root config.Node) (*Config, error) {
 			return nil, n.Get("name").Errorf("two sources are named %q", head.Name)
 		}
 		seen[head.Name] = true
-		c.Sources = append(c.Sources, SourceConfig{Name: head.Name, Kind: head.Kind, Options: n.Without("name", "kind")})
+		opts, events, err := takeTicketShape(n.Without("name", "kind"))
+		if err != nil {
+			return nil, err
+		}
+		if events != nil {
+			c.ticketEvents = append(c.ticketEvents, sourceEvents{source: head.Name, resolvedWhen: events})
+		}
+		c.Sources = append(c.Sources, SourceConfig{Name: head.Name, Kind: head.Kind, Options: opts})
+	}
+	if err := c.setTicketVars(root); err != nil {
+		return nil, err
 	}
 	for _, n := range fc.Publish {
 		kind := n.Get("kind")
@@ -155,4 +170,102 @@ func (c *Config) path(p, def string) string {
 // Settings returns the DuckDB settings for the warehouse.
 func (c *Config) Settings() transform.Settings {
 	return transform.Settings{MemoryLimit: c.DuckDB.MemoryLimit, Threads: c.DuckDB.Threads, TempDir: c.DuckDB.TempDir}
+}
+
+// sourceEvents is a source whose tickets are an event log.
+type sourceEvents struct {
+	source       string
+	resolvedWhen []string // lower case
+}
+
+// ticketShape is how a tickets entity's rows are meant: shape rows (one row
+// per ticket version, the default) or events (one row per ticket event).
+type ticketShape struct {
+	Shape        string   `yaml:"shape"`
+	ResolvedWhen []string `yaml:"resolved_when"`
+}
+
+// defaultResolvedWhen are the activities that resolve a ticket of an event log.
+var defaultResolvedWhen = []string{"resolved", "closed"}
+
+// takeTicketShape takes shape and resolved_when off a source's tickets
+// entity: they tell stg_tickets how to read the rows, which any source kind
+// can deliver, so they are not the source's to check. It returns the
+// options without them and, for an event log, its resolving activities.
+func takeTicketShape(opts config.Node) (config.Node, []string, error) {
+	ents := opts.Get("entities")
+	tk := ents.Get("tickets")
+	if tk.Y == nil || tk.Y.Kind != yaml.MappingNode {
+		return opts, nil, nil
+	}
+	var ts ticketShape
+	if err := tk.Only("shape", "resolved_when").Decode(&ts); err != nil {
+		return opts, nil, err
+	}
+	switch ts.Shape {
+	case "", "rows":
+		if ts.ResolvedWhen != nil {
+			return opts, nil, tk.Get("resolved_when").Errorf("resolved_when needs shape: events (one row per ticket event)")
+		}
+		if ts.Shape == "" {
+			return opts, nil, nil
+		}
+	case "events":
+	default:
+		return opts, nil, tk.Get("shape").Errorf("unknown shape %q (use rows: one row per ticket, or events: one row per ticket event)", ts.Shape)
+	}
+	opts = withChild(opts, "entities", withChild(ents, "tickets", tk.Without("shape", "resolved_when").Y).Y)
+	if ts.Shape == "rows" {
+		return opts, nil, nil
+	}
+	if ts.ResolvedWhen == nil {
+		ts.ResolvedWhen = defaultResolvedWhen
+	}
+	var out []string
+	for _, a := range ts.ResolvedWhen {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a == "" || strings.Contains(a, ",") {
+			return opts, nil, tk.Get("resolved_when").Errorf("resolved_when: activities are non-empty and without commas, got %q", a)
+		}
+		out = append(out, a)
+	}
+	return opts, out, nil
+}
+
+// withChild returns a copy of mapping n with the value under key replaced.
+func withChild(n config.Node, key string, child *yaml.Node) config.Node {
+	cp := *n.Y
+	cp.Content = append([]*yaml.Node(nil), n.Y.Content...)
+	for i := 0; i+1 < len(cp.Content); i += 2 {
+		if cp.Content[i].Value == key {
+			cp.Content[i+1] = child
+		}
+	}
+	return config.Node{File: n.File, Path: n.Path, Y: &cp}
+}
+
+// setTicketVars hands the event-log sources to stg_tickets as vars
+// ticket_event_sources (source names) and ticket_resolved_when
+// (source:activity pairs), comma-separated.
+func (c *Config) setTicketVars(root config.Node) error {
+	if len(c.ticketEvents) == 0 {
+		return nil
+	}
+	var sources, resolved []string
+	for _, e := range c.ticketEvents {
+		sources = append(sources, e.source)
+		for _, a := range e.resolvedWhen {
+			resolved = append(resolved, e.source+":"+a)
+		}
+	}
+	if c.Vars == nil {
+		c.Vars = map[string]string{}
+	}
+	for k, v := range map[string]string{"ticket_event_sources": strings.Join(sources, ","), "ticket_resolved_when": strings.Join(resolved, ",")} {
+		if _, set := c.Vars[k]; set {
+			return root.Get("vars").Get(k).Errorf("var %s is set from the sources' shape: events and resolved_when; remove it", k)
+		}
+		c.Vars[k] = v
+	}
+	return nil
 }

@@ -52,6 +52,9 @@ type Report struct {
 	Tests     []transform.TestResult // freshness checks, then data tests
 	Published []string
 	Duration  time.Duration
+	// Notices say what the marts left out: the as_of and rows after it,
+	// identity values not used (see dataNotices).
+	Notices []Notice
 }
 
 // Runner executes pipelines against one configured warehouse.
@@ -146,6 +149,9 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 			res, err := tr.Run(ctx, rep.RunID, selected)
 			rep.Transform = res
 			if err != nil {
+				return err
+			}
+			if rep.Notices, err = dataNotices(ctx, db, log); err != nil {
 				return err
 			}
 			if err := res.Err(); err != nil {

@@ -123,6 +123,9 @@ func printReport(rep *pipelines.Report) {
 		t.print(out)
 	}
 	printTests(rep.Tests)
+	for _, n := range rep.Notices {
+		fmt.Fprintln(out, n)
+	}
 	if len(rep.Published) > 0 {
 		fmt.Fprintf(out, "Published %d marts: %s\n", len(rep.Published), strings.Join(rep.Published, ", "))
 	}

@@ -1,7 +1,8 @@
 -- materialized: table
 -- description: The auditable identity map: which contacts and which source
 --   customer ids make up one customer. Contacts are linked when they share a
---   normalised e-mail, a normalised phone or an explicit customer_id; linking
+--   normalised e-mail, a normalised phone, an explicit customer_id or a
+--   match_key; linking
 --   is transitive: the connected components of the graph identity_nodes /
 --   identity_links, computed by union-find in the Go model
 --   identity_components. A customer id seen in orders or tickets joins the cluster of the
@@ -16,7 +17,7 @@
 -- column: customer_id: the explicit customer id on this member, if any
 -- column: email_norm: the contact's normalised e-mail
 -- column: phone_norm: the contact's normalised phone
--- column: matched_on: the attributes this member shares with other members of its cluster (customer_id, email, phone); empty for a single-member customer
+-- column: matched_on: the attributes this member shares with other members of its cluster (customer_id, match_key, email, phone); empty for a single-member customer
 -- column: cluster_contacts: number of contacts in the customer's cluster
 WITH contacts AS MATERIALIZED (
     SELECT source, contact_id, customer_id, email_norm, phone_norm,
@@ -42,9 +43,10 @@ WITH contacts AS MATERIALIZED (
     -- with more than one contact, or a customer id also used by orders/tickets
     -- (flags, not string_agg(DISTINCT … ORDER BY …), so it spills at scale)
     SELECT node,
-           concat_ws(', ', CASE WHEN by_id THEN 'customer_id' END, CASE WHEN by_email THEN 'email' END,
-                     CASE WHEN by_phone THEN 'phone' END) AS matched_on
-    FROM (SELECT l.node, bool_or(l.kind = 'customer_id') AS by_id, bool_or(l.kind = 'email') AS by_email,
+           concat_ws(', ', CASE WHEN by_id THEN 'customer_id' END, CASE WHEN by_key THEN 'match_key' END,
+                     CASE WHEN by_email THEN 'email' END, CASE WHEN by_phone THEN 'phone' END) AS matched_on
+    FROM (SELECT l.node, bool_or(l.kind = 'customer_id') AS by_id, bool_or(l.kind = 'match_key') AS by_key,
+                 bool_or(l.kind = 'email') AS by_email,
                  bool_or(l.kind = 'phone') AS by_phone
           FROM identity_links l
           JOIN (SELECT attr, count(*) AS n FROM identity_links GROUP BY attr) a USING (attr)

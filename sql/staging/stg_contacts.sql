@@ -9,9 +9,12 @@
 -- column: source: the source the contact came from
 -- column: contact_id: the contact's id in its source
 -- column: customer_id: explicit external customer id, when the source knows it
+-- column: match_key: any id that names one person across sources, trimmed, compared exactly
 -- column: email_norm: trimmed, lower-case e-mail
 -- column: phone_norm: digits with country code, e.g. 491511234567
 -- column: customer_type: business or consumer (b2b/company/firm → business; b2c/private/person → consumer)
+-- column: email_rejected: the trimmed e-mail when it was given but failed normalisation (no @), so the run can say so
+-- column: phone_rejected: the phone when it was given but has fewer than identity_min_phone_digits digits
 WITH ranked AS (
     SELECT *,
            row_number() OVER (PARTITION BY _source, contact_id
@@ -35,9 +38,12 @@ SELECT
     _source                                           AS source,
     contact_id,
     nullif(trim(customer_id), '')                     AS customer_id,
+    nullif(trim(match_key), '')                       AS match_key,
     nullif(trim(name), '')                            AS name,
     CASE WHEN contains(_email, '@') THEN _email END   AS email_norm,
     CASE WHEN length(_phone) >= {{ var('identity_min_phone_digits', 6) }} THEN _phone END AS phone_norm,
+    CASE WHEN NOT contains(_email, '@') AND _email <> '' THEN trim(email) END AS email_rejected,
+    CASE WHEN coalesce(length(_phone), 0) < {{ var('identity_min_phone_digits', 6) }} AND trim(phone) <> '' THEN trim(phone) END AS phone_rejected,
     nullif(trim(company), '')                         AS company,
     CASE WHEN lower(trim(customer_type)) IN ('business', 'b2b', 'company', 'firm', 'corporate') THEN 'business'
          WHEN lower(trim(customer_type)) IN ('consumer', 'b2c', 'private', 'person', 'individual') THEN 'consumer'

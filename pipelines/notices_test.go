@@ -1,0 +1,143 @@
+package pipelines_test
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cdwhq/cdw/pipelines"
+)
+
+// runFiles writes files and cdw.yaml into a temp directory, runs the whole
+// pipeline and returns its report and the warehouse, opened read-only.
+func runFiles(t *testing.T, cfgYAML string, files map[string]string) (*pipelines.Report, *sql.DB) {
+	t.Helper()
+	return runFilesIn(t, t.TempDir(), cfgYAML, files)
+}
+
+// runFilesIn is runFiles in a given directory, so a second run sees the
+// warehouse of the first (the database handle of a run must be closed
+// before the next run).
+func runFilesIn(t *testing.T, dir, cfgYAML string, files map[string]string) (*pipelines.Report, *sql.DB) {
+	t.Helper()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := filepath.Join(dir, "cdw.yaml")
+	if err := os.WriteFile(cfgPath, []byte("warehouse: wh\n"+cfgYAML+publishYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pipelines.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := (&pipelines.Runner{Cfg: cfg}).Run(context.Background(), pipelines.Options{
+		Steps: pipelines.AllSteps, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	db, err := sql.Open("duckdb", filepath.Join(cfg.Warehouse, "warehouse.duckdb")+"?access_mode=read_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return rep, db
+}
+
+func noticeTexts(rep *pipelines.Report) string {
+	var b strings.Builder
+	for _, n := range rep.Notices {
+		b.WriteString(n.String() + "\n")
+	}
+	return b.String()
+}
+
+// A marketplace's contacts carry a person id, not an e-mail: mapped to
+// email it linked no one and nothing said so. The run now names the
+// rejected values, and match_key links the two records of one person.
+func TestIdentityNoticesAndMatchKey(t *testing.T) {
+	cfg := `vars:
+  as_of: 2024-05-01
+sources:
+  - name: shop
+    kind: files
+    entities:
+      orders:
+        path: orders.csv
+        columns: {order_id: order_id, customer_id: customer_id, order_ts: order_ts, quantity: quantity, unit_price: unit_price}
+  - name: market
+    kind: files
+    entities:
+      contacts:
+        path: people.csv
+        columns: {contact_id: id, customer_id: customer_id, email: person, phone: phone}
+  - name: reviews
+    kind: files
+    entities:
+      contacts:
+        path: reviewers.csv
+        columns: {contact_id: id, match_key: person, name: name}
+`
+	rep, db := runFiles(t, cfg, map[string]string{
+		"orders.csv": "order_id,customer_id,order_ts,quantity,unit_price\n" +
+			"1,A,2024-05-01 10:00:00,1,10\n2,A,2024-05-03 10:00:00,1,10\n",
+		"people.csv":    "id,customer_id,person,phone\np1,A,8f3a2c,0\np2,B,77b0e1,\n",
+		"reviewers.csv": "id,person,name\nr1,8f3a2c,Ann\n",
+	})
+	got := noticeTexts(rep)
+	for _, want := range []string{
+		`WARNING: as_of 2024-05-01 (vars.as_of in the config): the marts ignore 1 order lines dated after it`,
+		`WARNING: identity: contacts of market: 2 e-mail(s) without @ (e.g. "77b0e1"), 1 phone(s) with too few digits (e.g. "0") not used for matching`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("notices lack %q:\n%s", want, got)
+		}
+	}
+	// the e-mail column held the person id: mapped to match_key instead, it links
+	rep, db = runFiles(t, strings.Replace(cfg, "email: person", "match_key: person", 1), map[string]string{
+		"orders.csv":    "order_id,customer_id,order_ts,quantity,unit_price\n1,A,2024-05-01 10:00:00,1,10\n",
+		"people.csv":    "id,customer_id,person,phone\np1,A,8f3a2c,\np2,B,77b0e1,\n",
+		"reviewers.csv": "id,person,name\nr1,8f3a2c,Ann\n",
+	})
+	var key, matched string
+	if err := db.QueryRow(`SELECT customer_key, matched_on FROM customer_identity WHERE member_id = 'r1'`).Scan(&key, &matched); err != nil {
+		t.Fatal(err)
+	}
+	if key != "A" || matched != "match_key" {
+		t.Errorf("reviewer r1: customer %s matched on %q, want A on match_key", key, matched)
+	}
+	if got := noticeTexts(rep); strings.Contains(got, "WARNING") {
+		t.Errorf("unexpected warnings:\n%s", got)
+	}
+}
+
+// A warehouse with only a CRM export: as_of comes from the contacts, and
+// every contact is a customer in customer_360.
+func TestContactsOnlyWarehouse(t *testing.T) {
+	rep, db := runFiles(t, `sources:
+  - name: crm
+    kind: files
+    entities:
+      contacts:
+        path: contacts.csv
+        columns: {contact_id: id, name: name, email: email, business_unit: unit, last_contact_at: last_contact}
+`, map[string]string{"contacts.csv": "id,name,email,unit,last_contact\n" +
+		"c1,Ann,ann@example.com,North,2024-03-01\nc2,Bob,bob@example.com,South,2024-04-02\n"})
+	if got, want := noticeTexts(rep), "as_of 2024-04-02 (the latest contact date): no order line, ticket or contact after it\n"; got != want {
+		t.Errorf("notices:\n%s\nwant\n%s", got, want)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM customer_360 WHERE as_of = DATE '2024-04-02' AND name IS NOT NULL`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("customer_360: %d named customers at as_of 2024-04-02, want 2", n)
+	}
+}
