@@ -60,6 +60,17 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	// A source that can only return the whole entity (no cursor) would
 	// append a full copy on every run: replace the entity's files instead.
 	if s, ok := src.(Snapshotter); ok && s.Snapshot(entityName) {
+		if d, ok := src.(ChangeDetector); ok && !full && st.Refresh == nil && st.Cursor != nil {
+			same, err := d.Unchanged(ctx, entityName, st.Cursor)
+			if err != nil {
+				return res, fmt.Errorf("source %s: checking %s for changes: %w", sourceName, entityName, err)
+			}
+			if same {
+				res.Duration = x.now().Sub(start)
+				x.log().Info("unchanged since the last extract; nothing added", "source", sourceName, "entity", entityName)
+				return res, nil
+			}
+		}
 		full = true
 	}
 	if full && st.Refresh == nil {

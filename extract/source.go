@@ -47,6 +47,14 @@ type Snapshotter interface {
 	Snapshot(entity string) bool
 }
 
+// ChangeDetector is implemented by Snapshotters that can tell, without
+// reading the rows, that a snapshot entity has not changed since the read
+// that committed cursor. The runner then adds nothing and keeps the files.
+// When in doubt it must answer false: a false "unchanged" hides a change.
+type ChangeDetector interface {
+	Unchanged(ctx context.Context, entity string, cursor json.RawMessage) (bool, error)
+}
+
 // ReadRequest asks a source for one entity's rows.
 type ReadRequest struct {
 	Entity Entity

@@ -34,6 +34,15 @@ type plan struct {
 	schema  *arrow.Schema
 	columns []field // source columns read, remembered in the checkpoint
 	notes   []string
+
+	// The snapshot horizon (horizon.go), for incremental reads of tables.
+	xmax    string // the read's snapshot xmax, to widen row xids against
+	horizon string // committed with the read's positions
+	seenIn  string // resuming a split read: only rows this horizon saw
+	// commitEmpty: a read that finds nothing still commits its position
+	// (it ends a split read cut short, or records a first horizon).
+	commitEmpty bool
+	changes     string // full read of a table: its change fingerprint (changes.go)
 }
 
 // outCol is one column of the records.
@@ -387,6 +396,17 @@ func (p *plan) where(sp span, cutoff []byte) (string, [][]byte) {
 	}
 	bound(">", sp.After)
 	bound("<=", sp.Upto)
+	unseen := func(h string) string {
+		args = append(args, []byte(p.xmax), []byte(h), xminLow(h))
+		n := len(args)
+		return unseenSQL("$"+strconv.Itoa(n-2), "$"+strconv.Itoa(n-1), "$"+strconv.Itoa(n))
+	}
+	if sp.Unseen != "" {
+		conds = append(conds, unseen(sp.Unseen))
+	}
+	if p.seenIn != "" {
+		conds = append(conds, "NOT "+unseen(p.seenIn))
+	}
 	if p.lag {
 		args = append(args, cutoff)
 		conds = append(conds, quote(p.by[0])+" <= $"+strconv.Itoa(len(args))+"::timestamptz")
