@@ -63,6 +63,7 @@ type Result struct {
 	Churn       Ranking   `json:"churn_score"`
 	Baselines   []Ranking `json:"baselines"`
 	Early       Flag      `json:"early_warning"`
+	Bands       []Band    `json:"bands"`
 	PAlive      []Decile  `json:"p_alive_deciles"`
 	Purchases   []Decile  `json:"purchases_deciles"`
 	CLV         []Decile  `json:"spend_deciles"`
@@ -93,6 +94,13 @@ type Flag struct {
 	HighValue     int64   `json:"high_value"`
 	HighValueRate float64 `json:"high_value_churn_rate"`
 	Lift          float64 `json:"lift"` // Precision / HighValueRate
+}
+
+// Band is the churn rate of one churn_band: higher bands must churn more.
+type Band struct {
+	Band      string  `json:"band"`
+	Customers int64   `json:"customers"`
+	ChurnRate float64 `json:"churn_rate"`
 }
 
 // Decile compares a prediction with the outcome among the customers in one
@@ -126,6 +134,8 @@ func Run(ctx context.Context, r *pipelines.Runner, opts Options) (*Result, error
 	}
 	cutoff := opts.Cutoff.Format(time.DateOnly)
 	vars["as_of"] = cutoff
+	// churn_risk predicts churn over the horizon it is measured on
+	vars["churn_horizon_days"] = strconv.Itoa(opts.Horizon)
 	db, err := r.ScratchBuild(ctx, filepath.Join(dir, "warehouse.duckdb"), vars, "+churn_risk +customer_value", opts.Log)
 	if err != nil {
 		return nil, fmt.Errorf("backtest as of %s: %w", cutoff, err)
@@ -189,6 +199,9 @@ func score(ctx context.Context, conn *sql.Conn, cutoff string, horizon int) (*Re
 	}
 	if res.Early.HighValueRate > 0 {
 		res.Early.Lift = res.Early.Precision / res.Early.HighValueRate
+	}
+	if res.Bands, err = bands(ctx, conn); err != nil {
+		return nil, err
 	}
 	if res.PAlive, err = deciles(ctx, conn, "p_alive", "(actual_purchases > 0)::INTEGER"); err != nil {
 		return nil, err
@@ -268,4 +281,23 @@ func deciles(ctx context.Context, conn *sql.Conn, pred, actual string) ([]Decile
 		return nil, fmt.Errorf("backtest: deciles of %s: %w", pred, err)
 	}
 	return out, nil
+}
+
+// bands returns the churn rate per churn_band, lowest band first.
+func bands(ctx context.Context, conn *sql.Conn) ([]Band, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT churn_band, count(*), avg(churned::INTEGER) FROM backtest_scored
+		GROUP BY churn_band ORDER BY list_position(['low', 'medium', 'high', 'critical'], churn_band)`)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: churn rate by band: %w", err)
+	}
+	defer rows.Close()
+	var out []Band
+	for rows.Next() {
+		var b Band
+		if err := rows.Scan(&b.Band, &b.Customers, &b.ChurnRate); err != nil {
+			return nil, fmt.Errorf("backtest: churn rate by band: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
 }

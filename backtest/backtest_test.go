@@ -77,6 +77,9 @@ func logResult(t *testing.T, r *backtest.Result) {
 	}
 	t.Logf("  early_warning %d flagged, precision %.3f; high value %d at %.3f; lift %.2f",
 		r.Early.Flagged, r.Early.Precision, r.Early.HighValue, r.Early.HighValueRate, r.Early.Lift)
+	for _, b := range r.Bands {
+		t.Logf("  band %-8s %5d customers, churn rate %.3f", b.Band, b.Customers, b.ChurnRate)
+	}
 	t.Logf("  purchases predicted %.1f actual %.0f; spend predicted %.0f actual %.0f", r.TotalPred, r.TotalActual, r.SpendPred, r.SpendActual)
 	for i := range r.Purchases {
 		t.Logf("  decile %2d: P(alive) %.3f vs bought %.3f | purchases %.3f vs %.3f | spend %.1f vs %.1f", i+1,
@@ -109,6 +112,13 @@ func TestOnlineRetailBacktest(t *testing.T) {
 	expectAUC(t, res.Baselines[0], 0.685)
 	expectAUC(t, res.Baselines[1], 0.734)
 	expectCohort(t, res)
+	// Measured 0.742 against 0.734: the 0.75 / +0.02 targets of issue 24
+	// are not reached (sql/README.md says what the data allow).
+	expectBeats(t, res, 0.74, 0.005)
+	if res.Early.Flagged == 0 || res.Early.Precision < 1.5*res.Early.HighValueRate {
+		t.Errorf("early_warning: %d flagged at churn rate %.3f, want non-empty and ≥ 1.5 × %.3f (high-value base rate)",
+			res.Early.Flagged, res.Early.Precision, res.Early.HighValueRate)
+	}
 }
 
 // TestCDNOWBacktest runs the backtest on the CDNOW master file (fixed width)
@@ -140,6 +150,29 @@ func TestCDNOWBacktest(t *testing.T) {
 	expectAUC(t, res.Baselines[0], 0.759)
 	expectAUC(t, res.Baselines[1], 0.769)
 	expectCohort(t, res)
+	// Measured 0.772 against 0.769 (target 0.79 not reached).
+	expectBeats(t, res, 0.77, 0.002)
+}
+
+// expectBeats checks the churn score against the better naive baseline and
+// that higher bands churn more.
+func expectBeats(t *testing.T, r *backtest.Result, floor, margin float64) {
+	t.Helper()
+	best := 0.0
+	for _, b := range r.Baselines {
+		best = max(best, b.AUC)
+	}
+	if r.Churn.AUC < floor || r.Churn.AUC < best+margin {
+		t.Errorf("churn AUC %.3f, want ≥ %.3f and ≥ the better baseline %.3f + %.3f", r.Churn.AUC, floor, best, margin)
+	}
+	for i := 1; i < len(r.Bands); i++ {
+		if r.Bands[i].ChurnRate <= r.Bands[i-1].ChurnRate {
+			t.Errorf("band %s churns at %.3f, not more than %s at %.3f", r.Bands[i].Band, r.Bands[i].ChurnRate, r.Bands[i-1].Band, r.Bands[i-1].ChurnRate)
+		}
+	}
+	if len(r.Bands) < 3 {
+		t.Errorf("only %d churn bands in use: %+v", len(r.Bands), r.Bands)
+	}
 }
 
 func expectAUC(t *testing.T, got backtest.Ranking, want float64) {

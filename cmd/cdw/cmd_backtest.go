@@ -68,6 +68,10 @@ func printBacktest(w io.Writer, r *backtest.Result) {
 		t.add(k.Name, f3(k.AUC), f3(k.TopDecilePrecision), f3(k.TopDecileLift))
 	}
 	t.print(w)
+	fmt.Fprint(w, "\nchurn rate by band:")
+	for _, b := range r.Bands {
+		fmt.Fprintf(w, " %s %.3f (%d)", b.Band, b.ChurnRate, b.Customers)
+	}
 	fmt.Fprintf(w, "\nearly_warning: %d flagged, churn rate %.3f; high-value customers %d, churn rate %.3f; lift %.2f\n\n",
 		r.Early.Flagged, r.Early.Precision, r.Early.HighValue, r.Early.HighValueRate, r.Early.Lift)
 	t = &table{header: []string{"decile", "customers", "mean P(alive)", "bought again", "predicted purchases", "actual purchases", "predicted spend", "actual spend"}}
