@@ -66,11 +66,18 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 		switch c.typ {
 		case extract.Int:
 			var v int64
-			v, err = parseInt(s)
+			if n, ok := of.num[i].normalize(s); ok {
+				v, err = parseInt(n)
+			} else {
+				err = fmt.Errorf("not a whole number written with a %s", of.num[i])
+			}
 			col.ints = append(col.ints, v)
 		case extract.Float:
 			var v float64
-			if v, err = strconv.ParseFloat(s, 64); err != nil {
+			n, ok := of.num[i].normalize(s)
+			if !ok {
+				err = fmt.Errorf("not a number written with a %s", of.num[i])
+			} else if v, err = strconv.ParseFloat(n, 64); err != nil {
 				err = fmt.Errorf("not a number")
 			}
 			col.floats = append(col.floats, v)

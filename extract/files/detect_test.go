@@ -97,3 +97,60 @@ func TestTimestampLayoutAmbiguous(t *testing.T) {
 		t.Fatalf("no layout: %v", err)
 	}
 }
+
+// TestDecimalCommaDetected loads a German ERP export (semicolons, decimal
+// commas, thousands points, DD.MM.YYYY) without telling cdw any of it but
+// the delimiter, and a US export with thousands commas.
+func TestDecimalCommaDetected(t *testing.T) {
+	wh := t.TempDir()
+	src := openSource(t, "testdata/de", `
+entities:
+  orders:
+    path: bestellungen.csv
+    delimiter: ";"
+    columns: {order_id: Bestellnr, customer_id: Kunde, order_ts: Datum, quantity: Menge, unit_price: Einzelpreis, amount: Betrag}
+`)
+	res, err := (&extract.Extractor{Dir: wh}).Extract(context.Background(), "erp", src, "orders", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 4 || res.Rejected != 0 {
+		t.Fatalf("rows=%d rejected=%d", res.Rows, res.Rejected)
+	}
+	var got string
+	if err := rawQuery(t, wh, "erp", "orders", `SELECT string_agg(concat_ws('|', quantity, unit_price, amount, strftime(order_ts AT TIME ZONE 'UTC', '%Y-%m-%d')), ' ' ORDER BY order_id) FROM RAW`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1200.0|0.85|1020.0|2011-04-02 2.0|12.5|25.0|2011-04-03 1.0|1234.56|1234.56|2011-04-04 3.0|9.99|29.97|2011-04-05"; got != want {
+		t.Fatalf("rows\n got %s\nwant %s", got, want)
+	}
+
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "us.csv"), "id,ts,qty,price\n1,2011-04-02,\"1,200\",\"1,234.50\"\n2,2011-04-03,2,0.5\n3,2011-04-03,2,\"12,34,5\"\n")
+	src = openSource(t, dir, ordersYAML[:strings.Index(ordersYAML, "path:")]+"path: us.csv\n    columns: {order_id: id, order_ts: ts, quantity: qty, unit_price: price}\n")
+	res, err = (&extract.Extractor{Dir: wh}).Extract(context.Background(), "us", src, "orders", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 2 || res.Rejected != 1 {
+		t.Fatalf("rows=%d rejected=%d, want 2 and 1 (\"12,34,5\" is no number)", res.Rows, res.Rejected)
+	}
+	if err := rawQuery(t, wh, "us", "orders", "SELECT string_agg(concat_ws('|', quantity, unit_price), ' ' ORDER BY order_id) FROM RAW").Scan(&got); err != nil || got != "1200.0|1234.5 2.0|0.5" {
+		t.Fatalf("US numbers %q (%v)", got, err)
+	}
+
+	// "1,234" alone could be either: an error asking for decimal_separator, which decides.
+	write(t, filepath.Join(dir, "amb.csv"), "id,ts,qty\n1,2011-04-02,\"1,234\"\n")
+	yml := "entities:\n  orders:\n    path: amb.csv\n    columns: {order_id: id, order_ts: ts, quantity: qty}\n"
+	_, err = (&extract.Extractor{Dir: wh}).Extract(context.Background(), "amb", openSource(t, dir, yml), "orders", false)
+	if err == nil || !strings.Contains(err.Error(), `amb.csv: column "quantity" (qty): "1,234" could be 1234 with a thousands separator or with a decimal comma`) {
+		t.Fatalf("ambiguous number: %v", err)
+	}
+	if _, err := (&extract.Extractor{Dir: wh}).Extract(context.Background(), "amb", openSource(t, dir, yml+"    decimal_separator: \",\"\n"), "orders", false); err != nil {
+		t.Fatal(err)
+	}
+	var q float64
+	if err := rawQuery(t, wh, "amb", "orders", "SELECT quantity FROM RAW").Scan(&q); err != nil || q != 1.234 {
+		t.Fatalf("decimal_separator: , gives %v (%v)", q, err)
+	}
+}

@@ -33,7 +33,8 @@ type entityOptions struct {
 	Fields    []fixedField      `yaml:"fields"`                  // fixed: the record layout
 	Timezone  string            `yaml:"timezone"`                // for timestamps without a zone; default UTC
 	Formats   []string          `yaml:"timestamp_formats"`
-	OnChange  string            `yaml:"on_change"` // reload (default) or reject
+	Decimal   string            `yaml:"decimal_separator"` // auto (default: detected per column), "." or ","
+	OnChange  string            `yaml:"on_change"`         // reload (default) or reject
 }
 
 // fixedField is one column of a fixed-width layout: 1-based start, width in
@@ -57,7 +58,8 @@ type plan struct {
 	columns   []mapped // canonical and extra columns in output order
 	fields    []fixedField
 	loc       *time.Location
-	userTS    *tsGroup // timestamp_formats, nil when not set
+	userTS    *tsGroup   // timestamp_formats, nil when not set
+	decimal   *numFormat // decimal_separator, nil = detect per column
 	onChange  string
 	lineNoCol int // index in columns of orders.line_no when it is unmapped, else -1
 }
@@ -202,6 +204,13 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 			return nil, n.Get("timezone").Errorf("unknown time zone %q", o.Timezone)
 		}
 		p.loc = loc
+	}
+	switch o.Decimal {
+	case "", "auto":
+	case ".", ",":
+		p.decimal = &numFormat{decimal: o.Decimal[0]}
+	default:
+		return nil, n.Get("decimal_separator").Errorf("decimal_separator must be auto, \".\" or \",\", got %q", o.Decimal)
 	}
 	if len(o.Formats) > 0 {
 		for i, l := range o.Formats {

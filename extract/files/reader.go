@@ -66,12 +66,13 @@ type openFile struct {
 	rows     *fixedRows          // fixed width: read line by line
 	comma    []byte              // CSV delimiter, UTF-8 encoded
 	entry    fileEntry
-	colIdx   []int      // per plan column: index in the source record, -1 = absent
-	partIdx  [][]int    // per plan column: indexes of a composite key's parts, else nil
-	need     int        // fields a CSV record needs: the highest colIdx + 1
-	ts       []*tsGroup // per plan column: how its timestamps are written (detected from a sample)
-	header   [][]byte   // the CSV header as read, to recognise it repeated inside the file
-	headers  int64      // header rows repeated inside the file, skipped
+	colIdx   []int        // per plan column: index in the source record, -1 = absent
+	partIdx  [][]int      // per plan column: indexes of a composite key's parts, else nil
+	need     int          // fields a CSV record needs: the highest colIdx + 1
+	ts       []*tsGroup   // per plan column: how its timestamps are written (detected from a sample)
+	num      []*numFormat // per plan column: how its numbers are written (detected from a sample)
+	header   [][]byte     // the CSV header as read, to recognise it repeated inside the file
+	headers  int64        // header rows repeated inside the file, skipped
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
@@ -444,9 +445,11 @@ func (of *openFile) sampleCSV(b *block) [][]string {
 // column is written, and logs what it found per column.
 func (r *reader) detect(of *openFile, sample [][]string) error {
 	p := r.plan
+	var numCols, numSampled []int
+	var votes []numVote
 	for i, c := range p.columns {
 		idx := of.colIdx[i]
-		if c.typ != extract.Timestamp || idx < 0 {
+		if idx < 0 || (c.typ != extract.Timestamp && c.typ != extract.Float && c.typ != extract.Int) {
 			continue
 		}
 		var values []string
@@ -457,6 +460,17 @@ func (r *reader) detect(of *openFile, sample [][]string) error {
 				}
 			}
 		}
+		if c.typ != extract.Timestamp {
+			if p.decimal == nil {
+				v, err := voteNumbers(values)
+				if err != nil {
+					return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, err)
+				}
+				numCols, votes = append(numCols, i), append(votes, v)
+				numSampled = append(numSampled, len(values))
+			}
+			continue
+		}
 		g, fit, err := detectLayout(values, p.userTS, p.loc)
 		if err != nil {
 			return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, err)
@@ -464,6 +478,18 @@ func (r *reader) detect(of *openFile, sample [][]string) error {
 		of.ts[i] = g
 		r.src.log.Info("detected timestamp layout", "file", of.path, "column", c.name, "source", c.source,
 			"layout", g.name, "sampled", len(values), "fit", fit)
+	}
+	formats, errs := decideNumbers(votes)
+	for k, i := range numCols {
+		c := p.columns[i]
+		if errs[k] != nil {
+			return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, errs[k])
+		}
+		of.num[i] = formats[k]
+		if votes[k].mark != 0 || formats[k].decimal == ',' {
+			r.src.log.Info("detected number format", "file", of.path, "column", c.name, "source", c.source,
+				"format", formats[k].String(), "sampled", numSampled[k])
+		}
 	}
 	return nil
 }
@@ -474,6 +500,13 @@ func (p *plan) indexes(of *openFile, find func(string) int) []int {
 	idx := make([]int, len(p.columns))
 	of.partIdx = make([][]int, len(p.columns))
 	of.ts = make([]*tsGroup, len(p.columns))
+	of.num = make([]*numFormat, len(p.columns))
+	for i := range of.num {
+		of.num[i] = &numFormat{decimal: '.'}
+		if p.decimal != nil {
+			of.num[i] = p.decimal
+		}
+	}
 	for i, c := range p.columns {
 		idx[i] = -1
 		switch {
