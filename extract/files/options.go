@@ -33,7 +33,8 @@ type entityOptions struct {
 	Fields    []fixedField      `yaml:"fields"`                  // fixed: the record layout
 	Timezone  string            `yaml:"timezone"`                // for timestamps without a zone; default UTC
 	Formats   []string          `yaml:"timestamp_formats"`
-	OnChange  string            `yaml:"on_change"` // reload (default) or reject
+	Decimal   string            `yaml:"decimal_separator"` // auto (default: detected per column), "." or ","
+	OnChange  string            `yaml:"on_change"`         // reload (default) or reject
 }
 
 // fixedField is one column of a fixed-width layout: 1-based start, width in
@@ -42,20 +43,6 @@ type fixedField struct {
 	Name  string `yaml:"name" required:"true"`
 	Start int    `yaml:"start" required:"true"`
 	Width int    `yaml:"width" required:"true"`
-}
-
-// defaultFormats are tried in order for timestamps; Go reference-time layouts.
-var defaultFormats = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04",
-	"2006-01-02",
-	"1/2/2006 15:04:05",
-	"1/2/2006 15:04",
-	"1/2/2006",
-	"20060102",
 }
 
 // plan is a validated entityOptions.
@@ -71,7 +58,8 @@ type plan struct {
 	columns   []mapped // canonical and extra columns in output order
 	fields    []fixedField
 	loc       *time.Location
-	formats   []string
+	userTS    *tsGroup   // timestamp_formats, nil when not set
+	decimal   *numFormat // decimal_separator, nil = detect per column
 	onChange  string
 	lineNoCol int // index in columns of orders.line_no when it is unmapped, else -1
 }
@@ -217,7 +205,21 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		}
 		p.loc = loc
 	}
-	p.formats = append(o.Formats, defaultFormats...)
+	switch o.Decimal {
+	case "", "auto":
+	case ".", ",":
+		p.decimal = &numFormat{decimal: o.Decimal[0]}
+	default:
+		return nil, n.Get("decimal_separator").Errorf("decimal_separator must be auto, \".\" or \",\", got %q", o.Decimal)
+	}
+	if len(o.Formats) > 0 {
+		for i, l := range o.Formats {
+			if !validLayout(l) {
+				return nil, n.Get("timestamp_formats").Errorf("entry %d: %q is not a Go time layout (write the reference time, e.g. 2006-01-02 15:04:05)", i+1, l)
+			}
+		}
+		p.userTS = &tsGroup{name: "timestamp_formats " + strings.Join(o.Formats, ", "), layouts: o.Formats, suggest: o.Formats[0]}
+	}
 	p.fields = o.Fields
 	fieldNames := map[string]bool{}
 	for _, f := range o.Fields {
@@ -292,6 +294,18 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validLayout reports whether a Go layout formats a time other than the
+// reference time differently from itself and parses it back, which catches
+// YYYY-MM-DD and other non-layouts.
+func validLayout(l string) bool {
+	s := time.Date(2021, 3, 14, 15, 9, 26, 0, time.UTC).Format(l)
+	if s == l {
+		return false
+	}
+	_, err := time.Parse(l, s)
+	return err == nil
 }
 
 func (p *plan) String() string { return fmt.Sprintf("%s %s", p.format, p.glob) }

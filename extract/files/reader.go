@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -65,11 +66,13 @@ type openFile struct {
 	rows     *fixedRows          // fixed width: read line by line
 	comma    []byte              // CSV delimiter, UTF-8 encoded
 	entry    fileEntry
-	colIdx   []int    // per plan column: index in the source record, -1 = absent
-	partIdx  [][]int  // per plan column: indexes of a composite key's parts, else nil
-	need     int      // fields a CSV record needs: the highest colIdx + 1
-	header   [][]byte // the CSV header as read, to recognise it repeated inside the file
-	headers  int64    // header rows repeated inside the file, skipped
+	colIdx   []int        // per plan column: index in the source record, -1 = absent
+	partIdx  [][]int      // per plan column: indexes of a composite key's parts, else nil
+	need     int          // fields a CSV record needs: the highest colIdx + 1
+	ts       []*tsGroup   // per plan column: how its timestamps are written (detected from a sample)
+	num      []*numFormat // per plan column: how its numbers are written (detected from a sample)
+	header   [][]byte     // the CSV header as read, to recognise it repeated inside the file
+	headers  int64        // header rows repeated inside the file, skipped
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
@@ -337,13 +340,28 @@ func (r *reader) startRows(of *openFile) error {
 			}
 			return -1
 		})
-		return nil
+		sample, err := of.rows.sample(sampleRows)
+		if err != nil {
+			return err
+		}
+		return r.detect(of, sample)
 	}
 	sp := newSplitter(tr, of.comma, skipped)
 	if !p.header {
 		of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
 		of.need = of.needFields()
-		r.startPipeline(of, sp, nil)
+		first, err := sp.next()
+		if errors.Is(err, io.EOF) {
+			r.startPipeline(of, sp, nil)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", of.path, err)
+		}
+		if err := r.detect(of, of.sampleCSV(first)); err != nil {
+			return err
+		}
+		r.startPipeline(of, sp, first)
 		return nil
 	}
 	// The header is the first record; the rest of its block is data.
@@ -401,7 +419,85 @@ func (r *reader) startRows(of *openFile) error {
 			strings.Join(quoteAll(missing), ", "), strings.Join(hdr, ", "), hint)
 	}
 	of.need = of.needFields()
+	if err := r.detect(of, of.sampleCSV(first)); err != nil {
+		return err
+	}
 	r.startPipeline(of, sp, first)
+	return nil
+}
+
+// sampleCSV returns up to sampleRows records from the start of a block,
+// without the header rows repeated in it.
+func (of *openFile) sampleCSV(b *block) [][]string {
+	hp := newCSVParser(b.buf, b.line, of.comma)
+	var out [][]string
+	for len(out) < sampleRows {
+		fields, _, err, ok := hp.next()
+		if !ok {
+			break
+		}
+		if err != nil || (of.header != nil && sameRecord(fields, of.header)) {
+			continue
+		}
+		rec := make([]string, len(fields))
+		for i, f := range fields {
+			rec[i] = string(f)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// detect decides, from a sample of the file's records, how each timestamp
+// column is written, and logs what it found per column.
+func (r *reader) detect(of *openFile, sample [][]string) error {
+	p := r.plan
+	var numCols, numSampled []int
+	var votes []numVote
+	for i, c := range p.columns {
+		idx := of.colIdx[i]
+		if idx < 0 || (c.typ != extract.Timestamp && c.typ != extract.Float && c.typ != extract.Int) {
+			continue
+		}
+		var values []string
+		for _, rec := range sample {
+			if idx < len(rec) {
+				if v := strings.TrimSpace(rec[idx]); v != "" {
+					values = append(values, v)
+				}
+			}
+		}
+		if c.typ != extract.Timestamp {
+			if p.decimal == nil {
+				v, err := voteNumbers(values)
+				if err != nil {
+					return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, err)
+				}
+				numCols, votes = append(numCols, i), append(votes, v)
+				numSampled = append(numSampled, len(values))
+			}
+			continue
+		}
+		g, fit, err := detectLayout(values, p.userTS, p.loc)
+		if err != nil {
+			return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, err)
+		}
+		of.ts[i] = g
+		r.src.log.Info("detected timestamp layout", "file", of.path, "column", c.name, "source", c.source,
+			"layout", g.name, "sampled", len(values), "fit", fit)
+	}
+	formats, errs := decideNumbers(votes)
+	for k, i := range numCols {
+		c := p.columns[i]
+		if errs[k] != nil {
+			return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, errs[k])
+		}
+		of.num[i] = formats[k]
+		if votes[k].mark != 0 || formats[k].decimal == ',' {
+			r.src.log.Info("detected number format", "file", of.path, "column", c.name, "source", c.source,
+				"format", formats[k].String(), "sampled", numSampled[k])
+		}
+	}
 	return nil
 }
 
@@ -410,6 +506,14 @@ func (r *reader) startRows(of *openFile) error {
 func (p *plan) indexes(of *openFile, find func(string) int) []int {
 	idx := make([]int, len(p.columns))
 	of.partIdx = make([][]int, len(p.columns))
+	of.ts = make([]*tsGroup, len(p.columns))
+	of.num = make([]*numFormat, len(p.columns))
+	for i := range of.num {
+		of.num[i] = &numFormat{decimal: '.'}
+		if p.decimal != nil {
+			of.num[i] = p.decimal
+		}
+	}
 	for i, c := range p.columns {
 		idx[i] = -1
 		switch {
@@ -500,9 +604,45 @@ type fixedRows struct {
 	fields []fixedField
 	path   string
 	out    []string
+
+	ahead      [][]string // records read by sample, not handed out yet
+	aheadLines []int64
+	eof        bool
+}
+
+// sample reads up to n records ahead and keeps them for next.
+func (f *fixedRows) sample(n int) ([][]string, error) {
+	var out [][]string
+	for len(out) < n {
+		rec, line, err := f.scan()
+		if errors.Is(err, io.EOF) {
+			f.eof = true
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		rec = slices.Clone(rec)
+		out = append(out, rec)
+		f.ahead = append(f.ahead, rec)
+		f.aheadLines = append(f.aheadLines, line)
+	}
+	return out, nil
 }
 
 func (f *fixedRows) next() ([]string, int64, error) {
+	if len(f.ahead) > 0 {
+		rec, line := f.ahead[0], f.aheadLines[0]
+		f.ahead, f.aheadLines = f.ahead[1:], f.aheadLines[1:]
+		return rec, line, nil
+	}
+	if f.eof {
+		return nil, 0, io.EOF
+	}
+	return f.scan()
+}
+
+func (f *fixedRows) scan() ([]string, int64, error) {
 	for f.s.Scan() {
 		f.line++
 		text := strings.TrimRight(f.s.Text(), "\r")
