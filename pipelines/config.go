@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
+	_ "time/tzdata" // zone names are checked the same on a machine without /usr/share/zoneinfo
 
 	"gopkg.in/yaml.v3"
 
@@ -36,6 +38,11 @@ type Config struct {
 	Report    config.Node
 	SMTP      config.Node
 
+	// Timezone is the reporting time zone (IANA name, default UTC): order
+	// days, weeks, months, recency and the seasonal index are taken in it.
+	// Models read it as var timezone.
+	Timezone string
+
 	ticketEvents []sourceEvents // tickets entities with shape: events
 }
 
@@ -61,6 +68,7 @@ type PublishConfig struct {
 
 type fileConfig struct {
 	Warehouse string                         `yaml:"warehouse"`
+	Timezone  string                         `yaml:"timezone"`
 	Models    []string                       `yaml:"models"`
 	Vars      map[string]string              `yaml:"vars"`
 	DuckDB    DuckDBConfig                   `yaml:"duckdb"`
@@ -137,6 +145,9 @@ func parseConfig(root config.Node) (*Config, error) {
 			c.ticketEvents = append(c.ticketEvents, sourceEvents{source: head.Name, resolvedWhen: events})
 		}
 		c.Sources = append(c.Sources, SourceConfig{Name: head.Name, Kind: head.Kind, Options: opts})
+	}
+	if err := c.setTimezone(root, fc.Timezone); err != nil {
+		return nil, err
 	}
 	if err := c.setTicketVars(root); err != nil {
 		return nil, err
@@ -267,5 +278,28 @@ func (c *Config) setTicketVars(root config.Node) error {
 		}
 		c.Vars[k] = v
 	}
+	return nil
+}
+
+// setTimezone checks the reporting time zone and hands it to the models as
+// var timezone.
+func (c *Config) setTimezone(root config.Node, tz string) error {
+	if tz == "" {
+		tz = "UTC"
+	}
+	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+		return root.Get("timezone").Errorf("unknown time zone %q: use an IANA name such as Europe/Berlin or Asia/Shanghai", tz)
+	}
+	if _, set := c.Vars["timezone"]; set {
+		return root.Get("vars").Get("timezone").Errorf("var timezone is set from the top-level timezone: key; remove it from vars")
+	}
+	c.Timezone = tz
+	if tz == "UTC" {
+		return nil // the models' default
+	}
+	if c.Vars == nil {
+		c.Vars = map[string]string{}
+	}
+	c.Vars["timezone"] = tz
 	return nil
 }

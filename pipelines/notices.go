@@ -26,7 +26,7 @@ func (n Notice) String() string {
 // dataNotices reads, after a build, what the marts left out, so that no row
 // is ignored without a word. Models a --select run did not build are
 // skipped: there is nothing to say about them yet.
-func dataNotices(ctx context.Context, db *sql.DB, log *slog.Logger) ([]Notice, error) {
+func dataNotices(ctx context.Context, db *sql.DB, timezone string, log *slog.Logger) ([]Notice, error) {
 	built, err := existingRelations(ctx, db)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func dataNotices(ctx context.Context, db *sql.DB, log *slog.Logger) ([]Notice, e
 		}
 	}
 	if built["as_of_date"] && built["stg_orders"] && built["stg_tickets"] && built["stg_contacts"] {
-		n, err := asOfNotice(ctx, db)
+		n, err := asOfNotice(ctx, db, timezone)
 		if err != nil {
 			return out, err
 		}
@@ -70,16 +70,16 @@ func dataNotices(ctx context.Context, db *sql.DB, log *slog.Logger) ([]Notice, e
 
 // asOfNotice names the as_of the marts used, where it came from, and how
 // many rows of each entity lie after it (the marts ignore them).
-func asOfNotice(ctx context.Context, db *sql.DB) (Notice, error) {
+func asOfNotice(ctx context.Context, db *sql.DB, timezone string) (Notice, error) {
 	var asOf sql.NullTime
 	var from sql.NullString
 	var orders, tickets, contacts int64
 	err := db.QueryRowContext(ctx, `
 		SELECT a.as_of, a.as_of_from,
 		       (SELECT count(*) FROM stg_orders WHERE order_date > a.as_of),
-		       (SELECT count(*) FROM stg_tickets WHERE created_at::DATE > a.as_of),
-		       (SELECT count(*) FROM stg_contacts WHERE created_at::DATE > a.as_of)
-		FROM as_of_date a`).Scan(&asOf, &from, &orders, &tickets, &contacts)
+		       (SELECT count(*) FROM stg_tickets WHERE timezone($1, created_at)::DATE > a.as_of),
+		       (SELECT count(*) FROM stg_contacts WHERE timezone($1, created_at)::DATE > a.as_of)
+		FROM as_of_date a`, timezone).Scan(&asOf, &from, &orders, &tickets, &contacts)
 	if err != nil {
 		return Notice{}, fmt.Errorf("reading as_of: %w", err)
 	}

@@ -151,7 +151,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 			if err != nil {
 				return err
 			}
-			if rep.Notices, err = dataNotices(ctx, db, log); err != nil {
+			if rep.Notices, err = dataNotices(ctx, db, cfg.Timezone, log); err != nil {
 				return err
 			}
 			if err := res.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeFiles writes name → content into a fresh directory and returns it.
@@ -101,5 +102,43 @@ func TestIdentitySharedValueNotLinked(t *testing.T) {
 	})
 	if len(got) != 13 {
 		t.Errorf("identity_quality has %d rows, want 13: %v", len(got), got)
+	}
+}
+
+// A shop in another time zone: its orders between 00:00 and 08:00 in
+// Shanghai fell on the previous (UTC) day. With timezone: set, order days
+// equal DuckDB's own zone conversion for every line, across DST changes
+// (Europe/Berlin) too, and the marts measure recency in local days.
+func TestReportingTimezone(t *testing.T) {
+	var orders strings.Builder
+	orders.WriteString("order_id,customer_id,order_ts,quantity,unit_price\n")
+	start := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 30000 { // every 37 minutes for 25 months: every hour of the day, four DST changes
+		ts := start.Add(time.Duration(i) * 37 * time.Minute)
+		fmt.Fprintf(&orders, "%d,C%d,%s,1,10\n", i, i%50, ts.Format(time.RFC3339))
+	}
+	// the last order: 2025-02-20 18:30 UTC is 2025-02-21 02:30 in Shanghai
+	orders.WriteString("last,LATE,2025-02-20T18:30:00Z,1,10\n")
+	dir := writeFiles(t, map[string]string{"orders.csv": orders.String()})
+	for _, tz := range []string{"Asia/Shanghai", "Europe/Berlin"} {
+		t.Run(tz, func(t *testing.T) {
+			db := build(t, fmt.Sprintf(`timezone: %s
+sources:
+  - name: shop
+    kind: files
+    entities:
+      orders:
+        path: %s/orders.csv
+        columns: {order_id: order_id, customer_id: customer_id, order_ts: order_ts, quantity: quantity, unit_price: unit_price}
+`, tz, dir), nil)
+			if n := scalar[int](t, db, `SELECT count(*) FROM stg_orders WHERE order_date IS DISTINCT FROM timezone(?, order_ts)::DATE`, tz); n != 0 {
+				t.Errorf("%d of 30001 order days differ from timezone(%q, order_ts)::DATE", n, tz)
+			}
+			if tz != "Asia/Shanghai" {
+				return
+			}
+			got := rows(t, db, `SELECT customer_id, as_of::VARCHAR, last_order_date::VARCHAR, recency_days FROM customer_segments WHERE customer_id = 'LATE'`)
+			expectRows(t, "customer_segments", got, map[string][]string{"LATE": {"2025-02-21", "2025-02-21", "0"}})
+		})
 	}
 }

@@ -2,7 +2,8 @@
 -- description: The one date every mart is measured at: var as_of when set
 --   (a date such as 2026-09-30), else the latest date in the data of any
 --   entity: order days, ticket creation and resolution, CRM contact
---   creation and last contact (not updated_at, which sync jobs move), so a
+--   creation and last contact (not updated_at, which sync jobs move), days
+--   in the reporting time zone (var timezone), so a
 --   warehouse with only tickets or only contacts has one too and repeated
 --   runs over the same data give the same marts. Rows after as_of are
 --   ignored by the marts; the run says how many there are.
@@ -11,9 +12,11 @@
 WITH latest AS (
     SELECT 'orders' AS entity, max(order_date) AS d FROM stg_orders
     UNION ALL
-    SELECT 'tickets', greatest(max(created_at::DATE), max(resolved_at::DATE)) FROM stg_tickets
+    SELECT 'tickets', greatest(max(timezone({{ var('timezone', 'UTC') }}, created_at)::DATE), max(timezone({{ var('timezone', 'UTC') }}, resolved_at)::DATE))
+    FROM stg_tickets
     UNION ALL
-    SELECT 'contacts', greatest(max(created_at::DATE), max(last_contact_at::DATE)) FROM stg_contacts
+    SELECT 'contacts', greatest(max(timezone({{ var('timezone', 'UTC') }}, created_at)::DATE), max(timezone({{ var('timezone', 'UTC') }}, last_contact_at)::DATE))
+    FROM stg_contacts
 ), data AS (
     -- the latest entity; orders first on a tie
     SELECT d, entity FROM latest WHERE d IS NOT NULL

@@ -7,6 +7,7 @@
 --   churn_window_days (90) days, low ratings in the last var
 --   satisfaction_window_days (365), the last ticket activity and the last
 --   service visit (resolved ticket of a category in var service_categories).
+--   Days are days in the reporting time zone (var timezone).
 -- tests: unique(customer_key)
 -- column: customer_key: the resolved customer
 -- column: open_tickets: tickets open at as_of
@@ -29,15 +30,15 @@ WITH p AS (
     FROM as_of_date
 ), t AS (
     SELECT i.customer_key, k.*,
-           k.created_at::DATE AS created_date,
-           k.created_at::DATE <= p.as_of
-               AND (k.resolved_at::DATE > p.as_of
+           timezone({{ var('timezone', 'UTC') }}, k.created_at)::DATE AS created_date,
+           timezone({{ var('timezone', 'UTC') }}, k.created_at)::DATE <= p.as_of
+               AND (timezone({{ var('timezone', 'UTC') }}, k.resolved_at)::DATE > p.as_of
                     OR (k.resolved_at IS NULL AND k.status NOT IN ('resolved', 'closed', 'cancelled', 'canceled'))) AS is_open,
            p.*
     FROM stg_tickets k
     JOIN customer_identity i ON i.member_kind = 'customer_id' AND i.member_id = k.customer_id
     CROSS JOIN p
-    WHERE k.created_at::DATE <= p.as_of
+    WHERE timezone({{ var('timezone', 'UTC') }}, k.created_at)::DATE <= p.as_of
 )
 SELECT customer_key,
        count(*) FILTER (WHERE is_open)                                                   AS open_tickets,
@@ -48,8 +49,8 @@ SELECT customer_key,
        count(*) FILTER (WHERE satisfaction <= low_max AND created_date > as_of - rating_days::INTEGER) AS low_satisfaction,
        min(satisfaction) FILTER (WHERE created_date > as_of - rating_days::INTEGER)      AS min_satisfaction,
        count(satisfaction) FILTER (WHERE created_date > as_of - rating_days::INTEGER)    AS ratings,
-       max(CASE WHEN resolved_at::DATE <= as_of THEN greatest(created_at, resolved_at) ELSE created_at END) AS last_ticket_at,
-       max(resolved_at) FILTER (WHERE resolved_at::DATE <= as_of
+       max(CASE WHEN timezone({{ var('timezone', 'UTC') }}, resolved_at)::DATE <= as_of THEN greatest(created_at, resolved_at) ELSE created_at END) AS last_ticket_at,
+       max(resolved_at) FILTER (WHERE timezone({{ var('timezone', 'UTC') }}, resolved_at)::DATE <= as_of
                                   AND list_contains(list_transform(service_categories, x -> trim(x)), category)) AS last_service_at
 FROM t
 GROUP BY customer_key

@@ -41,7 +41,7 @@ WITH p AS (
     SELECT c.customer_key, c.business_unit, c.channel, c.customer_type, c.name, c.email, c.phone, c.contacts, p.*,
            s.last_order_ts                                                    AS last_order_at,
            t.last_ticket_at,
-           CASE WHEN c.last_contact_at::DATE <= p.as_of THEN c.last_contact_at END AS last_contact_at,
+           CASE WHEN timezone({{ var('timezone', 'UTC') }}, c.last_contact_at)::DATE <= p.as_of THEN c.last_contact_at END AS last_contact_at,
            s.first_order_date,
            t.last_service_at AS last_service_ticket_at,
            g.lifecycle_stage, r.churn_band, r.churn_score, s.net_revenue
@@ -58,8 +58,8 @@ WITH p AS (
     FROM facts
 ), due AS (
     SELECT *,
-           date_diff('day', last_touch_at::DATE, as_of)                          AS days_since_touch,
-           (coalesce(last_service_at::DATE, first_order_date) + revisit_days::INTEGER) AS revisit_due
+           date_diff('day', timezone({{ var('timezone', 'UTC') }}, last_touch_at)::DATE, as_of)                          AS days_since_touch,
+           (coalesce(timezone({{ var('timezone', 'UTC') }}, last_service_at)::DATE, first_order_date) + revisit_days::INTEGER) AS revisit_due
     FROM touched
 ), flagged AS (
     SELECT *,
