@@ -12,10 +12,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -28,6 +28,9 @@ import (
 const (
 	colFile = "_source_file"
 	colLine = "_source_line"
+	// colExtra holds, under extra_fields: keep, the fields of a row beyond
+	// the header's, as a JSON array of strings.
+	colExtra = "_extra"
 )
 
 func (p *plan) schema() *arrow.Schema {
@@ -67,6 +70,7 @@ type openFile struct {
 	entry    fileEntry
 	colIdx   []int // per plan column: index in the source record, -1 = absent
 	need     int   // fields a CSV record needs: the highest colIdx + 1
+	width    int   // fields of the header; 0 = no header
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
@@ -303,9 +307,16 @@ func (r *reader) startRows(of *openFile) error {
 		in = zr
 	}
 	br := bufio.NewReaderSize(in, 1<<20)
-	text, err := p.decode(of.path, br)
+	text, enc, why, err := p.decode(of.path, br)
 	if err != nil {
 		return err
+	}
+	if why != "" {
+		level := slog.LevelInfo
+		if why == "valid UTF-8" {
+			level = slog.LevelDebug
+		}
+		r.src.log.Log(context.Background(), level, "encoding chosen", "file", of.path, "encoding", enc, "why", why)
 	}
 	tr := bufio.NewReaderSize(text, 1<<20)
 	var skipped int64
@@ -387,6 +398,7 @@ func (r *reader) startRows(of *openFile) error {
 			strings.Join(quoteAll(missing), ", "), strings.Join(hdr, ", "), hint)
 	}
 	of.need = maxIndex(of.colIdx) + 1
+	of.width = len(hdr)
 	r.startPipeline(of, sp, first)
 	return nil
 }
@@ -420,46 +432,32 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
-// decode strips a UTF-8 BOM and converts GBK/GB18030 to UTF-8. With encoding
-// auto, text that is not valid UTF-8 in its first 64 KiB is read as GB18030,
-// a superset of GBK and GB2312 (what Chinese CRM exports use).
-func (p *plan) decode(path string, br *bufio.Reader) (io.Reader, error) {
+// decode strips a UTF-8 BOM and converts GBK/GB18030 to UTF-8. With
+// encoding auto, detectEncoding chooses from the first 64 KiB; why says
+// what it chose and why ("" when the encoding was declared or a BOM said).
+func (p *plan) decode(path string, br *bufio.Reader) (text io.Reader, enc, why string, err error) {
 	head, err := br.Peek(64 * 1024)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, "", "", fmt.Errorf("reading %s: %w", path, err)
 	}
 	if bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
-		return br, nil
+		return br, "utf-8", "", nil
 	}
 	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) {
-		return nil, fmt.Errorf("%s is UTF-16 encoded; export it as UTF-8, GBK or GB18030", path)
+		return nil, "", "", fmt.Errorf("%s is UTF-16 encoded; export it as UTF-8, GBK or GB18030", path)
 	}
-	enc := p.encoding
+	enc = p.encoding
 	if enc == "auto" {
-		enc = "utf-8"
-		if !validUTF8Prefix(head) {
-			enc = "gb18030"
-		}
+		enc, why = detectEncoding(head)
 	}
 	switch enc {
 	case "gbk":
-		return transform.NewReader(br, simplifiedchinese.GBK.NewDecoder()), nil
+		return transform.NewReader(br, simplifiedchinese.GBK.NewDecoder()), enc, why, nil
 	case "gb18030":
-		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), nil
+		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), enc, why, nil
 	}
-	return br, nil
-}
-
-// validUTF8Prefix is utf8.Valid that forgives a rune cut off at the end.
-func validUTF8Prefix(b []byte) bool {
-	for i := 0; i < 3 && len(b) > 0; i++ {
-		if utf8.Valid(b) {
-			return true
-		}
-		b = b[:len(b)-1]
-	}
-	return utf8.Valid(b)
+	return br, enc, why, nil
 }
 
 // fixedRows cuts lines into fields by character position.

@@ -68,6 +68,16 @@ func (s *Source) Entities() []string {
 	return out
 }
 
+// RejectBudget is the entity's max_rejected.
+func (s *Source) RejectBudget(entity string) extract.Budget {
+	if p, ok := s.plans[entity]; ok {
+		return p.budget
+	}
+	return extract.DefaultBudget
+}
+
+var _ extract.Budgeter = (*Source)(nil)
+
 // Close does nothing: files are opened per read.
 func (s *Source) Close() error { return nil }
 
@@ -122,7 +132,12 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 		r.pending = append(r.pending, path)
 	}
 	if len(matches) == 0 {
-		s.log.Warn("no files match", "entity", req.Entity.Name, "path", p.glob)
+		// A path that matches nothing used to be one WARN line in a run that
+		// published empty marts and exited 0.
+		if !p.allowEmpty {
+			return nil, fmt.Errorf("no file matches %s (check the path, relative to the config file; set allow_empty: true on the entity if none is expected)", p.glob)
+		}
+		s.log.Info("no files match; allow_empty is set", "entity", req.Entity.Name, "path", p.glob)
 	}
 	r.schema = p.schema()
 	return r, nil
