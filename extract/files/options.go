@@ -1,6 +1,7 @@
 package files
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -82,6 +83,8 @@ type plan struct {
 	extraCol   int // index in columns of _extra under extra_fields: keep, else -1
 	budget     extract.Budget
 	allowEmpty bool
+	settingsID string          // parseSettings
+	settings   json.RawMessage // parseSettings
 }
 
 // mapped is one output column and the source column it comes from.
@@ -98,6 +101,7 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1, extraCol: -1}
+	p.settingsID, p.settings = parseSettings(o)
 	p.glob = o.Path
 	if !filepath.IsAbs(p.glob) {
 		p.glob = filepath.Join(baseDir, p.glob)

@@ -217,7 +217,8 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	prev, seen := r.ledger.Files[path]
-	if seen && prev.Size == fi.Size() && prev.ModTime.Equal(fi.ModTime()) {
+	resettled := seen && prev.Settings != "" && prev.Settings != r.plan.settingsID
+	if seen && !resettled && prev.Size == fi.Size() && prev.ModTime.Equal(fi.ModTime()) {
 		return nil, nil, nil
 	}
 	entry := fileEntry{Version: 1}
@@ -225,6 +226,12 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 		sum, err := hashFile(path)
 		if err != nil {
 			return nil, nil, err
+		}
+		if resettled && sum == prev.SHA256 {
+			entry.Version = prev.Version + 1
+			r.src.log.Info("reading a file again as a new version: its parse settings changed", "file", path, "version", entry.Version,
+				"changed", strings.Join(changedKeys(r.ledger.Settings[prev.Settings], r.plan.settings), ","))
+			return r.open(path, fi, entry)
 		}
 		if sum == prev.SHA256 || sum == prev.RefusedSHA256 {
 			// Touched, not changed (or already refused): note the new mtime only.
@@ -247,6 +254,11 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 		entry.Version = prev.Version + 1
 		r.src.log.Info("reloading changed file as a new version", "file", path, "version", entry.Version)
 	}
+	return r.open(path, fi, entry)
+}
+
+// open starts reading a file that needs loading.
+func (r *reader) open(path string, fi os.FileInfo, entry fileEntry) (*openFile, *extract.Chunk, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s: %w", path, err)
@@ -276,7 +288,9 @@ func (r *reader) finishFile() (json.RawMessage, error) {
 	of.entry.SHA256 = hex.EncodeToString(of.hash.Sum(nil))
 	of.entry.Rows, of.entry.Rejected = of.loaded, of.refused
 	of.entry.LoadedAt = time.Now().UTC()
+	of.entry.Settings = r.plan.settingsID
 	r.ledger.Files[of.path] = of.entry
+	r.ledger.recordSettings(r.plan.settingsID, r.plan.settings)
 	return json.Marshal(r.ledger)
 }
 

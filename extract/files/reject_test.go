@@ -264,3 +264,47 @@ func TestNoFileMatchesIsAnError(t *testing.T) {
 		t.Fatalf("allow_empty: %+v %v", res, err)
 	}
 }
+
+// Issue 17.3: after fixing the config (adding timestamp_formats), the next
+// run loaded nothing: the file was in the ledger as loaded. Files read with
+// other parse settings are read again, once, as a new version that
+// supersedes the old rows and rejects.
+func TestChangedSettingsReadFilesAgainOnce(t *testing.T) {
+	dir, wh := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(dir, "in/orders1.csv"), "id,cust,ts,qty,price\n"+
+		"1,C1,2024-01-02,1,2\n"+
+		"2,C2,02-Apr-2011 14h15,1,3\n"+
+		"3,C3,03-Apr-2011 09h00,1,4\n")
+	write(t, filepath.Join(dir, "in/orders2.csv"), "id,cust,ts,qty,price\n4,C4,2024-01-03,1,5\n")
+	x := &extract.Extractor{Dir: wh}
+	extractWith := func(extra string) extract.Result {
+		t.Helper()
+		res, err := x.Extract(context.Background(), "shop", openSource(t, dir, ordersYAML+"    max_rejected: 100%\n"+extra), "orders", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := extractWith(""); res.Rows != 2 || res.Rejected != 2 {
+		t.Fatalf("first run: %+v, want 2 rows and 2 rejects", res)
+	}
+	// A setting that does not change how files are read re-reads nothing.
+	if res := extractWith("    on_change: reload\n"); res.Rows != 0 {
+		t.Fatalf("on_change is no parse setting, yet %d rows were read again", res.Rows)
+	}
+	fixed := "    timestamp_formats: [\"02-Jan-2006 15h04\"]\n"
+	if res := extractWith(fixed); res.Rows != 4 || res.Rejected != 0 {
+		t.Fatalf("after the fix: %+v, want both files read again (4 rows), no rejects", res)
+	}
+	var n int
+	var sum float64
+	if err := rawQuery(t, wh, "shop", "orders", "SELECT count(*), sum(unit_price) FROM RAW").Scan(&n, &sum); err != nil || n != 4 || sum != 14 {
+		t.Fatalf("raw: %d rows summing %v (%v), want 4 and 14: the old version superseded, not duplicated", n, sum, err)
+	}
+	if got := quarantined(t, wh, "orders"); len(got) != 0 {
+		t.Fatalf("the old version's rejects are still listed: %q", got)
+	}
+	if res := extractWith(fixed); res.Rows != 0 {
+		t.Fatalf("third run read %d rows again; want 0 (exactly once)", res.Rows)
+	}
+}

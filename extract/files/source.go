@@ -84,6 +84,8 @@ func (s *Source) Close() error { return nil }
 // ledger is the files source's cursor: every file loaded so far.
 type ledger struct {
 	Files map[string]fileEntry `json:"files"`
+	// Settings are the parse settings files were read with, by id.
+	Settings map[string]json.RawMessage `json:"settings,omitempty"`
 }
 
 type fileEntry struct {
@@ -97,6 +99,9 @@ type fileEntry struct {
 	// RefusedSHA256 is a changed version refused under on_change: reject,
 	// remembered so it is reported once, not on every run.
 	RefusedSHA256 string `json:"refused_sha256,omitempty"`
+	// Settings is the id of the parse settings the file was read with
+	// (ledger.Settings); "" in ledgers written before they were recorded.
+	Settings string `json:"settings,omitempty"`
 }
 
 // Read lists the files to load now and streams them one by one, emitting a
