@@ -118,6 +118,10 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	defer pf.stop()
 
 	b := batch{x: x, st: st, store: store, ent: ent, schema: rd}
+	if bg, ok := src.(Budgeter); ok {
+		bud := bg.RejectBudget(entityName)
+		b.budget = &bud
+	}
 	defer b.abort()
 	tick := x.Progress.Start(sourceName+"."+entityName, total)
 	for {
@@ -134,6 +138,10 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 			return res, fmt.Errorf("source %s: writing %s: %w", sourceName, entityName, err)
 		}
 		if ch.Checkpoint != nil {
+			if err := b.checkBudget(ch.Unit); err != nil {
+				tick.Done()
+				return res, err
+			}
 			if err := b.commit(ch.Checkpoint, ch.Unit); err != nil {
 				tick.Done()
 				return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
@@ -148,6 +156,9 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 		tick.Set(b.rows)
 	}
 	tick.Done()
+	if err := b.checkBudget(""); err != nil {
+		return res, err
+	}
 	if err := b.commit(nil, ""); err != nil {
 		return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
 	}
@@ -192,6 +203,21 @@ type batch struct {
 	files          int
 	superseded     int // raw and quarantine files of earlier unit versions removed
 	last           json.RawMessage
+	budget         *Budget // nil: none
+	rowRejects     int64   // rejects of single rows (Line > 0), which the budget counts
+	reasons        reasonTally
+}
+
+// checkBudget fails the extract before a commit once the rows rejected in
+// this run exceed the budget. A whole-file reject (Line 0: a changed file
+// refused by on_change: reject) is a policy at work, not a bad row, and
+// does not count.
+func (b *batch) checkBudget(unit string) error {
+	if b.budget == nil || !b.budget.exceeded(b.rowRejects, b.rows+b.rowRejects) {
+		return nil
+	}
+	return &BudgetError{Source: b.st.Source, Entity: b.st.Entity, Unit: unit, Rejected: b.rowRejects,
+		Read: b.rows + b.rowRejects, Budget: *b.budget, Top: b.reasons.describe(3)}
 }
 
 func (b *batch) add(ch Chunk) error {
@@ -226,6 +252,12 @@ func (b *batch) add(ch Chunk) error {
 			return err
 		}
 		b.rejected += int64(len(ch.Rejects))
+		for _, r := range ch.Rejects {
+			if r.Line > 0 {
+				b.rowRejects++
+				b.reasons.add(r)
+			}
+		}
 	}
 	return nil
 }

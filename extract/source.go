@@ -96,7 +96,7 @@ type Chunk struct {
 // Reject is one source row that did not make it into raw, and why.
 type Reject struct {
 	File   string // file, URL or table the row came from
-	Line   int64  // line, record or row number within it (1-based)
+	Line   int64  // line, record or row number within it (1-based); 0: the whole file
 	Reason string
 	Raw    string // the row as read, truncated to a sane length
 }

@@ -31,6 +31,11 @@ type Config struct {
 	Publish   []PublishConfig
 	// Freshness limits the age of the newest raw row per entity.
 	Freshness map[string]transform.Freshness
+	// OnSourceError is fail (default: when a source fails, the others are
+	// still extracted and committed, but nothing is transformed or
+	// published) or continue (build and publish without the failed source's
+	// new rows, saying so).
+	OnSourceError string
 	// Scheduler and report settings, checked by pipelines/schedule and
 	// load/report (nil Y when absent).
 	Serve     config.Node
@@ -45,6 +50,12 @@ type Config struct {
 
 	ticketEvents []sourceEvents // tickets entities with shape: events
 }
+
+// The values of on_source_error.
+const (
+	OnSourceErrorFail     = "fail"
+	OnSourceErrorContinue = "continue"
+)
 
 // DuckDBConfig tunes the warehouse database.
 type DuckDBConfig struct {
@@ -67,18 +78,19 @@ type PublishConfig struct {
 }
 
 type fileConfig struct {
-	Warehouse string                         `yaml:"warehouse"`
-	Timezone  string                         `yaml:"timezone"`
-	Models    []string                       `yaml:"models"`
-	Vars      map[string]string              `yaml:"vars"`
-	DuckDB    DuckDBConfig                   `yaml:"duckdb"`
-	Sources   []config.Node                  `yaml:"sources" required:"true"`
-	Publish   []config.Node                  `yaml:"publish"`
-	Freshness map[string]transform.Freshness `yaml:"freshness"`
-	Serve     config.Node                    `yaml:"serve"`
-	Pipelines config.Node                    `yaml:"pipelines"`
-	Report    config.Node                    `yaml:"report"`
-	SMTP      config.Node                    `yaml:"smtp"`
+	Warehouse     string                         `yaml:"warehouse"`
+	Timezone      string                         `yaml:"timezone"`
+	Models        []string                       `yaml:"models"`
+	Vars          map[string]string              `yaml:"vars"`
+	DuckDB        DuckDBConfig                   `yaml:"duckdb"`
+	Sources       []config.Node                  `yaml:"sources" required:"true"`
+	Publish       []config.Node                  `yaml:"publish"`
+	Freshness     map[string]transform.Freshness `yaml:"freshness"`
+	OnSourceError string                         `yaml:"on_source_error"`
+	Serve         config.Node                    `yaml:"serve"`
+	Pipelines     config.Node                    `yaml:"pipelines"`
+	Report        config.Node                    `yaml:"report"`
+	SMTP          config.Node                    `yaml:"smtp"`
 }
 
 type entryHead struct {
@@ -118,6 +130,15 @@ func parseConfig(root config.Node) (*Config, error) {
 		}
 	}
 	c.Freshness = fc.Freshness
+	switch fc.OnSourceError {
+	case "", OnSourceErrorFail, OnSourceErrorContinue:
+		c.OnSourceError = fc.OnSourceError
+		if c.OnSourceError == "" {
+			c.OnSourceError = OnSourceErrorFail
+		}
+	default:
+		return nil, root.Get("on_source_error").Errorf("on_source_error must be %s or %s, got %q", OnSourceErrorFail, OnSourceErrorContinue, fc.OnSourceError)
+	}
 	for _, m := range fc.Models {
 		c.Models = append(c.Models, c.path(m, ""))
 	}

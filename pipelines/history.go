@@ -18,7 +18,7 @@ import (
 type RunRecord struct {
 	ID        string        `json:"id"`
 	Pipeline  string        `json:"pipeline"`
-	Status    string        `json:"status"` // success, error, running
+	Status    string        `json:"status"` // success, partial (on_source_error: continue), error, cancelled, running
 	StartedAt time.Time     `json:"started_at"`
 	Duration  time.Duration `json:"duration_ns"`
 	Rows      int64         `json:"rows_extracted"`

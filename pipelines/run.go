@@ -55,6 +55,9 @@ type Report struct {
 	// Notices say what the marts left out: the as_of and rows after it,
 	// identity values not used (see dataNotices).
 	Notices []Notice
+	// SourceErrors are the sources that failed in a run that went on
+	// without them (on_source_error: continue).
+	SourceErrors SourceErrors
 }
 
 // Runner executes pipelines against one configured warehouse.
@@ -103,6 +106,8 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 		rec.Status, rec.Error = "cancelled", fmt.Sprintf("interrupted (%v) during: %v", context.Cause(ctx), runErr)
 	case runErr != nil:
 		rec.Status, rec.Error = "error", runErr.Error()
+	case len(rep.SourceErrors) > 0:
+		rec.Status, rec.Error = "partial", rep.SourceErrors.Error()
 	}
 	failpoint.Hit("pipeline.before-history") // work done, history not yet written
 	if err := AppendHistory(cfg.Warehouse, rec); err != nil {
@@ -116,8 +121,22 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 	if opts.Steps.Extract {
 		res, err := r.Extract(ctx, opts, log)
 		rep.Extract = res
-		if err != nil {
+		if line := QuarantineSummary(res); line != "" {
+			log.Warn(line)
+		}
+		var failed SourceErrors
+		switch {
+		case err == nil:
+		case !errors.As(err, &failed) || ctx.Err() != nil:
 			return err
+		case !opts.Steps.Transform && !opts.Steps.Publish && !opts.Steps.Test:
+			return err
+		case cfg.OnSourceError == OnSourceErrorContinue:
+			rep.SourceErrors = failed
+			log.Warn(fmt.Sprintf("%d source(s) failed: %s; building and publishing without their new rows (on_source_error: continue)",
+				len(failed), strings.Join(failed.Names(), ", ")), "err", err)
+		default:
+			return fmt.Errorf("%w; the other sources were extracted, but nothing is transformed or published until every source succeeds (on_source_error: continue publishes without it)", err)
 		}
 		failpoint.Hit("pipeline.after-extract")
 	}
@@ -192,11 +211,71 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 	return nil
 }
 
-// Extract runs the extract step alone.
+// SourceError is one source entity (or a whole source, when Entity is
+// empty) that could not be extracted.
+type SourceError struct {
+	Source, Entity string
+	Err            error
+}
+
+// SourceErrors lists the sources that failed in a run whose other sources
+// were extracted and committed.
+type SourceErrors []SourceError
+
+func (e SourceErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, s := range e {
+		parts[i] = s.Err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e SourceErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, s := range e {
+		out[i] = s.Err
+	}
+	return out
+}
+
+// Names lists the failed source entities as source.entity (or source).
+func (e SourceErrors) Names() []string {
+	out := make([]string, len(e))
+	for i, s := range e {
+		out[i] = s.Source
+		if s.Entity != "" {
+			out[i] += "." + s.Entity
+		}
+	}
+	return out
+}
+
+// QuarantineSummary is one line saying what a run's extract quarantined, or
+// "" when nothing was: rejects used to be a count in an INFO line per entity.
+func QuarantineSummary(res []extract.Result) string {
+	var total int64
+	var parts []string
+	for _, r := range res {
+		if r.Rejected > 0 {
+			total += r.Rejected
+			parts = append(parts, fmt.Sprintf("%s.%s %d of %d", r.Source, r.Entity, r.Rejected, r.Rows+r.Rejected))
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	return fmt.Sprintf("quarantined %d row(s): %s — see cdw quarantine", total, strings.Join(parts, ", "))
+}
+
+// Extract runs the extract step alone. A source entity that fails does not
+// stop the others: each is extracted and committed on its own, and the
+// failures come back together as SourceErrors (a truncated .gz in one
+// source used to stop every source after it).
 func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([]extract.Result, error) {
 	cfg := r.Cfg
 	x := &extract.Extractor{Dir: cfg.Warehouse, Log: log, Progress: opts.Progress}
 	var results []extract.Result
+	var failed SourceErrors
 	for _, sc := range cfg.Sources {
 		if len(opts.Sources) > 0 && !contains(opts.Sources, sc.Name) {
 			continue
@@ -207,7 +286,12 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 		}
 		src, err := kind.Open(ctx, extract.SourceConfig{Name: sc.Name, Options: sc.Options, BaseDir: cfg.BaseDir, Log: log.With("source", sc.Name)})
 		if err != nil {
-			return results, fmt.Errorf("opening source %s: %w", sc.Name, err)
+			if ctx.Err() != nil {
+				return results, fmt.Errorf("opening source %s: %w", sc.Name, err)
+			}
+			log.Error("source failed", "source", sc.Name, "err", err)
+			failed = append(failed, SourceError{Source: sc.Name, Err: fmt.Errorf("opening source %s: %w", sc.Name, err)})
+			continue
 		}
 		for _, ent := range src.Entities() {
 			if len(opts.Entities) > 0 && !contains(opts.Entities, ent) {
@@ -216,13 +300,20 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 			res, err := x.Extract(ctx, sc.Name, src, ent, opts.FullRefresh)
 			results = append(results, res)
 			if err != nil {
-				src.Close()
-				return results, err
+				if ctx.Err() != nil {
+					src.Close()
+					return results, err
+				}
+				log.Error("source failed", "source", sc.Name, "entity", ent, "err", err)
+				failed = append(failed, SourceError{Source: sc.Name, Entity: ent, Err: err})
 			}
 		}
 		if err := src.Close(); err != nil {
 			log.Warn("closing source", "source", sc.Name, "err", err)
 		}
+	}
+	if len(failed) > 0 {
+		return results, failed
 	}
 	return results, nil
 }

@@ -1,12 +1,16 @@
 package pipelines_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cdwhq/cdw/pipelines"
@@ -95,5 +99,149 @@ func TestReexportedFileReplacesItsRows(t *testing.T) {
 		if n, rev := stgOrders(t, dir); n != tc.lines || rev != tc.revenue {
 			t.Errorf("%s: stg_orders has %d lines, revenue %v; want %d and %v", tc.name, n, rev, tc.lines, tc.revenue)
 		}
+	}
+}
+
+// twoSourcesYAML: source "broken" (listed first) reads orders from a .gz
+// file, source "retail" from orders.csv.
+func twoSourcesYAML(dir, extra string) string {
+	return retailYAML(dir, `  - name: broken
+    kind: files
+    entities:
+      orders:
+        path: broken.csv.gz
+        columns: {order_id: InvoiceNo, order_ts: InvoiceDate, quantity: Quantity, unit_price: UnitPrice}
+`) + extra
+}
+
+// Issue 16.6: a truncated .gz in one source stopped every other source from
+// being extracted.
+func TestFailingSourceDoesNotStopTheOthers(t *testing.T) {
+	dir := t.TempDir()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	io.WriteString(zw, retailHeader)
+	for i := range 2000 {
+		fmt.Fprintf(zw, "%d,X%d,ITEM %d,1,12/1/2010 8:26,%d,17850,United Kingdom\n", 600000+i, i, i*7919, i)
+	}
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, "broken.csv.gz"), gz.Bytes()[:gz.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "orders.csv"), retailHeader+
+		"536365,85123A,WHITE HANGING HEART,1,12/1/2010 8:26,10,17850,United Kingdom\n")
+	steps := pipelines.Steps{Extract: true, Transform: true}
+
+	// Default (fail): the good source is extracted and committed, the run
+	// fails naming the broken one, and nothing is built.
+	writeFile(t, filepath.Join(dir, "cdw.yaml"), twoSourcesYAML(dir, ""))
+	rep, err := runCfg(t, dir, steps, "stg_orders")
+	if err == nil || !strings.Contains(err.Error(), "broken") || !strings.Contains(err.Error(), "broken.csv.gz") ||
+		!strings.Contains(err.Error(), "on_source_error") {
+		t.Fatalf("run error = %v, want one naming source broken, its file and on_source_error", err)
+	}
+	var rows int64
+	for _, e := range rep.Extract {
+		if e.Source == "retail" {
+			rows += e.Rows
+		}
+	}
+	if rows != 1 {
+		t.Fatalf("retail extracted %d rows, want 1 (extracted despite the broken source)", rows)
+	}
+	if len(rep.Transform.Models) != 0 {
+		t.Fatalf("models were built although a source failed: %v", rep.Transform.Models)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wh", "warehouse.duckdb")); err == nil {
+		if n, _ := stgOrdersIfBuilt(t, dir); n >= 0 {
+			t.Fatalf("stg_orders built with %d lines although a source failed", n)
+		}
+	}
+
+	// on_source_error: continue builds without the broken source, says so
+	// in the report and in history.
+	writeFile(t, filepath.Join(dir, "cdw.yaml"), twoSourcesYAML(dir, "on_source_error: continue\n"))
+	rep, err = runCfg(t, dir, steps, "stg_orders")
+	if err != nil {
+		t.Fatalf("run with on_source_error: continue: %v", err)
+	}
+	if names := rep.SourceErrors.Names(); len(names) != 1 || names[0] != "broken.orders" {
+		t.Fatalf("source errors = %v, want [broken.orders]", names)
+	}
+	if n, rev := stgOrders(t, dir); n != 1 || rev != 10 {
+		t.Fatalf("stg_orders: %d lines, revenue %v; want 1 and 10", n, rev)
+	}
+	cfg, _ := pipelines.LoadConfig(filepath.Join(dir, "cdw.yaml"))
+	hist, err := pipelines.ReadHistory(cfg.Warehouse, 0)
+	if err != nil || len(hist) != 2 || hist[1].Status != "error" || hist[0].Status != "partial" || !strings.Contains(hist[0].Error, "broken.csv.gz") {
+		t.Fatalf("history = %+v (%v), want an error run, then (newest first) a partial one naming the file", hist, err)
+	}
+}
+
+// stgOrdersIfBuilt is stgOrders, or -1 when the table does not exist.
+func stgOrdersIfBuilt(t *testing.T, dir string) (int, error) {
+	t.Helper()
+	db, err := sql.Open("duckdb", filepath.Join(dir, "wh", "warehouse.duckdb")+"?access_mode=read_only")
+	if err != nil {
+		return -1, err
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM stg_orders").Scan(&n); err != nil {
+		return -1, err
+	}
+	return n, nil
+}
+
+// runCfgLog is runCfg with the run's log written to buf.
+func runCfgLog(t *testing.T, dir string, steps pipelines.Steps, sel string, buf *bytes.Buffer) (*pipelines.Report, error) {
+	t.Helper()
+	cfg, err := pipelines.LoadConfig(filepath.Join(dir, "cdw.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&pipelines.Runner{Cfg: cfg}).Run(context.Background(), pipelines.Options{
+		Steps: steps, Select: sel, Log: slog.New(slog.NewTextHandler(buf, nil))})
+}
+
+// Issue 17.2: a run that quarantined every row exited 0 and published; one
+// that quarantined some said so only in per-entity INFO lines.
+func TestRejectBudgetStopsTheRunAndRejectsAreSummarised(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "cdw.yaml"), retailYAML(dir, ""))
+	var body strings.Builder
+	body.WriteString(retailHeader)
+	for i := range 100 {
+		price := "2"
+		if i == 50 {
+			price = "NaN"
+		}
+		fmt.Fprintf(&body, "%d,X%d,ITEM,1,12/1/2010 8:26,%s,17850,United Kingdom\n", 536365+i, i, price)
+	}
+	writeFile(t, filepath.Join(dir, "orders.csv"), body.String())
+	steps := pipelines.Steps{Extract: true, Transform: true}
+	var log bytes.Buffer
+	if _, err := runCfgLog(t, dir, steps, "stg_orders", &log); err != nil {
+		t.Fatalf("1 reject in 100 rows is within the default 1%%: %v", err)
+	}
+	if !strings.Contains(log.String(), "quarantined 1 row(s): retail.orders 1 of 100 — see cdw quarantine") {
+		t.Errorf("no one-line quarantine summary in the log:\n%s", log.String())
+	}
+	if n, rev := stgOrders(t, dir); n != 99 || rev != 198 {
+		t.Fatalf("stg_orders: %d lines, revenue %v; want 99 and 198", n, rev)
+	}
+
+	// A re-export whose timestamps no layout reads: every row rejected.
+	writeFile(t, filepath.Join(dir, "orders.csv"), strings.ReplaceAll(body.String(), "12/1/2010 8:26", "2010.12.01 08:26"))
+	rep, err := runCfg(t, dir, steps, "stg_orders")
+	if err == nil || !strings.Contains(err.Error(), "100 of 100 rows rejected") || !strings.Contains(err.Error(), "max_rejected") ||
+		!strings.Contains(err.Error(), "orders.csv") {
+		t.Fatalf("run error = %v, want the reject budget naming the file", err)
+	}
+	if len(rep.Transform.Models) != 0 {
+		t.Fatal("models built after an extract over its reject budget")
+	}
+	if n, rev := stgOrders(t, dir); n != 99 || rev != 198 {
+		t.Fatalf("stg_orders after the failed run: %d lines, revenue %v; want the previous 99 and 198", n, rev)
 	}
 }

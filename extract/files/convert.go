@@ -20,6 +20,9 @@ func (p *plan) convert(of *openFile, fields [][]byte, line int64, rb *rowsBuilde
 	if p.format != "fixed" && len(fields) < of.need {
 		return fmt.Sprintf("row has %d fields, expected at least %d (check the delimiter and quoting)", len(fields), of.need)
 	}
+	if p.extraCol < 0 && of.width > 0 && len(fields) > of.width && !allEmpty(fields[of.width:]) {
+		return fmt.Sprintf("row has %d fields, the header has %d: the extras would be lost (check the quoting, or set extra_fields: keep to keep them in %s)", len(fields), of.width, colExtra)
+	}
 	if reason := p.appendRow(of, fields, line, rb, utf8OK); reason != "" {
 		rb.rollback()
 		return reason
@@ -39,6 +42,14 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 		if parts := of.partIdx[i]; parts != nil {
 			if reason := appendKey(col, c, parts, fields); reason != "" {
 				return reason
+			}
+			continue
+		}
+		if i == p.extraCol {
+			if of.width > 0 && len(fields) > of.width && !allEmpty(fields[of.width:]) {
+				col.appendString(extraJSON(fields[of.width:]))
+			} else {
+				col.appendNull(row)
 			}
 			continue
 		}

@@ -99,7 +99,7 @@ func TestGoodBadAndRerun(t *testing.T) {
 		"4,C4,2024-01-04,x,1\n"+ // line 5: bad number
 		",C5,2024-01-04,1,1\n"+ // line 6: missing required order_id
 		"5,C5,2024-01-05,\"3\",2.25\n")
-	src := openSource(t, dir, ordersYAML)
+	src := openSource(t, dir, ordersYAML+"    max_rejected: 100%\n") // half the rows are bad on purpose
 	x := &extract.Extractor{Dir: wh}
 	res, err := x.Extract(context.Background(), "shop", src, "orders", false)
 	if err != nil {

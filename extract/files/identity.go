@@ -2,7 +2,9 @@ package files
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -69,4 +71,25 @@ func (p *plan) numberRepeats(of *openFile, rec arrow.RecordBatch) {
 			keys[i] = repeatKey(h, k)
 		}
 	}
+}
+
+// allEmpty reports whether every field is blank: a trailing delimiter adds
+// an empty field that loses nothing.
+func allEmpty(fields [][]byte) bool {
+	for _, f := range fields {
+		if len(bytes.TrimSpace(f)) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// extraJSON encodes the fields beyond the header for _extra.
+func extraJSON(fields [][]byte) []byte {
+	ss := make([]string, len(fields))
+	for i, f := range fields {
+		ss[i] = strings.ToValidUTF8(string(f), "\uFFFD")
+	}
+	b, _ := json.Marshal(ss) // strings always encode
+	return b
 }

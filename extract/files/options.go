@@ -1,6 +1,7 @@
 package files
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,15 @@ type entityOptions struct {
 	Formats   []string          `yaml:"timestamp_formats"`
 	Decimal   string            `yaml:"decimal_separator"` // auto (default: detected per column), "." or ","
 	OnChange  string            `yaml:"on_change"`         // reload (default) or reject
+	// ExtraFields: a CSV row with more (non-empty) fields than the header
+	// is a reject (default), or keep puts the extras in _extra.
+	ExtraFields string `yaml:"extra_fields"`
+	// MaxRejected is the reject budget per extract: "1%" (default), "0",
+	// "100%", or a row count.
+	MaxRejected string `yaml:"max_rejected"`
+	// AllowEmpty makes a path that matches no file a normal, empty extract
+	// instead of an error.
+	AllowEmpty bool `yaml:"allow_empty"`
 }
 
 // fixedField is one column of a fixed-width layout: 1-based start, width in
@@ -47,21 +57,26 @@ type fixedField struct {
 
 // plan is a validated entityOptions.
 type plan struct {
-	entity    extract.Entity
-	glob      string
-	format    string
-	delim     rune
-	header    bool
-	encoding  string
-	gzip      string
-	skip      int
-	columns   []mapped // canonical and extra columns in output order
-	fields    []fixedField
-	loc       *time.Location
-	userTS    *tsGroup   // timestamp_formats, nil when not set
-	decimal   *numFormat // decimal_separator, nil = detect per column
-	onChange  string
-	lineNoCol int // index in columns of orders.line_no when it is unmapped, else -1
+	entity     extract.Entity
+	glob       string
+	format     string
+	delim      rune
+	header     bool
+	encoding   string
+	gzip       string
+	skip       int
+	columns    []mapped // canonical and extra columns in output order
+	fields     []fixedField
+	loc        *time.Location
+	userTS     *tsGroup   // timestamp_formats, nil when not set
+	decimal    *numFormat // decimal_separator, nil = detect per column
+	onChange   string
+	lineNoCol  int // index in columns of orders.line_no when it is unmapped, else -1
+	extraCol   int // index in columns of _extra under extra_fields: keep, else -1
+	budget     extract.Budget
+	allowEmpty bool
+	settingsID string          // parseSettings
+	settings   json.RawMessage // parseSettings
 }
 
 // mapped is one output column and the source column it comes from.
@@ -129,7 +144,8 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 	if err := n.Decode(&o); err != nil {
 		return nil, err
 	}
-	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1}
+	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1, extraCol: -1}
+	p.settingsID, p.settings = parseSettings(o)
 	p.glob = o.Path
 	if !filepath.IsAbs(p.glob) {
 		p.glob = filepath.Join(baseDir, p.glob)
@@ -190,6 +206,14 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		return nil, n.Get("skip_lines").Errorf("must not be negative")
 	}
 	p.skip = o.SkipLines
+	p.budget, p.allowEmpty = extract.DefaultBudget, o.AllowEmpty
+	if o.MaxRejected != "" {
+		b, err := extract.ParseBudget(o.MaxRejected)
+		if err != nil {
+			return nil, n.Get("max_rejected").Errorf("%v", err)
+		}
+		p.budget = b
+	}
 	switch o.OnChange {
 	case "", "reload", "reject":
 		if o.OnChange != "" {
@@ -269,6 +293,17 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 			return nil, n.Get("extra").Errorf("column name %q: use lower case letters, digits and _", name)
 		}
 		p.columns = append(p.columns, mapped{name: name, typ: extract.String, source: src})
+	}
+	switch o.ExtraFields {
+	case "", "reject":
+	case "keep":
+		if p.format == "fixed" {
+			return nil, n.Get("extra_fields").Errorf("extra_fields applies to csv and tsv, not fixed-width files")
+		}
+		p.extraCol = len(p.columns)
+		p.columns = append(p.columns, mapped{name: colExtra, typ: extract.String})
+	default:
+		return nil, n.Get("extra_fields").Errorf("extra_fields must be reject or keep, got %q", o.ExtraFields)
 	}
 	return p, nil
 }

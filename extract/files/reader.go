@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -29,6 +29,9 @@ import (
 const (
 	colFile = "_source_file"
 	colLine = "_source_line"
+	// colExtra holds, under extra_fields: keep, the fields of a row beyond
+	// the header's, as a JSON array of strings.
+	colExtra = "_extra"
 )
 
 func (p *plan) schema() *arrow.Schema {
@@ -73,6 +76,7 @@ type openFile struct {
 	num      []*numFormat // per plan column: how its numbers are written (detected from a sample)
 	header   [][]byte     // the CSV header as read, to recognise it repeated inside the file
 	headers  int64        // header rows repeated inside the file, skipped
+	width    int          // fields of the header; 0 = no header
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
@@ -220,7 +224,8 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	prev, seen := r.ledger.Files[path]
-	if seen && prev.Size == fi.Size() && prev.ModTime.Equal(fi.ModTime()) {
+	resettled := seen && prev.Settings != "" && prev.Settings != r.plan.settingsID
+	if seen && !resettled && prev.Size == fi.Size() && prev.ModTime.Equal(fi.ModTime()) {
 		return nil, nil, nil
 	}
 	entry := fileEntry{Version: 1}
@@ -228,6 +233,12 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 		sum, err := hashFile(path)
 		if err != nil {
 			return nil, nil, err
+		}
+		if resettled && sum == prev.SHA256 {
+			entry.Version = prev.Version + 1
+			r.src.log.Info("reading a file again as a new version: its parse settings changed", "file", path, "version", entry.Version,
+				"changed", strings.Join(changedKeys(r.ledger.Settings[prev.Settings], r.plan.settings), ","))
+			return r.open(path, fi, entry)
 		}
 		if sum == prev.SHA256 || sum == prev.RefusedSHA256 {
 			// Touched, not changed (or already refused): note the new mtime only.
@@ -250,6 +261,11 @@ func (r *reader) openNext(path string) (*openFile, *extract.Chunk, error) {
 		entry.Version = prev.Version + 1
 		r.src.log.Info("reloading changed file as a new version", "file", path, "version", entry.Version)
 	}
+	return r.open(path, fi, entry)
+}
+
+// open starts reading a file that needs loading.
+func (r *reader) open(path string, fi os.FileInfo, entry fileEntry) (*openFile, *extract.Chunk, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s: %w", path, err)
@@ -282,7 +298,9 @@ func (r *reader) finishFile() (json.RawMessage, error) {
 	of.entry.SHA256 = hex.EncodeToString(of.hash.Sum(nil))
 	of.entry.Rows, of.entry.Rejected = of.loaded, of.refused
 	of.entry.LoadedAt = time.Now().UTC()
+	of.entry.Settings = r.plan.settingsID
 	r.ledger.Files[of.path] = of.entry
+	r.ledger.recordSettings(r.plan.settingsID, r.plan.settings)
 	return json.Marshal(r.ledger)
 }
 
@@ -313,9 +331,16 @@ func (r *reader) startRows(of *openFile) error {
 		in = zr
 	}
 	br := bufio.NewReaderSize(in, 1<<20)
-	text, err := p.decode(of.path, br)
+	text, enc, why, err := p.decode(of.path, br)
 	if err != nil {
 		return err
+	}
+	if why != "" {
+		level := slog.LevelInfo
+		if why == "valid UTF-8" {
+			level = slog.LevelDebug
+		}
+		r.src.log.Log(context.Background(), level, "encoding chosen", "file", of.path, "encoding", enc, "why", why)
 	}
 	tr := bufio.NewReaderSize(text, 1<<20)
 	var skipped int64
@@ -422,6 +447,7 @@ func (r *reader) startRows(of *openFile) error {
 	if err := r.detect(of, of.sampleCSV(first)); err != nil {
 		return err
 	}
+	of.width = len(hdr)
 	r.startPipeline(of, sp, first)
 	return nil
 }
@@ -555,46 +581,32 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
-// decode strips a UTF-8 BOM and converts GBK/GB18030 to UTF-8. With encoding
-// auto, text that is not valid UTF-8 in its first 64 KiB is read as GB18030,
-// a superset of GBK and GB2312 (what Chinese CRM exports use).
-func (p *plan) decode(path string, br *bufio.Reader) (io.Reader, error) {
+// decode strips a UTF-8 BOM and converts GBK/GB18030 to UTF-8. With
+// encoding auto, detectEncoding chooses from the first 64 KiB; why says
+// what it chose and why ("" when the encoding was declared or a BOM said).
+func (p *plan) decode(path string, br *bufio.Reader) (text io.Reader, enc, why string, err error) {
 	head, err := br.Peek(64 * 1024)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, "", "", fmt.Errorf("reading %s: %w", path, err)
 	}
 	if bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}) {
 		br.Discard(3)
-		return br, nil
+		return br, "utf-8", "", nil
 	}
 	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) {
-		return nil, fmt.Errorf("%s is UTF-16 encoded; export it as UTF-8, GBK or GB18030", path)
+		return nil, "", "", fmt.Errorf("%s is UTF-16 encoded; export it as UTF-8, GBK or GB18030", path)
 	}
-	enc := p.encoding
+	enc = p.encoding
 	if enc == "auto" {
-		enc = "utf-8"
-		if !validUTF8Prefix(head) {
-			enc = "gb18030"
-		}
+		enc, why = detectEncoding(head)
 	}
 	switch enc {
 	case "gbk":
-		return transform.NewReader(br, simplifiedchinese.GBK.NewDecoder()), nil
+		return transform.NewReader(br, simplifiedchinese.GBK.NewDecoder()), enc, why, nil
 	case "gb18030":
-		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), nil
+		return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), enc, why, nil
 	}
-	return br, nil
-}
-
-// validUTF8Prefix is utf8.Valid that forgives a rune cut off at the end.
-func validUTF8Prefix(b []byte) bool {
-	for i := 0; i < 3 && len(b) > 0; i++ {
-		if utf8.Valid(b) {
-			return true
-		}
-		b = b[:len(b)-1]
-	}
-	return utf8.Valid(b)
+	return br, enc, why, nil
 }
 
 // fixedRows cuts lines into fields by character position.

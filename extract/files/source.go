@@ -68,12 +68,24 @@ func (s *Source) Entities() []string {
 	return out
 }
 
+// RejectBudget is the entity's max_rejected.
+func (s *Source) RejectBudget(entity string) extract.Budget {
+	if p, ok := s.plans[entity]; ok {
+		return p.budget
+	}
+	return extract.DefaultBudget
+}
+
+var _ extract.Budgeter = (*Source)(nil)
+
 // Close does nothing: files are opened per read.
 func (s *Source) Close() error { return nil }
 
 // ledger is the files source's cursor: every file loaded so far.
 type ledger struct {
 	Files map[string]fileEntry `json:"files"`
+	// Settings are the parse settings files were read with, by id.
+	Settings map[string]json.RawMessage `json:"settings,omitempty"`
 }
 
 type fileEntry struct {
@@ -87,6 +99,9 @@ type fileEntry struct {
 	// RefusedSHA256 is a changed version refused under on_change: reject,
 	// remembered so it is reported once, not on every run.
 	RefusedSHA256 string `json:"refused_sha256,omitempty"`
+	// Settings is the id of the parse settings the file was read with
+	// (ledger.Settings); "" in ledgers written before they were recorded.
+	Settings string `json:"settings,omitempty"`
 }
 
 // Read lists the files to load now and streams them one by one, emitting a
@@ -122,7 +137,12 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 		r.pending = append(r.pending, path)
 	}
 	if len(matches) == 0 {
-		s.log.Warn("no files match", "entity", req.Entity.Name, "path", p.glob)
+		// A path that matches nothing used to be one WARN line in a run that
+		// published empty marts and exited 0.
+		if !p.allowEmpty {
+			return nil, fmt.Errorf("no file matches %s (check the path, relative to the config file; set allow_empty: true on the entity if none is expected)", p.glob)
+		}
+		s.log.Info("no files match; allow_empty is set", "entity", req.Entity.Name, "path", p.glob)
 	}
 	r.schema = p.schema()
 	return r, nil
