@@ -5,11 +5,14 @@ package pipelines
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/secret"
 	"github.com/cdwhq/cdw/transform"
 )
 
@@ -18,12 +21,15 @@ type Config struct {
 	File    string // path of the config file
 	BaseDir string // its directory: relative paths start here
 
-	Warehouse string            // warehouse directory (default ./cdw-data)
-	Models    []string          // user model directories, after the built-in sql/
-	Vars      map[string]string // values for {{ var('name') }} in models
-	DuckDB    DuckDBConfig
-	Sources   []SourceConfig
-	Publish   []PublishConfig
+	Warehouse string // warehouse directory (default ./cdw-data)
+	// LockTimeout is how long a run waits for another cdw process to let go
+	// of the warehouse before it fails naming that process.
+	LockTimeout time.Duration
+	Models      []string          // user model directories, after the built-in sql/
+	Vars        map[string]string // values for {{ var('name') }} in models
+	DuckDB      DuckDBConfig
+	Sources     []SourceConfig
+	Publish     []PublishConfig
 	// Freshness limits the age of the newest raw row per entity.
 	Freshness map[string]transform.Freshness
 	// Scheduler and report settings, checked by pipelines/schedule and
@@ -55,17 +61,18 @@ type PublishConfig struct {
 }
 
 type fileConfig struct {
-	Warehouse string                         `yaml:"warehouse"`
-	Models    []string                       `yaml:"models"`
-	Vars      map[string]string              `yaml:"vars"`
-	DuckDB    DuckDBConfig                   `yaml:"duckdb"`
-	Sources   []config.Node                  `yaml:"sources" required:"true"`
-	Publish   []config.Node                  `yaml:"publish"`
-	Freshness map[string]transform.Freshness `yaml:"freshness"`
-	Serve     config.Node                    `yaml:"serve"`
-	Pipelines config.Node                    `yaml:"pipelines"`
-	Report    config.Node                    `yaml:"report"`
-	SMTP      config.Node                    `yaml:"smtp"`
+	Warehouse   string                         `yaml:"warehouse"`
+	LockTimeout *time.Duration                 `yaml:"lock_timeout"`
+	Models      []string                       `yaml:"models"`
+	Vars        map[string]string              `yaml:"vars"`
+	DuckDB      DuckDBConfig                   `yaml:"duckdb"`
+	Sources     []config.Node                  `yaml:"sources" required:"true"`
+	Publish     []config.Node                  `yaml:"publish"`
+	Freshness   map[string]transform.Freshness `yaml:"freshness"`
+	Serve       config.Node                    `yaml:"serve"`
+	Pipelines   config.Node                    `yaml:"pipelines"`
+	Report      config.Node                    `yaml:"report"`
+	SMTP        config.Node                    `yaml:"smtp"`
 }
 
 type entryHead struct {
@@ -88,6 +95,11 @@ func parseConfig(root config.Node) (*Config, error) {
 	if root.Y == nil {
 		return nil, root.Errorf("the config file is empty")
 	}
+	// Before anything can fail: from here on no error, log line or history
+	// record shows a credential the config points at.
+	if short := secret.AddEnv(root.EnvRefs()...); len(short) > 0 {
+		slog.Warn("secrets shorter than 4 characters cannot be kept out of logs and errors; use longer ones", "env", short)
+	}
 	var fc fileConfig
 	if err := root.Decode(&fc); err != nil {
 		return nil, err
@@ -99,6 +111,13 @@ func parseConfig(root config.Node) (*Config, error) {
 	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB,
 		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP}
 	c.Warehouse = c.path(fc.Warehouse, "cdw-data")
+	c.LockTimeout = DefaultLockTimeout
+	if fc.LockTimeout != nil {
+		if *fc.LockTimeout < 0 {
+			return nil, root.Get("lock_timeout").Errorf("lock_timeout must not be negative")
+		}
+		c.LockTimeout = *fc.LockTimeout
+	}
 	for e := range fc.Freshness {
 		if _, err := extract.LookupEntity(e); err != nil {
 			return nil, root.Get("freshness").Get(e).Errorf("freshness: %v", err)
