@@ -5,6 +5,7 @@ package pipelines
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/secret"
 	"github.com/cdwhq/cdw/transform"
 )
 
@@ -23,12 +25,15 @@ type Config struct {
 	File    string // path of the config file
 	BaseDir string // its directory: relative paths start here
 
-	Warehouse string            // warehouse directory (default ./cdw-data)
-	Models    []string          // user model directories, after the built-in sql/
-	Vars      map[string]string // values for {{ var('name') }} in models
-	DuckDB    DuckDBConfig
-	Sources   []SourceConfig
-	Publish   []PublishConfig
+	Warehouse string // warehouse directory (default ./cdw-data)
+	// LockTimeout is how long a run waits for another cdw process to let go
+	// of the warehouse before it fails naming that process.
+	LockTimeout time.Duration
+	Models      []string          // user model directories, after the built-in sql/
+	Vars        map[string]string // values for {{ var('name') }} in models
+	DuckDB      DuckDBConfig
+	Sources     []SourceConfig
+	Publish     []PublishConfig
 	// Freshness limits the age of the newest raw row per entity.
 	Freshness map[string]transform.Freshness
 	// OnSourceError is fail (default: when a source fails, the others are
@@ -79,6 +84,7 @@ type PublishConfig struct {
 
 type fileConfig struct {
 	Warehouse     string                         `yaml:"warehouse"`
+	LockTimeout   *time.Duration                 `yaml:"lock_timeout"`
 	Timezone      string                         `yaml:"timezone"`
 	Models        []string                       `yaml:"models"`
 	Vars          map[string]string              `yaml:"vars"`
@@ -113,6 +119,11 @@ func parseConfig(root config.Node) (*Config, error) {
 	if root.Y == nil {
 		return nil, root.Errorf("the config file is empty")
 	}
+	// Before anything can fail: from here on no error, log line or history
+	// record shows a credential the config points at.
+	if short := secret.AddEnv(root.EnvRefs()...); len(short) > 0 {
+		slog.Warn("secrets shorter than 4 characters cannot be kept out of logs and errors; use longer ones", "env", short)
+	}
 	var fc fileConfig
 	if err := root.Decode(&fc); err != nil {
 		return nil, err
@@ -124,6 +135,13 @@ func parseConfig(root config.Node) (*Config, error) {
 	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB,
 		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP}
 	c.Warehouse = c.path(fc.Warehouse, "cdw-data")
+	c.LockTimeout = DefaultLockTimeout
+	if fc.LockTimeout != nil {
+		if *fc.LockTimeout < 0 {
+			return nil, root.Get("lock_timeout").Errorf("lock_timeout must not be negative")
+		}
+		c.LockTimeout = *fc.LockTimeout
+	}
 	for e := range fc.Freshness {
 		if _, err := extract.LookupEntity(e); err != nil {
 			return nil, root.Get("freshness").Get(e).Errorf("freshness: %v", err)

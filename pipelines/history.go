@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/internal/durable"
+	"github.com/cdwhq/cdw/internal/secret"
 )
 
 // RunRecord is one line of run history (state/runs.jsonl). History lives in
@@ -18,7 +19,7 @@ import (
 type RunRecord struct {
 	ID        string        `json:"id"`
 	Pipeline  string        `json:"pipeline"`
-	Status    string        `json:"status"` // success, partial (on_source_error: continue), error, cancelled, running
+	Status    string        `json:"status"` // success, partial (on_source_error: continue), error, cancelled, interrupted, skipped, queued
 	StartedAt time.Time     `json:"started_at"`
 	Duration  time.Duration `json:"duration_ns"`
 	Rows      int64         `json:"rows_extracted"`
@@ -38,6 +39,7 @@ func AppendHistory(dir string, r RunRecord) error {
 	if err := os.MkdirAll(filepath.Dir(p), durable.DirPerm); err != nil {
 		return fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
 	}
+	r.Error = secret.Scrub(r.Error)
 	line, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encoding run record: %w", err)
@@ -72,6 +74,7 @@ func ReadHistory(dir string, n int) ([]RunRecord, error) {
 	for sc.Scan() {
 		var r RunRecord
 		if json.Unmarshal(sc.Bytes(), &r) == nil {
+			r.Error = secret.Scrub(r.Error) // lines written before the secret was known
 			all = append(all, r)
 		}
 	}
@@ -83,4 +86,56 @@ func ReadHistory(dir string, n int) ([]RunRecord, error) {
 		out = append(out, all[i])
 	}
 	return out, nil
+}
+
+// A run in progress is recorded in state/run.json from the moment it holds
+// the lock until its history line is written. A run killed in between
+// (SIGKILL, OOM, power cut) leaves the file behind; whoever takes the lock
+// next turns it into an "interrupted" history line, so no run goes
+// unrecorded.
+func runningPath(dir string) string { return filepath.Join(dir, "state", "run.json") }
+
+// markRunning records r as the run in progress.
+func markRunning(dir string, r RunRecord) error {
+	r.Status = "running"
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding run record: %w", err)
+	}
+	if err := durable.WriteFile(runningPath(dir), data); err != nil {
+		return fmt.Errorf("recording the run in progress: %w", err)
+	}
+	return nil
+}
+
+// finishRunning forgets the run in progress once its history line is written.
+func finishRunning(dir string) error {
+	if err := os.Remove(runningPath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("clearing the run in progress: %w", err)
+	}
+	return nil
+}
+
+// recoverInterrupted records the run an earlier lock holder left unfinished.
+// The caller holds the lock, so that holder is gone.
+func recoverInterrupted(dir string) error {
+	data, err := os.ReadFile(runningPath(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the unfinished run: %w", err)
+	}
+	var r RunRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		// Unreadable (durable.WriteFile never leaves a torn file, so
+		// something else wrote it): still record that a run was cut short.
+		r = RunRecord{ID: "unknown", Pipeline: "unknown", StartedAt: time.Now().UTC()}
+	}
+	r.Status = "interrupted"
+	r.Error = "the process stopped before the run finished (killed, out of memory or a power cut); found by the next run"
+	if err := AppendHistory(dir, r); err != nil {
+		return err
+	}
+	return finishRunning(dir)
 }

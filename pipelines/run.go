@@ -79,7 +79,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := os.MkdirAll(cfg.Warehouse, 0o700); err != nil {
 		return rep, fmt.Errorf("creating warehouse directory: %w", err)
 	}
-	lock, err := AcquireLock(cfg.Warehouse)
+	lock, err := WaitLock(ctx, cfg.Warehouse, cfg.LockTimeout)
 	if err != nil {
 		return rep, err
 	}
@@ -89,7 +89,13 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if rec.Pipeline == "" {
 		rec.Pipeline = "run"
 	}
+	if err := markRunning(cfg.Warehouse, rec); err != nil {
+		return rep, err
+	}
 	runErr := r.run(ctx, opts, log, rep)
+	if err := refreshSnapshot(cfg.Warehouse); err != nil {
+		log.Warn("refreshing the readers' copy of the warehouse", "err", err)
+	}
 	rep.Duration = time.Since(start)
 	rec.Duration = rep.Duration
 	for _, e := range rep.Extract {
@@ -113,7 +119,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := AppendHistory(cfg.Warehouse, rec); err != nil {
 		return rep, errors.Join(runErr, err)
 	}
-	return rep, runErr
+	return rep, errors.Join(runErr, finishRunning(cfg.Warehouse))
 }
 
 func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *Report) error {
@@ -346,15 +352,22 @@ func (r *Runner) ModelStatuses(ctx context.Context, selection string) ([]transfo
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(r.Cfg.Warehouse, "warehouse.duckdb")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	// A copy, not the warehouse itself: reading it would block a run.
+	snap, err := WarehouseSnapshot(r.Cfg.Warehouse)
+	if errors.Is(err, os.ErrNotExist) {
 		out := make([]transform.ModelStatus, len(selected))
 		for i, m := range selected {
 			out[i] = transform.ModelStatus{Model: m.Name, Why: "no earlier build on record"}
 		}
 		return out, nil
 	}
-	db, err := transform.Open(path, transform.Settings{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	if snap.Stale {
+		slog.Warn("a run is writing the warehouse: statuses are as of the copy before it", "holder", snap.Holder, "as_of", snap.AsOf.UTC().Format(time.RFC3339))
+	}
+	db, err := transform.Open(snap.Path, transform.Settings{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ func init() {
 				}
 				wh := filepath.Join(cfg.Warehouse, "warehouse.duckdb")
 				if _, err := os.Stat(wh); errors.Is(err, os.ErrNotExist) {
+					if held, holder := pipelines.LockHeld(cfg.Warehouse); held {
+						return fmt.Errorf("a run is building the warehouse at %s (%s): it publishes when it finishes; run 'cdw publish' after it if needed", cfg.Warehouse, holder)
+					}
 					return fmt.Errorf("no warehouse at %s: run 'cdw run' first", wh)
 				}
 				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
@@ -44,7 +47,7 @@ func init() {
 // lock so no run publishes meanwhile. A target that keeps no earlier version
 // is reported; the others are still rolled back.
 func rollbackTargets(ctx context.Context, cfg *pipelines.Config) error {
-	lock, err := pipelines.AcquireLock(cfg.Warehouse)
+	lock, err := pipelines.WaitLock(ctx, cfg.Warehouse, cfg.LockTimeout)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func init() {
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			dir := fs.String("dir", "", "warehouse directory (instead of --config)")
-			wh := fs.Bool("warehouse", false, "query warehouse.duckdb (staging, core, run records such as cdw_model_runs and cdw_test_runs) instead of the published marts; fails while a run holds it")
+			wh := fs.Bool("warehouse", false, "query warehouse.duckdb (staging, core, run records such as cdw_model_runs and cdw_test_runs) instead of the published marts; reads a copy as of the last finished run (state/snapshot/), so it never blocks a run")
 			format := fs.String("format", "table", "output format: table, csv or json")
 			limit := fs.Int("limit", 1000, "table format: print at most this many rows")
 			return func(ctx context.Context, args []string) error {
@@ -71,7 +71,9 @@ func martsFile(cfgPath, dir string) (string, error) {
 	return path, nil
 }
 
-// warehouseFile finds warehouse.duckdb.
+// warehouseFile returns a snapshot of warehouse.duckdb (see
+// pipelines.WarehouseSnapshot): opening the warehouse itself would make a
+// run starting meanwhile fail on DuckDB's file lock.
 func warehouseFile(cfgPath, dir string) (string, error) {
 	if dir == "" {
 		cfg, err := pipelines.LoadConfig(cfgPath)
@@ -80,11 +82,18 @@ func warehouseFile(cfgPath, dir string) (string, error) {
 		}
 		dir = cfg.Warehouse
 	}
-	path := filepath.Join(dir, "warehouse.duckdb")
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("no warehouse at %s: run 'cdw run' (or 'cdw demo') first", path)
+	snap, err := pipelines.WarehouseSnapshot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no warehouse at %s: run 'cdw run' (or 'cdw demo') first", filepath.Join(dir, "warehouse.duckdb"))
 	}
-	return path, nil
+	if err != nil {
+		return "", err
+	}
+	if snap.Stale {
+		fmt.Fprintf(errOut, "cdw query: a run is writing the warehouse (%s): reading it as of %s, before that run\n",
+			snap.Holder, snap.AsOf.UTC().Format(time.RFC3339))
+	}
+	return snap.Path, nil
 }
 
 // query runs SQL on a read-only connection with external access disabled, so

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/cdwhq/cdw/internal/memtrim"
+	"github.com/cdwhq/cdw/internal/secret"
 )
 
 // command is one subcommand: its flags are defined in setup, and run does the work.
@@ -91,9 +92,9 @@ func setupLogging(w io.Writer, level, format string) error {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		slog.SetDefault(slog.New(slog.NewTextHandler(w, opts)))
+		slog.SetDefault(slog.New(secret.Handler(slog.NewTextHandler(w, opts))))
 	case "json":
-		slog.SetDefault(slog.New(slog.NewJSONHandler(w, opts)))
+		slog.SetDefault(slog.New(secret.Handler(slog.NewJSONHandler(w, opts))))
 	default:
 		return fmt.Errorf("--log-format: %q is not text or json", format)
 	}
@@ -102,7 +103,7 @@ func setupLogging(w io.Writer, level, format string) error {
 
 // oneLine folds a (possibly joined) error into one line for the terminal.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	return strings.Join(strings.Fields(strings.ReplaceAll(secret.Scrub(err.Error()), "\n", "; ")), " ")
 }
 
 func printUsage(w io.Writer) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/secret"
 )
 
 // Defaults of the source-level settings.
@@ -287,6 +288,7 @@ func (o *options) conn(n config.Node) (connSettings, error) {
 			return cs, n.Get("password_env").Errorf("environment variable %s is not set", o.PasswordEnv)
 		}
 		cs.password = pw
+		secret.Add(pw)
 	}
 	var connString string
 	if o.DSN != "" {
@@ -407,10 +409,13 @@ func (e *textError) Unwrap() error { return e.cause }
 
 // redact returns err with the source's password removed from its message.
 func (s *Source) redact(err error) error {
-	if err == nil || s.conn.password == "" || !strings.Contains(err.Error(), s.conn.password) {
-		return err
+	if err == nil {
+		return nil
 	}
-	return &textError{text: redactText(err.Error(), s.conn.password), cause: err}
+	if text := secret.Scrub(err.Error()); text != err.Error() {
+		return &textError{text: text, cause: err}
+	}
+	return err
 }
 
 // oneLine joins the lines of a message with "; ", dropping repeated ones.
@@ -428,9 +433,6 @@ func oneLine(msg string) string {
 	return strings.Join(parts, " ")
 }
 
-func redactText(text, password string) string {
-	if password == "" {
-		return text
-	}
-	return strings.ReplaceAll(text, password, "[redacted]")
-}
+// redactText scrubs every secret cdw knows (this password included, which
+// conn registered) from text.
+func redactText(text, _ string) string { return secret.Scrub(text) }

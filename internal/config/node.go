@@ -300,3 +300,40 @@ func kindName(y *yaml.Node) string {
 		return fmt.Sprintf("%q", y.Value)
 	}
 }
+
+// EnvRefs lists the environment variables the config names in `*_env` keys
+// (a name, or a map of names such as params_env), anywhere in the tree: the
+// values cdw treats as secrets.
+func (n Node) EnvRefs() []string {
+	var out []string
+	var walk func(y *yaml.Node)
+	walk = func(y *yaml.Node) {
+		if y == nil {
+			return
+		}
+		if y.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(y.Content); i += 2 {
+				k, v := y.Content[i], y.Content[i+1]
+				if strings.HasSuffix(k.Value, "_env") {
+					switch v.Kind {
+					case yaml.ScalarNode:
+						out = append(out, v.Value)
+					case yaml.MappingNode:
+						for j := 1; j < len(v.Content); j += 2 {
+							if v.Content[j].Kind == yaml.ScalarNode {
+								out = append(out, v.Content[j].Value)
+							}
+						}
+					}
+				}
+				walk(v)
+			}
+			return
+		}
+		for _, c := range y.Content {
+			walk(c)
+		}
+	}
+	walk(n.Y)
+	return out
+}

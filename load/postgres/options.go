@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/secret"
 )
 
 // options are the keys of a `kind: postgres` publish entry.
@@ -113,6 +114,7 @@ func parseOptions(n config.Node) (*settings, error) {
 			return nil, n.Get("password_env").Errorf("environment variable %s (the PostgreSQL password) is not set", o.PasswordEnv)
 		}
 		s.password = pw
+		secret.Add(pw)
 	}
 	if o.RLS != nil {
 		s.rlsColumn = o.RLS.Column

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cdwhq/cdw/internal/failpoint"
+	"github.com/cdwhq/cdw/internal/secret"
 	"github.com/cdwhq/cdw/load"
 )
 
@@ -61,18 +62,9 @@ func (p *Publisher) connect(ctx context.Context) (*pgx.Conn, error) {
 	cc.RuntimeParams["application_name"] = "cdw publish"
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", p.s.where, redact(err, p.s.password))
+		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", p.s.where, secret.Err(err))
 	}
 	return conn, nil
-}
-
-// redact keeps a password out of an error text, in case a driver ever
-// echoes it back.
-func redact(err error, pw string) error {
-	if pw == "" || !strings.Contains(err.Error(), pw) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
 }
 
 // Publish loads every mart into <mart>__new and swaps them all in.

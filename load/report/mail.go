@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"github.com/cdwhq/cdw/internal/secret"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -111,8 +112,10 @@ func send(ctx context.Context, s *SMTPOptions, v Version) error {
 		if user == "" || pass == "" {
 			return fmt.Errorf("SMTP credentials: environment variables %s and %s must both be set", s.UsernameEnv, s.PasswordEnv)
 		}
+		secret.Add(user, pass)
 		if err := c.Auth(smtp.PlainAuth("", user, pass, s.Host)); err != nil {
-			return fmt.Errorf("authenticating to %s as %s: %w", addr, user, err)
+			// A server may echo the credentials in its 535 reply.
+			return secret.Err(fmt.Errorf("authenticating to %s as %s: %w", addr, user, err))
 		}
 	}
 	from, _ := mail.ParseAddress(s.From)

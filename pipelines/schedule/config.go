@@ -55,6 +55,13 @@ type ServeOptions struct {
 	// ShutdownGrace is how long SIGTERM waits for a running pipeline before
 	// cancelling it; cancelled steps leave no half-published mart.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// UnhealthyAfter failed runs in a row of one pipeline turn /healthz
+	// unhealthy (503); default 3.
+	UnhealthyAfter int `yaml:"unhealthy_after"`
+	// StaleAfter without a successful run of a pipeline turns /healthz
+	// unhealthy; default: an hour past its second due time since the last
+	// success.
+	StaleAfter time.Duration `yaml:"stale_after"`
 }
 
 // Config is the checked scheduler configuration.
@@ -63,8 +70,6 @@ type Config struct {
 	Pipelines []*Pipeline
 	Report    *report.Config // nil when no pipeline has a report step
 }
-
-var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // ParseConfig checks serve:, pipelines: (and report:/smtp: when a pipeline
 // reports). Errors name the file, line and key.
@@ -78,6 +83,15 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 	}
 	if c.Serve.Get("shutdown_grace").Y == nil {
 		out.Serve.ShutdownGrace = 30 * time.Second
+	}
+	if c.Serve.Get("unhealthy_after").Y == nil {
+		out.Serve.UnhealthyAfter = defaultUnhealthyAfter
+	}
+	if out.Serve.UnhealthyAfter < 1 {
+		return nil, c.Serve.Get("unhealthy_after").Errorf("unhealthy_after must be at least 1")
+	}
+	if out.Serve.StaleAfter < 0 {
+		return nil, c.Serve.Get("stale_after").Errorf("stale_after must not be negative")
 	}
 	n := c.Pipelines
 	if n.Y == nil || len(n.Y.Content) == 0 {
@@ -101,14 +115,15 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 			return nil, item.Get("name").Errorf("two pipelines are named %q", p.Name)
 		}
 		seen[p.Name] = true
-		spec := p.Schedule
+		var loc *time.Location
 		if p.Timezone != "" {
-			if _, err := time.LoadLocation(p.Timezone); err != nil {
+			l, err := time.LoadLocation(p.Timezone)
+			if err != nil {
 				return nil, item.Get("timezone").Errorf("unknown time zone %q: %v", p.Timezone, err)
 			}
-			spec = "CRON_TZ=" + p.Timezone + " " + spec
+			loc = l
 		}
-		s, err := parser.Parse(spec)
+		s, err := parseSchedule(p.Schedule, loc)
 		if err != nil {
 			return nil, item.Get("schedule").Errorf("schedule %q: %v", p.Schedule, err)
 		}

@@ -16,12 +16,14 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // reads raw Parquet footers for freshness
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/pipelines"
 )
 
 // metrics holds what /metrics exposes, written in the Prometheus text
 // format by hand (no client library needed for a handful of series).
 type metrics struct {
 	dir     string
+	now     func() time.Time
 	started time.Time
 
 	mu        sync.Mutex
@@ -30,11 +32,54 @@ type metrics struct {
 	lastOK    map[string]time.Time
 	rowsTotal map[[2]string]int64 // source, entity
 	newest    map[string]time.Time
+	last      map[string]pipelines.RunRecord // last finished run per pipeline, for /healthz
+	failures  map[string]int                 // failed runs in a row per pipeline
 }
 
-func newMetrics(dir string) *metrics {
-	return &metrics{dir: dir, started: time.Now(), runs: map[[2]string]int64{}, duration: map[string]float64{},
-		lastOK: map[string]time.Time{}, rowsTotal: map[[2]string]int64{}, newest: map[string]time.Time{}}
+func newMetrics(dir string, now func() time.Time) *metrics {
+	return &metrics{dir: dir, now: now, started: now(), runs: map[[2]string]int64{}, duration: map[string]float64{},
+		lastOK: map[string]time.Time{}, rowsTotal: map[[2]string]int64{}, newest: map[string]time.Time{},
+		last: map[string]pipelines.RunRecord{}, failures: map[string]int{}}
+}
+
+// outcome records how a due run ended, after its retries.
+func (m *metrics) outcome(r pipelines.RunRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.last[r.Pipeline] = r
+	if r.Status == "success" {
+		m.failures[r.Pipeline] = 0
+	} else {
+		m.failures[r.Pipeline]++
+	}
+}
+
+// seed starts /healthz from the run history, so a restarted cdw serve still
+// knows the last run of each pipeline and how many failed in a row.
+func (m *metrics) seed(recs []pipelines.RunRecord, names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, name := range names {
+		streak := true
+		for _, r := range recs { // newest first
+			if r.Pipeline != name || r.Status == "skipped" || r.Status == "queued" {
+				continue
+			}
+			if _, ok := m.last[name]; !ok {
+				m.last[name] = r
+			}
+			if r.Status == "success" {
+				if _, ok := m.lastOK[name]; !ok {
+					m.lastOK[name] = r.StartedAt.Add(r.Duration)
+				}
+				streak = false
+				break
+			}
+			if streak {
+				m.failures[name]++
+			}
+		}
+	}
 }
 
 func (m *metrics) run(pipeline, status string, d time.Duration, _ error) {
@@ -45,7 +90,7 @@ func (m *metrics) run(pipeline, status string, d time.Duration, _ error) {
 		m.duration[pipeline] = d.Seconds()
 	}
 	if status == "success" {
-		m.lastOK[pipeline] = time.Now()
+		m.lastOK[pipeline] = m.now()
 	}
 }
 
@@ -98,17 +143,13 @@ func (m *metrics) refreshFreshness(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-func (m *metrics) handler() http.Handler {
+func (m *metrics) handler(health func() (int, any)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		m.mu.Lock()
-		last := map[string]string{}
-		for p, t := range m.lastOK {
-			last[p] = t.UTC().Format(time.RFC3339)
-		}
-		m.mu.Unlock()
+		code, body := health()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"status": "ok", "uptime_seconds": int(time.Since(m.started).Seconds()), "last_success": last})
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(body)
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

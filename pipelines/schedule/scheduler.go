@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
+	"github.com/cdwhq/cdw/internal/secret"
 	"github.com/cdwhq/cdw/load/report"
 	"github.com/cdwhq/cdw/pipelines"
 )
@@ -25,6 +24,9 @@ type Scheduler struct {
 	// attempt runs one attempt of a pipeline; nil means the real pipeline
 	// run. Tests of the overlap/retry policy replace it.
 	attempt func(ctx context.Context, p *Pipeline, n int) error
+	// clock tells the time and waits for the next due run; nil means the
+	// real clock. Tests inject one to check schedules without waiting.
+	clock clock
 
 	metrics *metrics
 	runMu   sync.Mutex // one run at a time in this process: one warehouse writer
@@ -56,7 +58,19 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 	}
 	s.state = map[string]*pipelineState{}
 	s.stopped = make(chan struct{})
-	s.metrics = newMetrics(s.Runner.Cfg.Warehouse)
+	if s.clock == nil {
+		s.clock = realClock{}
+	}
+	s.metrics = newMetrics(s.Runner.Cfg.Warehouse, s.clock.Now)
+	if recs, err := pipelines.ReadHistory(s.Runner.Cfg.Warehouse, 10000); err != nil {
+		s.Log.Warn("reading run history for /healthz", "err", err)
+	} else {
+		names := make([]string, len(s.Cfg.Pipelines))
+		for i, p := range s.Cfg.Pipelines {
+			names[i] = p.Name
+		}
+		s.metrics.seed(recs, names)
+	}
 	s.metrics.refreshFreshness(ctx, s.Log)
 	if s.attempt == nil {
 		s.attempt = s.runAttempt
@@ -71,7 +85,7 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 		s.mu.Lock()
 		s.addr = ln.Addr()
 		s.mu.Unlock()
-		srv = &http.Server{Handler: s.metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv = &http.Server{Handler: s.metrics.handler(s.healthz), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		s.Log.Info("serving /healthz and /metrics", "addr", ln.Addr().String())
 	}
@@ -80,16 +94,19 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 	// once, only after the grace period.
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
-	c := cron.New(cron.WithParser(parser), cron.WithLogger(cron.DiscardLogger))
+	var loops sync.WaitGroup
 	for _, p := range s.Cfg.Pipelines {
 		s.state[p.Name] = &pipelineState{}
-		c.Schedule(p.sched, cron.FuncJob(func() { s.due(runCtx, p) }))
-		s.Log.Info("pipeline scheduled", "pipeline", p.Name, "schedule", p.Schedule, "next", p.sched.Next(time.Now()).Format(time.RFC3339))
+		s.Log.Info("pipeline scheduled", "pipeline", p.Name, "schedule", p.Schedule, "next", p.sched.Next(s.clock.Now()).Format(time.RFC3339))
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			s.loop(ctx, runCtx, p)
+		}()
 	}
-	c.Start()
 	<-ctx.Done()
 	close(s.stopped)
-	<-c.Stop().Done()
+	loops.Wait()
 	s.Log.Info("stopping: waiting for running pipelines", "grace", s.Cfg.Serve.ShutdownGrace)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -108,7 +125,29 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 	return nil
 }
 
-// due is called by cron when p is due; it applies the overlap policy.
+// loop calls due each time p's schedule comes round, until ctx ends.
+func (s *Scheduler) loop(ctx, runCtx context.Context, p *Pipeline) {
+	last := s.clock.Now()
+	for {
+		now := s.clock.Now()
+		if now.Before(last) {
+			now = last // the clock went back: never fire one time twice
+		}
+		next := p.sched.Next(now)
+		if next.IsZero() {
+			return // a schedule with no future time
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.clock.After(next.Sub(s.clock.Now())):
+		}
+		last = next
+		s.due(runCtx, p)
+	}
+}
+
+// due is called when p is due; it applies the overlap policy.
 func (s *Scheduler) due(ctx context.Context, p *Pipeline) {
 	select {
 	case <-s.stopped:
@@ -123,15 +162,17 @@ func (s *Scheduler) due(ctx context.Context, p *Pipeline) {
 			s.mu.Unlock()
 			s.Log.Info("pipeline still running: queued one more run", "pipeline", p.Name)
 			s.metrics.run(p.Name, "queued", 0, nil)
-			s.record(pipelines.RunRecord{ID: time.Now().UTC().Format("20060102T150405.000Z"), Pipeline: p.Name,
-				Status: "queued", StartedAt: time.Now().UTC(), Error: "previous run still going: runs right after it"})
+			now := s.clock.Now().UTC()
+			s.record(pipelines.RunRecord{ID: now.Format("20060102T150405.000Z"), Pipeline: p.Name,
+				Status: "queued", StartedAt: now, Error: "previous run still going: runs right after it"})
 			return
 		}
 		s.mu.Unlock()
 		s.Log.Info("pipeline still running: skipped", "pipeline", p.Name)
 		s.metrics.run(p.Name, "skipped", 0, nil)
-		s.record(pipelines.RunRecord{ID: time.Now().UTC().Format("20060102T150405.000Z"), Pipeline: p.Name,
-			Status: "skipped", StartedAt: time.Now().UTC(), Error: "previous run still going"})
+		now := s.clock.Now().UTC()
+		s.record(pipelines.RunRecord{ID: now.Format("20060102T150405.000Z"), Pipeline: p.Name,
+			Status: "skipped", StartedAt: now, Error: "previous run still going"})
 		return
 	}
 	st.running = true
@@ -164,9 +205,17 @@ func (s *Scheduler) execute(ctx context.Context, p *Pipeline) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	backoff := p.Retries.Backoff
+	due := s.clock.Now()
 	for n := 1; ; n++ {
 		start := time.Now()
 		err := s.attempt(ctx, p, n)
+		if err == nil || n >= p.Retries.MaxAttempts || ctx.Err() != nil {
+			r := pipelines.RunRecord{Pipeline: p.Name, Status: "success", StartedAt: due.UTC(), Attempt: n}
+			if err != nil {
+				r.Status, r.Error = "error", secret.Scrub(err.Error())
+			}
+			s.metrics.outcome(r)
+		}
 		status := "success"
 		if err != nil {
 			status = "error"
@@ -184,6 +233,7 @@ func (s *Scheduler) execute(ctx context.Context, p *Pipeline) {
 		case <-time.After(backoff):
 		case <-s.stopped: // shutting down: abandon the retries
 			s.Log.Info("shutting down: not retrying", "pipeline", p.Name)
+			s.metrics.outcome(pipelines.RunRecord{Pipeline: p.Name, Status: "error", StartedAt: due.UTC(), Attempt: n, Error: secret.Scrub(err.Error())})
 			return
 		}
 		backoff *= 2
@@ -218,7 +268,7 @@ func (s *Scheduler) runAttempt(ctx context.Context, p *Pipeline, n int) error {
 func (s *Scheduler) runReport(ctx context.Context, p *Pipeline, n int) error {
 	start := time.Now()
 	rec := pipelines.RunRecord{ID: start.UTC().Format("20060102T150405.000Z"), Pipeline: p.Name, StartedAt: start.UTC(), Attempt: n, Status: "success"}
-	lock, err := pipelines.AcquireLock(s.Runner.Cfg.Warehouse)
+	lock, err := pipelines.WaitLock(ctx, s.Runner.Cfg.Warehouse, s.Runner.Cfg.LockTimeout)
 	if err != nil {
 		return err
 	}
@@ -244,3 +294,14 @@ func (s *Scheduler) record(r pipelines.RunRecord) error {
 	}
 	return err
 }
+
+// clock is the scheduler's time source.
+type clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -17,7 +17,7 @@ func TestOverlapAndRetry(t *testing.T) {
 	dir := t.TempDir()
 	p := &Pipeline{Name: "p", Schedule: "@every 1s", Overlap: OverlapSkip, Retries: Retries{MaxAttempts: 2, Backoff: 200 * time.Millisecond}}
 	var err error
-	if p.sched, err = parser.Parse(p.Schedule); err != nil {
+	if p.sched, err = parseSchedule(p.Schedule, nil); err != nil {
 		t.Fatal(err)
 	}
 	var calls, inFlight, maxInFlight atomic.Int32
