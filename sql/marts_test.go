@@ -533,6 +533,36 @@ func TestFollowupRules(t *testing.T) {
 	}
 }
 
+// TestCancelledOnly: a customer whose only order was cancelled before it was
+// paid (status cancelled, positive quantity) has revenue 0, no purchase and
+// CLV 0; a refund line (negative quantity) still counts negative.
+func TestCancelledOnly(t *testing.T) {
+	dir := t.TempDir()
+	csv := "order_id,customer_id,order_ts,status,quantity,unit_price\n" +
+		"1,V,2024-05-01 10:00:00,cancelled,3,20\n" +
+		"2,P,2024-03-01 10:00:00,completed,1,50\n3,P,2024-04-01 10:00:00,completed,2,30\n4,P,2024-04-03 10:00:00,completed,-1,30\n" +
+		"5,Q,2024-02-01 10:00:00,completed,1,40\n6,Q,2024-05-01 10:00:00,completed,1,45\n"
+	if err := os.WriteFile(filepath.Join(dir, "orders.csv"), []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := build(t, fmt.Sprintf(`sources:
+  - name: shop
+    kind: files
+    entities:
+      orders:
+        path: %s/orders.csv
+        columns: {order_id: order_id, customer_id: customer_id, order_ts: order_ts, status: status, quantity: quantity, unit_price: unit_price}
+`, dir), nil)
+	got := rows(t, db, `SELECT v.customer_id, v.historic_revenue, v.orders, v.frequency, v.monetary, v.clv = 0
+	                    FROM customer_value v`)
+	expectRows(t, "customer_value", got, map[string][]string{
+		"V": {"0", "0", "0", "NULL", "true"}, // void: not −60
+		// 50 + 60 − 30; the return of 04-03 offsets the purchase of 04-01: 60 − 30
+		"P": {"80", "2", "1", "30", "false"},
+		"Q": {"85", "2", "1", "45", "false"},
+	})
+}
+
 // TestDegenerateData: one customer, nobody repeating, everything on one day.
 // The marts must build and hold no NaN or infinite number.
 func TestDegenerateData(t *testing.T) {
