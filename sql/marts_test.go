@@ -387,12 +387,14 @@ func TestMartsOnFixture(t *testing.T) {
 	t.Run("followup", func(t *testing.T) {
 		got := rows(t, db, `SELECT customer_id, reason, no_touch, revisit_overdue FROM service_followup`)
 		expectRows(t, "service_followup", got, map[string][]string{
-			// no service yet: due 90 days after the first order, 2024-08-30
-			"B":  {"service revisit overdue by 123 days", "false", "true"},
-			"S1": {"service revisit overdue by 275 days", "false", "true"}, // T1 (repair) is still open
-			"Z9": {"never touched", "true", "false"},                       // CRM prospect
+			// S1 has tickets but no service yet (T1, a repair, is still
+			// open): due 90 days after the first order
+			"S1": {"service revisit overdue by 275 days", "false", "true"},
+			"Z9": {"never touched", "true", "false"}, // CRM prospect
 		})
-		for _, k := range []string{"A", "S2", "H"} { // touched and serviced recently; H is lost
+		// B has neither tickets nor CRM contacts: no service history, no
+		// revisit (it was "overdue by 123 days" from its first order)
+		for _, k := range []string{"A", "B", "S2", "H"} { // touched and serviced recently; H is lost
 			if _, ok := got[k]; ok {
 				t.Errorf("service_followup lists %s", k)
 			}
@@ -510,6 +512,57 @@ func TestMartVarsChangeDefinitions(t *testing.T) {
 	})
 }
 
+// TestFollowupRules: revisits from the first order where a unit turns them
+// on, and periods per unit and customer type, the most specific rule first.
+func TestFollowupRules(t *testing.T) {
+	db := fixture(t, map[string]string{"followup_revisit_units": "U",
+		"followup_rules": "U/business=5/30; */consumer=60/120; S/*=30/400"})
+	got := rows(t, db, `SELECT customer_id, reason, no_touch, revisit_overdue, revisit_due::VARCHAR FROM service_followup
+	                    WHERE business_unit IN ('U', 'S')`)
+	expectRows(t, "service_followup", got, map[string][]string{
+		// B (U, business): last order 10 days ago > 5; first order
+		// 2024-06-01 + 30 days
+		"B": {"no touch for 10 days; service revisit overdue by 183 days", "true", "true", "2024-07-01"},
+		// E (U, consumer): last order 40 days ago ≤ 60; 2023-01-10 + 120
+		"E": {"service revisit overdue by 601 days", "false", "true", "2023-05-10"},
+	})
+	// S1 (unit S): 400 days from the first order 2024-01-01 is not yet
+	// due, and T2 (12-25) touched it 6 days ago
+	if _, ok := got["S1"]; ok {
+		t.Errorf("service_followup lists S1 under the S/*=30/400 rule")
+	}
+}
+
+// TestCancelledOnly: a customer whose only order was cancelled before it was
+// paid (status cancelled, positive quantity) has revenue 0, no purchase and
+// CLV 0; a refund line (negative quantity) still counts negative.
+func TestCancelledOnly(t *testing.T) {
+	dir := t.TempDir()
+	csv := "order_id,customer_id,order_ts,status,quantity,unit_price\n" +
+		"1,V,2024-05-01 10:00:00,cancelled,3,20\n" +
+		"2,P,2024-03-01 10:00:00,completed,1,50\n3,P,2024-04-01 10:00:00,completed,2,30\n4,P,2024-04-03 10:00:00,completed,-1,30\n" +
+		"5,Q,2024-02-01 10:00:00,completed,1,40\n6,Q,2024-05-01 10:00:00,completed,1,45\n"
+	if err := os.WriteFile(filepath.Join(dir, "orders.csv"), []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := build(t, fmt.Sprintf(`sources:
+  - name: shop
+    kind: files
+    entities:
+      orders:
+        path: %s/orders.csv
+        columns: {order_id: order_id, customer_id: customer_id, order_ts: order_ts, status: status, quantity: quantity, unit_price: unit_price}
+`, dir), nil)
+	got := rows(t, db, `SELECT v.customer_id, v.historic_revenue, v.orders, v.frequency, v.monetary, v.clv = 0
+	                    FROM customer_value v`)
+	expectRows(t, "customer_value", got, map[string][]string{
+		"V": {"0", "0", "0", "NULL", "true"}, // void: not −60
+		// 50 + 60 − 30; the return of 04-03 offsets the purchase of 04-01: 60 − 30
+		"P": {"80", "2", "1", "30", "false"},
+		"Q": {"85", "2", "1", "45", "false"},
+	})
+}
+
 // TestDegenerateData: one customer, nobody repeating, everything on one day.
 // The marts must build and hold no NaN or infinite number.
 func TestDegenerateData(t *testing.T) {
@@ -548,6 +601,10 @@ func TestDegenerateData(t *testing.T) {
 			// No spread in recency: everyone scores 3, not "lost".
 			if n := scalar[int](t, db, `SELECT count(*) FROM customer_segments WHERE r_score <> 3`); n != 0 {
 				t.Errorf("%d customers with r_score ≠ 3 although all bought on as_of", n)
+			}
+			// No spread in frequency: one order is F = 1, not 3.
+			if n := scalar[int](t, db, `SELECT count(*) FROM customer_segments WHERE f_score <> least(5, frequency)`); n != 0 {
+				t.Errorf("%d customers whose f_score does not follow their orders", n)
 			}
 			fb := scalar[string](t, db, `SELECT fallback FROM clv_params`)
 			if fb == "" {

@@ -6,7 +6,9 @@
 --   score = 1 + floor(5 × customers with a worse value / customers in the
 --   unit), so ties share the lower score (all one-time buyers get F = 1); 5
 --   is best (most recent, most orders, most revenue). A measure without spread
---   in the unit (one customer, or all equal) scores 3 for everyone.
+--   in the unit (one customer, or all equal) follows the value: R scores 3, F
+--   scores the number of orders (1–5; one order is F = 1), M scores 3 for
+--   positive net revenue, else 1.
 --   The named segment comes from the R and F scores (the RFM grid). ABC ranks
 --   the unit's customers by monetary: A while the cumulative share of positive
 --   net revenue before the customer is below var abc_a_share (0.75), B below
@@ -70,8 +72,12 @@ WITH base AS (
 ), scored AS (
     SELECT *,
            CASE WHEN r_ties = n THEN 3 ELSE 1 + (5 * r_below) // n END::INTEGER AS r_score,
-           CASE WHEN f_ties = n THEN 3 ELSE 1 + (5 * f_below) // n END::INTEGER AS f_score,
-           CASE WHEN m_ties = n THEN 3 ELSE 1 + (5 * m_below) // n END::INTEGER AS m_score
+           -- without spread F and M follow the value: one order is F = 1,
+           -- no net revenue is M = 1 (a unit where nobody repeats must not
+           -- make its one-time buyers average)
+           CASE WHEN f_ties = n THEN least(5, greatest(1, orders)) ELSE 1 + (5 * f_below) // n END::INTEGER AS f_score,
+           CASE WHEN m_ties = n THEN CASE WHEN net_revenue > 0 THEN 3 ELSE 1 END
+                ELSE 1 + (5 * m_below) // n END::INTEGER AS m_score
     FROM ranked
 )
 SELECT

@@ -4,7 +4,15 @@
 --   contact before as_of), and customers whose service revisit is overdue: the
 --   last service (CRM contact or resolved ticket of a service category, see
 --   customer_tickets; else the first order) is more than var
---   followup_revisit_days (90) days before as_of. Customers in lifecycle stage
+--   followup_revisit_days (90) days before as_of. The revisit rule applies to
+--   customers with service history (a ticket or a CRM contact) and, from the
+--   first order, to every customer of the units in var followup_revisit_units
+--   (comma-separated, default none): a shop without service data gets no
+--   revisit rows. var followup_rules sets both periods per business unit and
+--   customer type, "unit/customer_type=no_touch_days/revisit_days" entries
+--   separated by ";" with * for any (e.g. "*/business=30/30; */consumer=90/90");
+--   the most specific entry wins (unit and type, unit, type), else the two
+--   vars above. Customers in lifecycle stage
 --   lost are left out unless var followup_include_lost is true; customers
 --   without orders (prospects in the CRM) are included. priority ranks the
 --   unit's list by churn score, then net revenue.
@@ -24,7 +32,7 @@
 -- column: days_since_touch: days from the last touch to as_of (NULL when never touched)
 -- column: no_touch: true when not touched for more than followup_no_touch_days
 -- column: last_service_at: last service contact or service ticket resolution
--- column: revisit_due: when the next service revisit was due
+-- column: revisit_due: when the next service revisit was due (NULL when the revisit rule does not apply)
 -- column: revisit_overdue_days: days the revisit is overdue (0 when not overdue)
 -- column: revisit_overdue: true when the revisit is overdue
 -- column: reason: why the customer is on the list, in words
@@ -34,11 +42,35 @@
 -- column: priority: 1 = call first, within the business unit
 WITH p AS (
     SELECT as_of,
-           {{ var('followup_no_touch_days', 30) }} AS no_touch_days,
-           {{ var('followup_revisit_days', 90) }}  AS revisit_days
+           list_transform(string_split({{ var('followup_revisit_units', '') }}, ','), u -> trim(u)) AS revisit_units
     FROM as_of_date
+), rule_text AS (
+    SELECT trim(unnest(string_split({{ var('followup_rules', '') }}, ';'))) AS rule
+), rules AS (
+    -- "unit/customer_type=no_touch_days/revisit_days", * for any
+    SELECT nullif(trim(split_part(split_part(rule, '=', 1), '/', 1)), '*')         AS unit,
+           nullif(trim(split_part(split_part(rule, '=', 1), '/', 2)), '*')         AS ctype,
+           CAST(nullif(trim(split_part(split_part(rule, '=', 2), '/', 1)), '') AS INTEGER) AS rule_no_touch,
+           CAST(nullif(trim(split_part(split_part(rule, '=', 2), '/', 2)), '') AS INTEGER) AS rule_revisit
+    FROM rule_text
+    WHERE rule <> ''
+), customer_rules AS (
+    -- the most specific rule: unit and type, then unit, then type
+    SELECT c.customer_key,
+           coalesce(r.rule_no_touch, {{ var('followup_no_touch_days', 30) }}) AS no_touch_days,
+           coalesce(r.rule_revisit, {{ var('followup_revisit_days', 90) }})   AS revisit_days
+    FROM customers c
+    LEFT JOIN rules r
+        ON (r.unit IS NULL OR r.unit = c.business_unit) AND (r.ctype IS NULL OR r.ctype = c.customer_type)
+    QUALIFY row_number() OVER (PARTITION BY c.customer_key
+                               ORDER BY (r.unit IS NOT NULL)::INTEGER * 2 + (r.ctype IS NOT NULL)::INTEGER DESC) = 1
 ), facts AS (
     SELECT c.customer_key, c.business_unit, c.channel, c.customer_type, c.name, c.email, c.phone, c.contacts, p.*,
+           cr.no_touch_days, cr.revisit_days,
+           -- service history: a ticket or a CRM contact, or a unit that
+           -- runs revisits from the first order
+           t.customer_key IS NOT NULL OR c.last_contact_at IS NOT NULL
+               OR list_contains(p.revisit_units, c.business_unit)            AS revisits,
            s.last_order_ts                                                    AS last_order_at,
            t.last_ticket_at,
            CASE WHEN timezone({{ var('timezone', 'UTC') }}, c.last_contact_at)::DATE <= p.as_of THEN c.last_contact_at END AS last_contact_at,
@@ -47,6 +79,7 @@ WITH p AS (
            g.lifecycle_stage, r.churn_band, r.churn_score, s.net_revenue
     FROM customers c
     CROSS JOIN p
+    JOIN customer_rules cr USING (customer_key)
     LEFT JOIN customer_summary s USING (customer_key)
     LEFT JOIN customer_tickets t USING (customer_key)
     LEFT JOIN customer_segments g ON g.customer_id = c.customer_key
@@ -64,7 +97,7 @@ WITH p AS (
 ), flagged AS (
     SELECT *,
            coalesce(days_since_touch > no_touch_days, true)                      AS no_touch,
-           coalesce(revisit_due < as_of, false)                                  AS revisit_overdue
+           revisits AND coalesce(revisit_due < as_of, false)                     AS revisit_overdue
     FROM due
 )
 SELECT
@@ -83,7 +116,7 @@ SELECT
     days_since_touch,
     no_touch,
     last_service_at,
-    revisit_due,
+    CASE WHEN revisits THEN revisit_due END                                    AS revisit_due,
     CASE WHEN revisit_overdue THEN date_diff('day', revisit_due, as_of) ELSE 0 END AS revisit_overdue_days,
     revisit_overdue,
     concat_ws('; ',

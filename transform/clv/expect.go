@@ -85,8 +85,34 @@ func condG(r, alpha, a, b, t, x, T float64) float64 {
 				}
 			}
 		}
+		// Large a and b (a fit where almost nobody repeats lands at
+		// a ≈ 3e6): the Euler-transformed series needs ~a·z terms and
+		// (1−z)^{a−1} underflows, and quadrature misses the narrow Beta
+		// peak. The untransformed series converges like (b+x)/c·z there.
+		if z <= seriesMaxZNearS {
+			if g, ok := gSeriesDirect(r, a, b, x, k, z); ok {
+				return g
+			}
+		}
 	}
 	return gBeta(m, a, b+x, k)
+}
+
+// gSeriesDirect evaluates G with the untransformed series of FHL eq. 10,
+// 1 − (1−z)^{r+x} ₂F₁(r+x, b+x; a+b+x−1; z), the bracket formed through
+// expm1 so it keeps its relative precision when G is small.
+func gSeriesDirect(r, a, b, x, k, z float64) (float64, bool) {
+	m, c := r+x, a+b+x-1
+	s, ok := hyp2f1Tail(m, b+x, c, z, seriesMaxTerms)
+	if !ok || 1+s <= 0 {
+		return 0, false
+	}
+	bracket := -math.Expm1(-m*math.Log1p(k) + math.Log1p(s))
+	g := c / (a - 1) * bracket
+	if math.IsNaN(g) || math.IsInf(g, 0) || g <= 0 {
+		return 0, false
+	}
+	return g, true
 }
 
 // gSeries evaluates G with the Euler-transformed hypergeometric series.
