@@ -34,7 +34,17 @@ func init() {
 						fmt.Fprintln(out, v.File)
 					}
 					if res.Sent > 0 {
-						fmt.Fprintf(out, "sent %d messages\n", res.Sent)
+						fmt.Fprintf(out, "sent %d messages (charts drawn with %s)\n", res.Sent, res.Font)
+					}
+					// Nothing e-mailed is said in one line, never left to silence.
+					switch {
+					case *outFile != "":
+					case *noSend:
+						fmt.Fprintln(out, "not e-mailed: --no-send")
+					case rc.SMTP == nil:
+						fmt.Fprintln(out, "not e-mailed: cdw.yaml has no smtp: section (reports saved only)")
+					case res.NotSent != "":
+						fmt.Fprintln(out, "not e-mailed: "+res.NotSent)
 					}
 				}
 				return err

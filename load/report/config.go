@@ -21,9 +21,17 @@ type Options struct {
 	Units map[string]string `yaml:"units"` // business unit → head's address
 	Dir   string            `yaml:"dir"`   // default <warehouse>/reports
 	Marts string            `yaml:"marts"` // default <warehouse>/marts.duckdb
-	// TopN and RiskScore shape the "high value at high risk" list.
+	// TopN and RiskScore shape the "high value at high risk" list: the
+	// top_n customers by net revenue whose churn_score is at least
+	// risk_score (default 50, where the built-in marts' "high" band starts).
 	TopN      int     `yaml:"top_n"`
 	RiskScore float64 `yaml:"risk_score"`
+	// Currency labels amounts: an ISO code (USD, EUR, GBP and CNY get their
+	// symbol) or any short text; none when empty.
+	Currency string `yaml:"currency"`
+	// Font is a .ttf/.otf/.ttc file for the e-mailed PNG charts; default: a
+	// CJK system font if one is installed, else the built-in Liberation Sans.
+	Font string `yaml:"font"`
 }
 
 // SMTPOptions are the smtp: settings. Credentials never live in the file:
@@ -76,8 +84,12 @@ func ParseConfig(reportNode, smtpNode config.Node, warehouse, baseDir string) (*
 		o.TopN = 10
 	}
 	if o.RiskScore <= 0 {
-		o.RiskScore = 60
+		o.RiskScore = 50
 	}
+	if len(o.Currency) > 8 {
+		return nil, reportNode.Get("currency").Errorf("currency %q: use a code such as EUR or a short symbol", o.Currency)
+	}
+	o.Font = resolve(baseDir, o.Font, "")
 	if smtpNode.Y != nil {
 		s := &SMTPOptions{}
 		if err := smtpNode.Decode(s); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -129,11 +130,20 @@ type countRow struct {
 // riskRow is one high-value customer at high risk.
 type riskRow struct {
 	Customer string
+	Name     string // contact name (and company) when the CRM has one, else Customer
 	Unit     string
 	Segment  string
 	Score    float64
 	Value    float64
-	Drivers  string
+	Drivers  string   // the mart's own drivers text (English)
+	Reasons  []reason // nil when churn_risk lacks the driver columns
+}
+
+// reason is one driver of a churn score, worded per language at render time.
+type reason struct {
+	Kind string // rhythm, alive, open, overdue, complaints, satisfaction
+	N, M int
+	pts  float64
 }
 
 // figures is everything one report version shows; a nil slice with a
@@ -153,8 +163,50 @@ type figures struct {
 	AtRisk    []riskRow
 	RiskScore float64
 	Seasonal  []point // X = month 1..12, Y = index
+	Cohorts   []cohortRow
+	Movement  *movement
 	Skipped   map[string]string
 }
+
+// movement is what changed between the last two weekly period ends of
+// segment_history.
+type movement struct {
+	From, To  string // the two as_of dates
+	Moves     []move // from → to pairs that changed, most customers first
+	Changed   int64  // customers whose segment changed
+	New       int64  // customers first seen at To
+	IntoRisk  float64
+	RiskCount int64
+	Champions struct{ Lost, Gained []named }
+}
+
+// move is one cell of the migration matrix.
+type move struct {
+	From, To  string // From "" = new customer
+	Customers int64
+	Revenue   float64
+}
+
+// named is a customer behind a move.
+type named struct {
+	Name, Segment string
+	Revenue       float64
+}
+
+// riskSegments are the segments "moved into at risk / lost" adds up.
+var riskSegments = []string{"at risk", "can't lose", "lost"}
+
+// cohortRow is one first-purchase month: its size and the share of it
+// buying in each month since (index 0 = the cohort month).
+type cohortRow struct {
+	Month     string // YYYY-MM
+	Customers int64
+	Retention []float64
+}
+
+// cohortMonths and cohortSpan bound the heat map: the last 12 cohorts, the
+// first 12 months of each.
+const cohortMonths, cohortSpan = 12, 12
 
 // scopeWhere returns " AND <alias>business_unit = ?" and args for a scope.
 func scopeWhere(scope, alias string) (string, []any) {
@@ -172,7 +224,7 @@ func (m *marts) collect(ctx context.Context, scope string, o *Options) (*figures
 		fn   func(context.Context, *figures, *Options) error
 	}{
 		{"segments", m.segments}, {"pareto", m.pareto}, {"churn", m.churn},
-		{"at_risk", m.atRisk}, {"seasonal", m.seasonal},
+		{"at_risk", m.atRisk}, {"seasonal", m.seasonal}, {"cohorts", m.cohorts}, {"movement", m.movement},
 	}
 	for _, s := range steps {
 		if err := s.fn(ctx, f, o); err != nil {
@@ -318,6 +370,19 @@ func (m *marts) churn(ctx context.Context, f *figures, _ *Options) error {
 	return err
 }
 
+// riskDrivers are churn_risk's driver columns: the points each adds to the
+// score and the figure the plain-words reason quotes.
+var riskDrivers = []struct{ kind, points, figure string }{
+	{"rhythm", "points_rhythm", "recency_days"},
+	{"alive", "points_alive", "p_alive"},
+	{"open", "points_open", "open_tickets"},
+	{"overdue", "points_overdue", "overdue_tickets"},
+	{"complaints", "points_complaints", "complaints_90d"},
+	{"satisfaction", "points_satisfaction", "low_satisfaction_90d"},
+}
+
+// atRisk lists the most valuable customers whose churn score is at least
+// report.risk_score, largest historic net revenue first.
 func (m *marts) atRisk(ctx context.Context, f *figures, o *Options) error {
 	from, alias, ok := m.riskFrom()
 	if !ok || !m.has("churn_risk", "customer_id", "churn_score") {
@@ -334,13 +399,6 @@ func (m *marts) atRisk(ctx context.Context, f *figures, o *Options) error {
 	} else if c := m.firstCol("customer_value", "historic_revenue", "clv"); c != "" && m.has("customer_value", "customer_id") {
 		value, join = "v."+load.QuoteIdent(c), " LEFT JOIN customer_value v ON v.customer_id = r.customer_id"
 	}
-	// The mart's own early-warning flag (high value at high risk) decides
-	// who is listed when it exists; otherwise the score threshold does.
-	filter := "r.churn_score >= ?"
-	fargs := []any{o.RiskScore}
-	if m.has("churn_risk", "early_warning") {
-		filter, fargs = "r.early_warning", nil
-	}
 	unit := alias + "business_unit"
 	segment := "NULL"
 	if m.has("customer_segments", "segment") {
@@ -354,9 +412,27 @@ func (m *marts) atRisk(ctx context.Context, f *figures, o *Options) error {
 	if m.has("churn_risk", "drivers") {
 		drivers = "CAST(r.drivers AS VARCHAR)"
 	}
-	q := fmt.Sprintf(`SELECT CAST(r.customer_id AS VARCHAR), CAST(%s AS VARCHAR), CAST(%s AS VARCHAR), r.churn_score, coalesce(%s, 0), %s
-FROM %s%s WHERE %s%s ORDER BY 5 DESC, 4 DESC, 1 LIMIT %d`, unit, segment, value, drivers, from, join, filter, where, o.TopN)
-	rows, err := m.db.QueryContext(ctx, q, append(fargs, args...)...)
+	name := "NULL"
+	if m.has("customer_360", "customer_id", "name", "company") {
+		name = `nullif(concat_ws(' · ', nullif(trim(c3.name), ''), nullif(trim(c3.company), '')), '')`
+		join += " LEFT JOIN customer_360 c3 ON c3.customer_id = r.customer_id"
+	}
+	structured := m.has("churn_risk", "rhythm_days")
+	extra := ""
+	for _, d := range riskDrivers {
+		if !m.has("churn_risk", d.points, d.figure) {
+			structured = false
+		}
+	}
+	if structured {
+		extra = ", r.rhythm_days"
+		for _, d := range riskDrivers {
+			extra += fmt.Sprintf(", coalesce(r.%s, 0)::DOUBLE, coalesce(r.%s, 0)::DOUBLE", d.points, d.figure)
+		}
+	}
+	q := fmt.Sprintf(`SELECT CAST(r.customer_id AS VARCHAR), %s, CAST(%s AS VARCHAR), CAST(%s AS VARCHAR), r.churn_score, coalesce(%s, 0), %s%s
+FROM %s%s WHERE r.churn_score >= ?%s ORDER BY 6 DESC, 5 DESC, 1 LIMIT %d`, name, unit, segment, value, drivers, extra, from, join, where, o.TopN)
+	rows, err := m.db.QueryContext(ctx, q, append([]any{o.RiskScore}, args...)...)
 	if err != nil {
 		return err
 	}
@@ -364,14 +440,58 @@ FROM %s%s WHERE %s%s ORDER BY 5 DESC, 4 DESC, 1 LIMIT %d`, unit, segment, value,
 	f.AtRisk = []riskRow{}
 	for rows.Next() {
 		var r riskRow
-		var u, s, d sql.NullString
-		if err := rows.Scan(&r.Customer, &u, &s, &r.Score, &r.Value, &d); err != nil {
+		var n, u, s, d sql.NullString
+		dest := []any{&r.Customer, &n, &u, &s, &r.Score, &r.Value, &d}
+		var rhythm sql.NullFloat64
+		vals := make([]float64, 2*len(riskDrivers))
+		if structured {
+			dest = append(dest, &rhythm)
+			for i := range vals {
+				dest = append(dest, &vals[i])
+			}
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		r.Unit, r.Segment, r.Drivers = u.String, s.String, d.String
+		r.Name, r.Unit, r.Segment, r.Drivers = n.String, u.String, s.String, d.String
+		if r.Name == "" {
+			r.Name = r.Customer
+		}
+		if structured {
+			r.Reasons = reasons(vals, rhythm.Float64)
+		}
 		f.AtRisk = append(f.AtRisk, r)
 	}
 	return rows.Err()
+}
+
+// reasons orders a customer's drivers: the recency-against-rhythm sentence
+// first (it is the one an account manager can act on), then up to two more
+// by points. P(alive) says the same as the rhythm, so it only shows when
+// the rhythm adds no points.
+func reasons(vals []float64, rhythmDays float64) []reason {
+	var rs []reason
+	var rhythm *reason
+	for i, d := range riskDrivers {
+		pts, fig := vals[2*i], vals[2*i+1]
+		switch d.kind {
+		case "rhythm":
+			rhythm = &reason{Kind: "rhythm", N: int(fig), M: int(math.Round(rhythmDays)), pts: pts}
+		case "alive":
+			rs = append(rs, reason{Kind: "alive", N: int(math.Round(fig * 100)), pts: pts})
+		default:
+			rs = append(rs, reason{Kind: d.kind, N: int(fig), pts: pts})
+		}
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].pts > rs[j].pts })
+	out := []reason{*rhythm}
+	for _, r := range rs {
+		if r.pts <= 0 || len(out) == 3 || (r.Kind == "alive" && rhythm.pts > 0) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func (m *marts) seasonal(ctx context.Context, f *figures, _ *Options) error {
@@ -401,6 +521,140 @@ func (m *marts) seasonal(ctx context.Context, f *figures, _ *Options) error {
 		p.Y = y.Float64
 		f.Seasonal = append(f.Seasonal, p)
 	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	sort.Slice(f.Seasonal, func(i, j int) bool { return f.Seasonal[i].X < f.Seasonal[j].X })
+	// The built-in mart stores the index ×100 (100 = an average month); an
+	// index averages 1 over the year, so a mean far above that is ×100.
+	mean := 0.0
+	for _, p := range f.Seasonal {
+		mean += p.Y / float64(len(f.Seasonal))
+	}
+	if mean > 10 {
+		for i := range f.Seasonal {
+			f.Seasonal[i].Y /= 100
+		}
+	}
+	return nil
+}
+
+// cohorts reads the last cohortMonths cohorts of cohort_retention, their
+// units added up.
+func (m *marts) cohorts(ctx context.Context, f *figures, _ *Options) error {
+	if !m.has("cohort_retention", "business_unit", "cohort_month", "months_since", "cohort_customers", "active_customers") {
+		f.Skipped["cohorts"] = "cohort_retention"
+		return nil
+	}
+	where, args := scopeWhere(f.Scope, "")
+	q := fmt.Sprintf(`WITH c AS (
+  SELECT strftime(cohort_month, '%%Y-%%m') AS cohort, months_since,
+         sum(cohort_customers) AS size, sum(active_customers) AS active
+  FROM cohort_retention WHERE months_since < %d%s GROUP BY ALL
+), last AS (SELECT DISTINCT cohort FROM c ORDER BY cohort DESC LIMIT %d)
+SELECT cohort, months_since, size, active FROM c SEMI JOIN last USING (cohort) ORDER BY cohort, months_since`, cohortSpan, where, cohortMonths)
+	rows, err := m.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var month string
+		var since int
+		var size, active int64
+		if err := rows.Scan(&month, &since, &size, &active); err != nil {
+			return err
+		}
+		if n := len(f.Cohorts); n == 0 || f.Cohorts[n-1].Month != month {
+			f.Cohorts = append(f.Cohorts, cohortRow{Month: month, Customers: size})
+		}
+		c := &f.Cohorts[len(f.Cohorts)-1]
+		for len(c.Retention) < since {
+			c.Retention = append(c.Retention, math.NaN())
+		}
+		c.Retention = append(c.Retention, share(float64(active), float64(size)))
+	}
 	return rows.Err()
+}
+
+// movement compares each customer's segment at the last two weekly period
+// ends of segment_history.
+func (m *marts) movement(ctx context.Context, f *figures, _ *Options) error {
+	if !m.has("segment_history", "as_of", "week_end", "customer_id", "business_unit", "segment", "monetary") {
+		f.Skipped["movement"] = "segment_history"
+		return nil
+	}
+	where, args := scopeWhere(f.Scope, "")
+	var from, to sql.NullString
+	if err := m.db.QueryRowContext(ctx, `SELECT CAST(min(as_of) AS VARCHAR), CAST(max(as_of) AS VARCHAR) FROM (
+  SELECT DISTINCT as_of FROM segment_history WHERE week_end`+where+` ORDER BY as_of DESC LIMIT 2) HAVING count(*) = 2`, args...).Scan(&from, &to); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if !from.Valid {
+		return nil
+	}
+	mv := &movement{From: from.String, To: to.String}
+	name := "CAST(t.customer_id AS VARCHAR)"
+	join := ""
+	if m.has("customer_360", "customer_id", "name", "company") {
+		name = `coalesce(nullif(concat_ws(' · ', nullif(trim(c3.name), ''), nullif(trim(c3.company), '')), ''), CAST(t.customer_id AS VARCHAR))`
+		join = " LEFT JOIN customer_360 c3 ON c3.customer_id = t.customer_id"
+	}
+	pairs := `WITH a AS (SELECT customer_id, segment FROM segment_history WHERE as_of = CAST(? AS DATE)` + where + `),
+b AS (SELECT customer_id, segment, monetary FROM segment_history WHERE as_of = CAST(? AS DATE)` + where + `),
+t AS (SELECT b.customer_id, coalesce(a.segment, '') AS seg_from, b.segment AS seg_to, b.monetary FROM b LEFT JOIN a USING (customer_id))
+`
+	pargs := append(append([]any{from.String}, args...), append([]any{to.String}, args...)...)
+	rows, err := m.db.QueryContext(ctx, pairs+`SELECT seg_from, seg_to, count(*), coalesce(sum(monetary), 0) FROM t WHERE seg_from <> seg_to GROUP BY ALL ORDER BY 3 DESC, 4 DESC, 1, 2`, pargs...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var mo move
+		if err := rows.Scan(&mo.From, &mo.To, &mo.Customers, &mo.Revenue); err != nil {
+			return err
+		}
+		if mo.From == "" {
+			mv.New += mo.Customers
+		} else {
+			mv.Changed += mo.Customers
+		}
+		if mo.From != "" && contains(riskSegments, mo.To) && !contains(riskSegments, mo.From) {
+			mv.IntoRisk += mo.Revenue
+			mv.RiskCount += mo.Customers
+		}
+		mv.Moves = append(mv.Moves, mo)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// champions who left (named with where they went) and who arrived
+	for _, c := range []struct {
+		cond string
+		dst  *[]named
+		seg  string
+	}{{"t.seg_from = 'champions' AND t.seg_to <> 'champions'", &mv.Champions.Lost, "t.seg_to"},
+		{"t.seg_to = 'champions' AND t.seg_from <> 'champions'", &mv.Champions.Gained, "t.seg_from"}} {
+		q := pairs + `SELECT ` + name + `, ` + c.seg + `, coalesce(t.monetary, 0) FROM t` + join + ` WHERE ` + c.cond + ` ORDER BY 3 DESC, 1 LIMIT 5`
+		nrows, err := m.db.QueryContext(ctx, q, pargs...)
+		if err != nil {
+			return err
+		}
+		for nrows.Next() {
+			var n named
+			if err := nrows.Scan(&n.Name, &n.Segment, &n.Revenue); err != nil {
+				nrows.Close()
+				return err
+			}
+			*c.dst = append(*c.dst, n)
+		}
+		if err := nrows.Err(); err != nil {
+			nrows.Close()
+			return err
+		}
+		nrows.Close()
+	}
+	f.Movement = mv
+	return nil
 }

@@ -31,9 +31,13 @@ type RunOptions struct {
 type Version struct {
 	Unit       string   // "" for all units
 	To         []string // recipients
-	HTML, Text []byte
-	Subject    string
-	File       string // saved file, if saved
+	HTML, Text []byte   // HTML: the saved file, charts as inline SVG
+	// MailHTML is the e-mailed HTML: charts as cid: references to Images
+	// (PNG). Set only when the run sends.
+	MailHTML []byte
+	Images   []Image
+	Subject  string
+	File     string // saved file, if saved
 }
 
 // Result is what a report run produced.
@@ -41,6 +45,10 @@ type Result struct {
 	Versions []Version
 	Snapshot string // saved snapshot file
 	Sent     int    // messages sent
+	// NotSent says why no or not every version was e-mailed ("" when all
+	// were), so the command can say so in one visible line.
+	NotSent string
+	Font    string // the font the PNG charts were drawn with, when sent
 }
 
 // snapshot holds the key figures of one report date, so the next report
@@ -99,6 +107,18 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
+	// The chart font measures labels (both outputs) and draws the PNGs.
+	var cf *chartFont
+	meas := estimateWidth
+	if f, ferr := loadFont(o.Font, o.Lang); ferr == nil {
+		cf, meas = f, f.width
+	} else if opts.Send || o.Font != "" {
+		return nil, ferr
+	}
+	if cf != nil && opts.Send {
+		res.Font = cf.name()
+		log.Info("report chart font", "font", cf.name())
+	}
 	snap := &snapshot{Date: date, Scopes: map[string]*scopeSnapshot{}}
 	for _, scope := range scopes {
 		if scope != "" && !contains(known, scope) {
@@ -110,7 +130,8 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 		}
 		snap.AsOf = f.AsOf
 		snap.Scopes[scope] = toSnapshot(f)
-		p := &page{Lang: o.Lang, Title: o.title(t), Scope: t.t("all_units"), Generated: now.Format("2006-01-02 15:04 MST"), F: f, t: t}
+		p := &page{Lang: o.Lang, Title: o.title(t), Scope: t.t("all_units"), Generated: now.Format("2006-01-02 15:04 MST"), F: f, t: t,
+			m: meas, Currency: o.Currency}
 		if scope != "" {
 			p.Scope = t.t("unit") + ": " + scope
 		}
@@ -128,6 +149,11 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 			Subject: fmt.Sprintf(t.t("subject"), p.Title, p.Scope+" · "+date)}
 		if scope != "" {
 			v.To = []string{o.Units[scope]}
+		}
+		if opts.Send && len(v.To) > 0 {
+			if err := p.mailVersion(&v, cf); err != nil {
+				return nil, fmt.Errorf("rendering the e-mail for %s: %w", scopeName(scope), err)
+			}
 		}
 		res.Versions = append(res.Versions, v)
 	}
@@ -162,23 +188,65 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 	}
 	log.Info("report saved", "dir", o.Dir, "versions", len(res.Versions))
 	if !opts.Send {
+		res.NotSent = "not e-mailed (saved only)"
 		return res, nil
 	}
 	if cfg.SMTP == nil {
 		return res, errors.New("sending report: cdw.yaml has no smtp: section")
 	}
+	var missing []string
 	for _, v := range res.Versions {
 		if len(v.To) == 0 {
-			log.Warn("report version has no recipients", "unit", v.Unit)
+			missing = append(missing, scopeName(v.Unit))
 			continue
 		}
 		if err := send(ctx, cfg.SMTP, v); err != nil {
 			return res, fmt.Errorf("sending report for %s: %w", scopeName(v.Unit), err)
 		}
 		res.Sent++
-		log.Info("report sent", "unit", v.Unit, "to", strings.Join(v.To, ","))
+		log.Info("report sent", "unit", v.Unit, "to", strings.Join(v.To, ","), "charts", len(v.Images))
+	}
+	if len(missing) > 0 {
+		res.NotSent = "no recipients for " + strings.Join(missing, ", ") + " (report.to / report.units)"
+		log.Warn("report not sent to every version", "why", res.NotSent)
+		if res.Sent == 0 {
+			return res, fmt.Errorf("sending report: nothing sent: %s", res.NotSent)
+		}
 	}
 	return res, nil
+}
+
+// mailVersion renders the e-mailed HTML (cid: images) and the chart PNGs.
+func (p *page) mailVersion(v *Version, cf *chartFont) error {
+	mp := *p
+	mp.Mail = true
+	var h bytes.Buffer
+	if err := mp.writeHTML(&h); err != nil {
+		return err
+	}
+	v.MailHTML = h.Bytes()
+	for _, c := range p.charts() {
+		png, err := c.PNG(cf)
+		if err != nil {
+			return err
+		}
+		v.Images = append(v.Images, Image{ID: c.ID, PNG: png})
+	}
+	return nil
+}
+
+// estimateWidth approximates a text's width when no font file can be read
+// (saved SVG only): CJK characters are square, Latin ones about half as wide.
+func estimateWidth(s string, size float64) float64 {
+	w := 0.0
+	for _, r := range s {
+		if r >= 0x2E80 {
+			w += size
+		} else {
+			w += 0.56 * size
+		}
+	}
+	return w
 }
 
 func toSnapshot(f *figures) *scopeSnapshot {

@@ -1,0 +1,140 @@
+-- materialized: incremental
+-- partition_by: as_of
+-- rebuild_on: customers
+-- description: Each customer's RFM segment, ABC class and lifecycle stage at
+--   every period end: every Sunday (ISO week end) and every month end from
+--   the first order up to as_of, computed from the orders up to that day with
+--   the rules and vars of customer_segments (so a period end that equals
+--   as_of gives the same segments as customer_segments). Rebuilt from raw
+--   orders, so it is deterministic and survives a warehouse rebuild. Built
+--   incrementally: a run adds the new period ends and recomputes only those
+--   on or after the earliest order date a new raw line (any version of it)
+--   carries; var segment_history_since (a date, default none) drops periods
+--   before it to bound the table on long histories. The churn band is not
+--   kept per period: its P(alive) comes from a BG/NBD fit that every new
+--   order moves, which would make past periods change with each run.
+-- tests: not_null(segment), not_null(business_unit), unique(as_of, customer_id), accepted_values(abc_class, 'A', 'B', 'C'), accepted_values(lifecycle_stage, 'acquisition', 'development', 'stable', 'decline', 'lost')
+-- column: as_of: the period end (a Sunday and/or a month end)
+-- column: week_end: as_of is a Sunday
+-- column: month_end: as_of is the last day of a month
+-- column: customer_id: the resolved customer (customer_identity.customer_key)
+-- column: business_unit: the unit that owns the customer
+-- column: recency_days: days from the last purchase to as_of
+-- column: frequency: purchase orders up to as_of
+-- column: monetary: net revenue up to as_of
+-- column: r_score: recency score 1–5
+-- column: f_score: frequency score 1–5
+-- column: m_score: monetary score 1–5
+-- column: segment: the RFM segment at as_of
+-- column: abc_class: A, B or C within the business unit at as_of
+-- column: lifecycle_stage: acquisition, development, stable, decline or lost at as_of
+WITH p AS (
+    SELECT as_of, {{ var('lifecycle_window_days', 180) }}::INTEGER AS w FROM as_of_date
+), touched AS (
+    -- the earliest day any version of a new raw line is dated: periods from
+    -- then on may change (outside the if block: raw.orders stays an input)
+    SELECT min(make_timestamp(epoch_us(r.order_ts))::DATE) AS since
+    FROM raw.orders r
+    SEMI JOIN (SELECT DISTINCT _source, order_id, line_no FROM {{ new_rows('raw.orders') }}) n
+        ON r._source IS NOT DISTINCT FROM n._source AND r.order_id IS NOT DISTINCT FROM n.order_id
+       AND r.line_no IS NOT DISTINCT FROM n.line_no
+), first_day AS (
+    SELECT greatest(min(order_date), coalesce(CAST({{ var('segment_history_since', NULL) }} AS DATE), DATE '0001-01-01')) AS d
+    FROM customer_orders
+), candidates AS (
+    SELECT unnest(generate_series(date_trunc('week', f.d)::DATE + 6, p.as_of, INTERVAL 7 DAY))::DATE AS as_of
+    FROM first_day f, p
+    UNION
+    SELECT (unnest(generate_series(date_trunc('month', f.d)::DATE, p.as_of, INTERVAL 1 MONTH)) + INTERVAL 1 MONTH - INTERVAL 1 DAY)::DATE
+    FROM first_day f, p
+), periods AS (
+    SELECT c.as_of, p.w,
+           dayofweek(c.as_of) = 0                         AS week_end,
+           c.as_of = last_day(c.as_of)                    AS month_end
+    FROM candidates c, p, first_day f
+    WHERE c.as_of <= p.as_of AND c.as_of >= f.d
+{% if is_incremental() %}
+      AND (c.as_of >= (SELECT since FROM touched)
+           OR c.as_of > (SELECT coalesce(max(as_of), DATE '0001-01-01') FROM {{ this }}))
+{% endif %}
+), stats AS (
+    SELECT pe.as_of, pe.week_end, pe.month_end, o.customer_key,
+           count(*) FILTER (WHERE o.is_purchase)                                   AS orders,
+           sum(o.net_amount)                                                       AS net_revenue,
+           coalesce(min(o.order_date) FILTER (WHERE o.is_purchase), min(o.order_date)) AS first_order_date,
+           coalesce(max(o.order_date) FILTER (WHERE o.is_purchase), max(o.order_date)) AS last_order_date,
+           count(*) FILTER (WHERE o.is_purchase AND o.order_date > pe.as_of - pe.w)  AS recent_orders,
+           count(*) FILTER (WHERE o.is_purchase AND o.order_date <= pe.as_of - pe.w
+                                                AND o.order_date > pe.as_of - 2 * pe.w) AS prior_orders,
+           list_sort(list(DISTINCT o.order_date) FILTER (WHERE o.is_purchase))     AS days
+    FROM periods pe
+    JOIN customer_orders o ON o.order_date <= pe.as_of
+    GROUP BY ALL
+), base AS (
+    SELECT s.*, c.business_unit,
+           date_diff('day', s.last_order_date, s.as_of)                            AS recency_days,
+           greatest(s.net_revenue, 0)                                              AS positive_revenue,
+           CASE WHEN len(s.days) > 1 THEN list_aggregate(
+               list_transform(range(1, len(s.days)), i -> date_diff('day', s.days[i], s.days[i + 1])), 'median')::DOUBLE
+           END                                                                     AS median_gap_days
+    FROM stats s
+    JOIN customers c USING (customer_key)
+), ranked AS (
+    SELECT *,
+           rank() OVER (PARTITION BY as_of, business_unit ORDER BY recency_days DESC) - 1 AS r_below,
+           count(*) OVER (PARTITION BY as_of, business_unit, recency_days)               AS r_ties,
+           rank() OVER (PARTITION BY as_of, business_unit ORDER BY orders) - 1           AS f_below,
+           count(*) OVER (PARTITION BY as_of, business_unit, orders)                     AS f_ties,
+           rank() OVER (PARTITION BY as_of, business_unit ORDER BY net_revenue) - 1      AS m_below,
+           count(*) OVER (PARTITION BY as_of, business_unit, net_revenue)                AS m_ties,
+           count(*) OVER (PARTITION BY as_of, business_unit)                             AS n,
+           sum(positive_revenue) OVER (PARTITION BY as_of, business_unit)                AS unit_total,
+           coalesce(sum(positive_revenue) OVER (PARTITION BY as_of, business_unit ORDER BY net_revenue DESC, customer_key
+                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS unit_before
+    FROM base
+), scored AS (
+    SELECT *,
+           CASE WHEN r_ties = n THEN 3 ELSE 1 + (5 * r_below) // n END::INTEGER AS r_score,
+           CASE WHEN f_ties = n THEN 3 ELSE 1 + (5 * f_below) // n END::INTEGER AS f_score,
+           CASE WHEN m_ties = n THEN 3 ELSE 1 + (5 * m_below) // n END::INTEGER AS m_score
+    FROM ranked
+)
+SELECT
+    as_of,
+    week_end,
+    month_end,
+    customer_key                              AS customer_id,
+    business_unit,
+    recency_days,
+    orders                                    AS frequency,
+    round(net_revenue, 2)                     AS monetary,
+    r_score,
+    f_score,
+    m_score,
+    CASE
+        WHEN r_score = 5 AND f_score >= 4 THEN 'champions'
+        WHEN r_score >= 3 AND f_score >= 4 THEN 'loyal'
+        WHEN r_score >= 4 AND f_score BETWEEN 2 AND 3 THEN 'potential loyalist'
+        WHEN r_score = 5 AND f_score = 1 THEN 'new'
+        WHEN r_score = 4 AND f_score = 1 THEN 'promising'
+        WHEN r_score = 3 THEN 'need attention'
+        WHEN r_score <= 2 AND f_score = 5 THEN 'can''t lose'
+        WHEN r_score <= 2 AND f_score >= 3 THEN 'at risk'
+        WHEN r_score = 2 THEN 'hibernating'
+        ELSE 'lost'
+    END                                       AS segment,
+    CASE WHEN net_revenue <= 0 OR unit_total <= 0 THEN 'C'
+         WHEN unit_before / unit_total < {{ var('abc_a_share', 0.75) }} THEN 'A'
+         WHEN unit_before / unit_total < {{ var('abc_b_share', 0.95) }} THEN 'B'
+         ELSE 'C' END                         AS abc_class,
+    CASE
+        WHEN recency_days > greatest({{ var('lifecycle_lost_days', 365) }},
+                                     {{ var('lifecycle_lost_gap_multiple', 3) }} * coalesce(median_gap_days, 0)) THEN 'lost'
+        WHEN date_diff('day', first_order_date, as_of) <= {{ var('lifecycle_acquisition_days', 90) }} THEN 'acquisition'
+        WHEN recent_orders = 0
+          OR recent_orders < {{ var('lifecycle_decline_ratio', 0.5) }} * prior_orders THEN 'decline'
+        WHEN recent_orders > prior_orders
+          OR date_diff('day', first_order_date, as_of) < {{ var('lifecycle_development_days', 365) }} THEN 'development'
+        ELSE 'stable'
+    END                                       AS lifecycle_stage
+FROM scored
