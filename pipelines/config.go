@@ -21,9 +21,11 @@ type Config struct {
 	Warehouse string            // warehouse directory (default ./cdw-data)
 	Models    []string          // user model directories, after the built-in sql/
 	Vars      map[string]string // values for {{ var('name') }} in models
-	DuckDB    DuckDBConfig
-	Sources   []SourceConfig
-	Publish   []PublishConfig
+	// NoBuiltins (builtins: false) leaves cdw's own models out.
+	NoBuiltins bool
+	DuckDB     DuckDBConfig
+	Sources    []SourceConfig
+	Publish    []PublishConfig
 	// Freshness limits the age of the newest raw row per entity.
 	Freshness map[string]transform.Freshness
 	// Scheduler and report settings, checked by pipelines/schedule and
@@ -58,6 +60,7 @@ type fileConfig struct {
 	Warehouse string                         `yaml:"warehouse"`
 	Models    []string                       `yaml:"models"`
 	Vars      map[string]string              `yaml:"vars"`
+	Builtins  *bool                          `yaml:"builtins"`
 	DuckDB    DuckDBConfig                   `yaml:"duckdb"`
 	Sources   []config.Node                  `yaml:"sources" required:"true"`
 	Publish   []config.Node                  `yaml:"publish"`
@@ -99,6 +102,7 @@ func parseConfig(root config.Node) (*Config, error) {
 	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB,
 		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP}
 	c.Warehouse = c.path(fc.Warehouse, "cdw-data")
+	c.NoBuiltins = fc.Builtins != nil && !*fc.Builtins
 	for e := range fc.Freshness {
 		if _, err := extract.LookupEntity(e); err != nil {
 			return nil, root.Get("freshness").Get(e).Errorf("freshness: %v", err)

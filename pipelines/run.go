@@ -223,14 +223,18 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 
 // Project loads the built-in models and the user's model directories.
 func (r *Runner) Project(ctx context.Context) (*transform.Project, error) {
-	roots := []transform.Root{{Name: "sql", FS: models.FS}}
+	var roots []transform.Root
+	if !r.Cfg.NoBuiltins {
+		roots = append(roots, transform.Root{Name: "sql", FS: models.FS})
+	}
 	for _, d := range r.Cfg.Models {
 		if _, err := os.Stat(d); err != nil {
 			return nil, fmt.Errorf("%s: models directory %s: %w", r.Cfg.File, d, err)
 		}
 		roots = append(roots, transform.Root{Name: d, FS: os.DirFS(d)})
 	}
-	return transform.Load(ctx, roots, transform.LoadOptions{Vars: transform.Vars(r.Cfg.Vars), Raw: rawRelations(r.Cfg)})
+	return transform.Load(ctx, roots, transform.LoadOptions{Vars: transform.Vars(r.Cfg.Vars), Raw: rawRelations(r.Cfg),
+		NoBuiltins: r.Cfg.NoBuiltins})
 }
 
 // ModelStatuses predicts, without building or writing anything, which of
