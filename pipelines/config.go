@@ -5,6 +5,7 @@ package pipelines
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 
@@ -23,9 +24,12 @@ type Config struct {
 	Vars      map[string]string // values for {{ var('name') }} in models
 	// NoBuiltins (builtins: false) leaves cdw's own models out.
 	NoBuiltins bool
-	DuckDB     DuckDBConfig
-	Sources    []SourceConfig
-	Publish    []PublishConfig
+	// DBTProjects are dbt project folders (dbt_project: DIR, or a models:
+	// entry holding a dbt_project.yml).
+	DBTProjects []string
+	DuckDB      DuckDBConfig
+	Sources     []SourceConfig
+	Publish     []PublishConfig
 	// Freshness limits the age of the newest raw row per entity.
 	Freshness map[string]transform.Freshness
 	// Scheduler and report settings, checked by pipelines/schedule and
@@ -61,6 +65,7 @@ type fileConfig struct {
 	Models    []string                       `yaml:"models"`
 	Vars      map[string]string              `yaml:"vars"`
 	Builtins  *bool                          `yaml:"builtins"`
+	DBT       string                         `yaml:"dbt_project"`
 	DuckDB    DuckDBConfig                   `yaml:"duckdb"`
 	Sources   []config.Node                  `yaml:"sources" required:"true"`
 	Publish   []config.Node                  `yaml:"publish"`
@@ -110,7 +115,15 @@ func parseConfig(root config.Node) (*Config, error) {
 	}
 	c.Freshness = fc.Freshness
 	for _, m := range fc.Models {
-		c.Models = append(c.Models, c.path(m, ""))
+		d := c.path(m, "")
+		if _, err := os.Stat(filepath.Join(d, "dbt_project.yml")); err == nil {
+			c.DBTProjects = append(c.DBTProjects, d)
+			continue
+		}
+		c.Models = append(c.Models, d)
+	}
+	if fc.DBT != "" {
+		c.DBTProjects = append(c.DBTProjects, c.path(fc.DBT, ""))
 	}
 	if c.DuckDB.TempDir != "" {
 		c.DuckDB.TempDir = c.path(c.DuckDB.TempDir, "")

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDBTProjectRunsUnchanged loads testdata/jaffle, a dbt project in dbt's
@@ -151,4 +152,63 @@ func TestDBTProjectRunsUnchanged(t *testing.T) {
 		}
 	}
 	same("after an incremental build")
+}
+
+func TestSourceFreshnessFromProperties(t *testing.T) {
+	sf, err := parseSchemaFile("models/sources.yml", []byte(`version: 2
+sources:
+  - name: shop
+    loaded_at_field: updated_at
+    freshness:
+      warn_after: {count: 12, period: hour}
+    tables:
+      - name: orders
+        freshness:
+          warn_after: {count: 1, period: hour}
+          error_after: {count: 1, period: day}
+      - name: tickets
+        loaded_at_field: created_at
+      - name: contacts
+        freshness: null
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := sf.sourceFreshness()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) != 2 || rules[0].Relation != "raw.shop_orders" || rules[0].Rule.ErrorAfter != 24*time.Hour ||
+		rules[1].Column != "created_at" || rules[1].Rule.WarnAfter != 12*time.Hour {
+		t.Fatalf("rules = %+v", rules)
+	}
+	db := warehouse(t)
+	mustExec(t, db, "CREATE TABLE raw.shop_orders AS SELECT TIMESTAMPTZ '2024-01-01 10:00:00+00' AS updated_at",
+		"CREATE TABLE raw.shop_tickets AS SELECT NULL::TIMESTAMPTZ AS created_at")
+	now := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC) // orders 2 h old: warn, not error
+	got := CheckSourceFreshness(context.Background(), db, rules, now)
+	if got[0].Name != "freshness(source shop.orders)" || got[0].Status != TestWarn || got[1].Status != TestWarn {
+		t.Errorf("results = %+v", got)
+	}
+	if got := CheckSourceFreshness(context.Background(), db, rules, now.Add(48*time.Hour)); got[0].Status != TestFail {
+		t.Errorf("two days later: %s, want fail", got[0].Status)
+	}
+	// A bad rule names the file.
+	bad, _ := parseSchemaFile("models/sources.yml", []byte("sources: [{name: s, freshness: {warn_after: {count: 1, period: fortnight}}, loaded_at_field: x, tables: [{name: t}]}]"))
+	if _, err := bad.sourceFreshness(); err == nil || !strings.Contains(err.Error(), "models/sources.yml: source s.t") {
+		t.Errorf("bad period: %v", err)
+	}
+}
+
+func TestPropertiesErrorsNameFileAndLine(t *testing.T) {
+	for yml, want := range map[string]string{
+		"models:\n  - name: a\n    columns:\n      - name: x\n        tests: [dbt_utils.at_least_one]": `models/schema.yml:5: model a, column x: unknown test "dbt_utils.at_least_one"`,
+		"models:\n  - name: nope": "models/schema.yml: describes nope, which is no model or seed",
+		"models:\n  - name: a\n    columns:\n      - name: x\n        tests:\n          - relationships: {field: id}": "relationships needs to: ref('model')",
+	} {
+		msg := loadErr(t, files("sql", nil), files("models", map[string]string{"a.sql": "SELECT 1 AS x", "schema.yml": yml}))
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q, want %q", msg, want)
+		}
+	}
 }

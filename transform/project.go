@@ -41,7 +41,10 @@ type Project struct {
 	Tests  []*DataTest // header tests of every model, then test files by name
 	// Sources are the freshness rules of dbt sources (properties files).
 	Sources []SourceFreshness
-	byName  map[string]*Model
+	// Vars are the values the project was rendered with; builds render
+	// with the same.
+	Vars   Vars
+	byName map[string]*Model
 }
 
 // Model returns the named model.
@@ -343,7 +346,7 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 		return nil, err
 	}
 	exists := func(rel string) bool { return raw[rel] || byName[rel] != nil }
-	p := &Project{Models: order, byName: byName, Sources: sources}
+	p := &Project{Models: order, byName: byName, Sources: sources, Vars: opts.Vars}
 	for _, m := range order {
 		ts, err := headerTests(m, exists)
 		if err != nil {

@@ -39,7 +39,7 @@ type schemaColumn struct {
 type schemaSource struct {
 	Name          string         `yaml:"name"`
 	LoadedAtField string         `yaml:"loaded_at_field"`
-	Freshness     *dbtFreshness  `yaml:"freshness"`
+	Freshness     yaml.Node      `yaml:"freshness"` // null on a table: none
 	Tables        []schemaSource `yaml:"tables"`
 	Description   string         `yaml:"description"`
 	Identifier    string         `yaml:"identifier"`
@@ -102,15 +102,33 @@ func parseSchemaFile(file string, data []byte) (*schemaFile, error) {
 	return sf, nil
 }
 
+// freshness decodes the freshness: key; absent or null is none.
+func (s *schemaSource) freshness() (*dbtFreshness, error) {
+	if s.Freshness.Kind == 0 || s.Freshness.Tag == "!!null" {
+		return nil, nil
+	}
+	var fr dbtFreshness
+	if err := s.Freshness.Decode(&fr); err != nil {
+		return nil, err
+	}
+	return &fr, nil
+}
+
 // sourceFreshness lists the freshness rules of the file's sources; a
 // table's rule and loaded_at_field override its source's.
 func (sf *schemaFile) sourceFreshness() ([]SourceFreshness, error) {
 	var out []SourceFreshness
 	for _, s := range sf.Sources {
+		srcFr, err := s.freshness()
+		if err != nil {
+			return nil, fmt.Errorf("%s: source %s: %w", sf.file, s.Name, err)
+		}
 		for _, t := range s.Tables {
-			fr, col := s.Freshness, s.LoadedAtField
-			if t.Freshness != nil {
-				fr = t.Freshness
+			fr, col := srcFr, s.LoadedAtField
+			if t.Freshness.Kind != 0 {
+				if fr, err = t.freshness(); err != nil {
+					return nil, fmt.Errorf("%s: source %s.%s: %w", sf.file, s.Name, t.Name, err)
+				}
 			}
 			if t.LoadedAtField != "" {
 				col = t.LoadedAtField
