@@ -6,6 +6,7 @@ package pipelines
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -31,6 +32,11 @@ type Config struct {
 	LockTimeout time.Duration
 	Models      []string          // user model directories, after the built-in sql/
 	Vars        map[string]string // values for {{ var('name') }} in models
+	// NoBuiltins (builtins: false) leaves cdw's own models out.
+	NoBuiltins bool
+	// DBTProjects are dbt project folders (dbt_project: DIR, or a models:
+	// entry holding a dbt_project.yml).
+	DBTProjects []string
 	DuckDB      DuckDBConfig
 	Sources     []SourceConfig
 	Publish     []PublishConfig
@@ -88,6 +94,8 @@ type fileConfig struct {
 	Timezone      string                         `yaml:"timezone"`
 	Models        []string                       `yaml:"models"`
 	Vars          map[string]string              `yaml:"vars"`
+	Builtins      *bool                          `yaml:"builtins"`
+	DBT           string                         `yaml:"dbt_project"`
 	DuckDB        DuckDBConfig                   `yaml:"duckdb"`
 	Sources       []config.Node                  `yaml:"sources" required:"true"`
 	Publish       []config.Node                  `yaml:"publish"`
@@ -142,6 +150,7 @@ func parseConfig(root config.Node) (*Config, error) {
 		}
 		c.LockTimeout = *fc.LockTimeout
 	}
+	c.NoBuiltins = fc.Builtins != nil && !*fc.Builtins
 	for e := range fc.Freshness {
 		if _, err := extract.LookupEntity(e); err != nil {
 			return nil, root.Get("freshness").Get(e).Errorf("freshness: %v", err)
@@ -158,7 +167,15 @@ func parseConfig(root config.Node) (*Config, error) {
 		return nil, root.Get("on_source_error").Errorf("on_source_error must be %s or %s, got %q", OnSourceErrorFail, OnSourceErrorContinue, fc.OnSourceError)
 	}
 	for _, m := range fc.Models {
-		c.Models = append(c.Models, c.path(m, ""))
+		d := c.path(m, "")
+		if _, err := os.Stat(filepath.Join(d, "dbt_project.yml")); err == nil {
+			c.DBTProjects = append(c.DBTProjects, d)
+			continue
+		}
+		c.Models = append(c.Models, d)
+	}
+	if fc.DBT != "" {
+		c.DBTProjects = append(c.DBTProjects, c.path(fc.DBT, ""))
 	}
 	if c.DuckDB.TempDir != "" {
 		c.DuckDB.TempDir = c.path(c.DuckDB.TempDir, "")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,7 +170,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		}
 		var versions transform.TestVersions
 		if opts.Steps.Transform {
-			tr := &transform.Runner{DB: db, Vars: transform.Vars(cfg.Vars), Log: log, Selection: opts.Select, MemoryLimit: cfg.DuckDB.MemoryLimit,
+			tr := &transform.Runner{DB: db, Vars: project.Vars, Log: log, Selection: opts.Select, MemoryLimit: cfg.DuckDB.MemoryLimit,
 				Raw: raw, FullRefresh: opts.FullRefresh}
 			res, err := tr.Run(ctx, rep.RunID, selected)
 			rep.Transform = res
@@ -192,6 +193,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		if err != nil {
 			return err
 		}
+		fresh = append(fresh, transform.CheckSourceFreshness(ctx, db, project.Sources, time.Now())...)
 		runnable, err := testsWithBuiltInputs(ctx, db, project.TestsFor(selected), log)
 		if err != nil {
 			return err
@@ -326,14 +328,29 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 
 // Project loads the built-in models and the user's model directories.
 func (r *Runner) Project(ctx context.Context) (*transform.Project, error) {
-	roots := []transform.Root{{Name: "sql", FS: models.FS}}
+	var roots []transform.Root
+	if !r.Cfg.NoBuiltins {
+		roots = append(roots, transform.Root{Name: "sql", FS: models.FS})
+	}
 	for _, d := range r.Cfg.Models {
 		if _, err := os.Stat(d); err != nil {
 			return nil, fmt.Errorf("%s: models directory %s: %w", r.Cfg.File, d, err)
 		}
-		roots = append(roots, transform.Root{Name: d, FS: os.DirFS(d)})
+		roots = append(roots, transform.Root{Name: d, FS: os.DirFS(d), Dir: d})
 	}
-	return transform.Load(ctx, roots, transform.LoadOptions{Vars: transform.Vars(r.Cfg.Vars), Raw: rawRelations(r.Cfg)})
+	// dbt projects bring their folders and vars; cdw.yaml's vars win.
+	vars := transform.Vars{}
+	for _, d := range r.Cfg.DBTProjects {
+		p, err := transform.LoadDBTProject(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dbt_project %s: %w", r.Cfg.File, d, err)
+		}
+		roots = append(roots, p.Roots()...)
+		maps.Copy(vars, p.Vars)
+	}
+	maps.Copy(vars, r.Cfg.Vars)
+	return transform.Load(ctx, roots, transform.LoadOptions{Vars: vars, Raw: rawRelations(r.Cfg),
+		NoBuiltins: r.Cfg.NoBuiltins})
 }
 
 // ModelStatuses predicts, without building or writing anything, which of
@@ -372,7 +389,7 @@ func (r *Runner) ModelStatuses(ctx context.Context, selection string) ([]transfo
 		return nil, err
 	}
 	defer db.Close()
-	return transform.Statuses(ctx, db, selected, transform.Vars(r.Cfg.Vars), raw)
+	return transform.Statuses(ctx, db, selected, project.Vars, raw)
 }
 
 // publish sends every published model to every target.

@@ -82,7 +82,9 @@ func TestsErr(results []TestResult) error {
 }
 
 // TestsFor returns the tests that check the given models: header tests of
-// those models, and test files that read any of them.
+// those models, and test files all of whose models are among them. A test
+// reading a model outside the selection is not run: it would judge a table
+// this run did not build (dbt's "cautious" indirect selection).
 func (p *Project) TestsFor(models []*Model) []*DataTest {
 	in := map[string]bool{}
 	for _, m := range models {
@@ -96,11 +98,16 @@ func (p *Project) TestsFor(models []*Model) []*DataTest {
 			}
 			continue
 		}
+		reads, all := false, true
 		for _, d := range t.Deps {
-			if in[d] {
-				out = append(out, t)
-				break
+			if strings.HasPrefix(d, "raw.") {
+				continue
 			}
+			reads = true
+			all = all && in[d]
+		}
+		if reads && all {
+			out = append(out, t)
 		}
 	}
 	return out
@@ -109,14 +116,17 @@ func (p *Project) TestsFor(models []*Model) []*DataTest {
 // headerTests compiles a model's header tests to queries.
 func headerTests(m *Model, exists func(string) bool) ([]*DataTest, error) {
 	var out []*DataTest
-	rel := quoteIdent(m.Name)
 	for _, ts := range m.Header.Tests {
+		rel := quoteIdent(m.Name)
+		if ts.Where != "" {
+			rel = "(SELECT * FROM " + rel + " WHERE " + ts.Where + ")"
+		}
 		cols := make([]string, len(ts.Args))
 		for i, a := range ts.Args {
 			cols[i] = ident(a)
 		}
 		t := &DataTest{
-			Name: fmt.Sprintf("%s: %s(%s)", m.Name, ts.Kind, strings.Join(ts.Args, ", ")),
+			Name: fmt.Sprintf("%s: %s(%s)%s", m.Name, ts.Kind, strings.Join(ts.Args, ", "), whereNote(ts.Where)),
 			File: m.File, Model: m.Name, Severity: ts.Severity, Deps: []string{m.Name}, Tags: m.Header.Tags,
 		}
 		switch ts.Kind {
@@ -154,6 +164,13 @@ func headerTests(m *Model, exists func(string) bool) ([]*DataTest, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+func whereNote(w string) string {
+	if w == "" {
+		return ""
+	}
+	return " where " + w
 }
 
 // ident quotes a column name unless the header already quoted it.

@@ -122,3 +122,31 @@ func TestFreshness(t *testing.T) {
 		t.Errorf("missing entity: %+v", res[0])
 	}
 }
+
+func TestSelectionRunsOnlyTestsOfSelectedModels(t *testing.T) {
+	p := load(t, files("sql", map[string]string{
+		"a.sql":          "-- tests: not_null(x)\nSELECT 1 AS x",
+		"b.sql":          "SELECT 1 AS x",
+		"tests/a_b.sql":  "SELECT * FROM a JOIN b USING (x) WHERE false",
+		"tests/raw.sql":  "SELECT * FROM a JOIN raw.orders ON false",
+		"tests/only.sql": "SELECT * FROM b WHERE false",
+	}))
+	names := func(ms ...string) string {
+		var sel []*Model
+		for _, n := range ms {
+			m, _ := p.Model(n)
+			sel = append(sel, m)
+		}
+		var out []string
+		for _, t := range p.TestsFor(sel) {
+			out = append(out, t.Name)
+		}
+		return strings.Join(out, ", ")
+	}
+	if got := names("a"); got != "a: not_null(x), raw" {
+		t.Errorf("tests for a = %q; a_b reads b, which was not selected", got)
+	}
+	if got := names("a", "b"); got != "a: not_null(x), a_b, only, raw" {
+		t.Errorf("tests for a, b = %q", got)
+	}
+}

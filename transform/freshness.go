@@ -111,3 +111,39 @@ func newestRow(ctx context.Context, db *sql.DB, entity string) (sql.NullTime, er
 	}
 	return t, nil
 }
+
+// CheckSourceFreshness checks dbt sources' freshness rules (schema.yml
+// sources: with loaded_at_field) at now. Results are named
+// "freshness(source shop.orders)"; an error_after breach blocks publishing.
+func CheckSourceFreshness(ctx context.Context, db *sql.DB, rules []SourceFreshness, now time.Time) []TestResult {
+	var out []TestResult
+	for _, s := range rules {
+		tr := TestResult{Name: "freshness(source " + s.Name + ")", File: s.File, Severity: "error", Status: TestPass}
+		if s.Rule.ErrorAfter == 0 {
+			tr.Severity = "warn"
+		}
+		t0 := time.Now()
+		var newest sql.NullTime
+		schema, table, _ := strings.Cut(s.Relation, ".")
+		q := fmt.Sprintf("SELECT max(%s)::TIMESTAMPTZ FROM %s.%s", quoteIdent(s.Column), quoteIdent(schema), quoteIdent(table))
+		err := db.QueryRowContext(ctx, q).Scan(&newest)
+		tr.Duration = time.Since(t0)
+		switch {
+		case err != nil:
+			tr.Status, tr.Err = TestError, fmt.Errorf("%s: measuring freshness of %s on %s: %w", s.File, s.Relation, s.Column, err)
+		case !newest.Valid:
+			tr.Sample = "no rows loaded yet"
+			tr.Status = worse(s.Rule, 1<<62)
+		default:
+			age := now.Sub(newest.Time)
+			tr.Sample = fmt.Sprintf("newest %s %s, %s old (warn after %s, error after %s)", s.Column,
+				newest.Time.UTC().Format(time.RFC3339), age.Round(time.Minute), fmtLimit(s.Rule.WarnAfter), fmtLimit(s.Rule.ErrorAfter))
+			tr.Status = worse(s.Rule, age)
+		}
+		if tr.Status == TestWarn || tr.Status == TestFail {
+			tr.Failures = 1
+		}
+		out = append(out, tr)
+	}
+	return out
+}

@@ -40,9 +40,24 @@ type Model struct {
 	Header Header
 	Deps   []string // relations this model reads: models and raw.* views
 	Go     *GoModel // non-nil for models implemented in Go
+	Seed   *Seed    // non-nil for seeds (CSV files loaded as tables)
+	// Builtin: the model comes from cdw's own package (the first root).
+	Builtin bool
+	// DBT: the model comes from a dbt project, so var() renders values as
+	// they are (dbt's semantics) rather than as SQL literals.
+	DBT bool
 	// volatile lists the functions the SQL calls that make it read more
 	// than its inputs (now(), read_csv…): such a model always rebuilds.
 	volatile []string
+
+	templates *Templates // macros and target; nil: none
+	modelTemplate
+	disabled  bool           // config(enabled=false)
+	alias     string         // config(alias=…): the table's name when not the file's
+	defaults  map[string]any // dbt_project.yml +config for the model's folder
+	props     map[string]any // its properties file's config:
+	queries   bool           // calls run_query: reads more than its SQL shows
+	readsThis bool           // its template names this: reading its own table is fine
 }
 
 // Header is the configuration read from a model's leading comments.
@@ -69,6 +84,9 @@ type Header struct {
 	// touched and a change there reaches rows they did not (a new identity
 	// map moves orders between customers).
 	RebuildOn []string
+	// Replaces is "builtin" when a user model deliberately overrides the
+	// built-in model of the same name.
+	Replaces string
 }
 
 // ColumnDoc documents one output column.
@@ -79,6 +97,7 @@ type TestSpec struct {
 	Kind     string   // unique, not_null, accepted_values, relationships
 	Args     []string // column first, then kind-specific arguments
 	Severity string   // error (default) or warn
+	Where    string   // dbt's where config: test only the rows matching it
 }
 
 // Published reports whether the model is a mart for BI readers.
@@ -95,7 +114,7 @@ var headerLine = regexp.MustCompile(`^--\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*:\s?(.*)
 var headerKeys = map[string]bool{
 	"materialized": true, "unique_key": true, "partition_by": true, "tests": true,
 	"description": true, "tags": true, "column": true, "publish": true,
-	"always_rebuild": true, "early_cutoff": true, "rebuild_on": true,
+	"always_rebuild": true, "early_cutoff": true, "rebuild_on": true, "replaces": true,
 }
 
 // ParseHeader reads the leading "-- key: value" comment lines of a model.
@@ -129,20 +148,26 @@ func ParseHeader(file, sql string) (Header, error) {
 		}
 		key := strings.ToLower(m[1])
 		if !headerKeys[key] {
-			return h, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, unique_key, partition_by, tests, description, tags, column, publish, always_rebuild, early_cutoff, rebuild_on)", file, i+1, m[1])
+			return h, fmt.Errorf("%s:%d: unknown header key %q (known: materialized, unique_key, partition_by, tests, description, tags, column, publish, always_rebuild, early_cutoff, rebuild_on, replaces)", file, i+1, m[1])
 		}
 		if err := h.add(key, strings.TrimSpace(m[2]), false); err != nil {
 			return h, fmt.Errorf("%s:%d: %w", file, i+1, err)
 		}
 		last = key
 	}
+	return h, h.check(file)
+}
+
+// check validates settings that depend on each other, after the header and
+// any config(...) call are read.
+func (h *Header) check(file string) error {
 	if h.Materialized == Incremental && len(h.UniqueKey) == 0 && h.PartitionBy == "" {
-		return h, fmt.Errorf("%s: an incremental model needs unique_key (merge) or partition_by (partition overwrite)", file)
+		return fmt.Errorf("%s: an incremental model needs unique_key (merge) or partition_by (partition overwrite)", file)
 	}
 	if len(h.RebuildOn) > 0 && h.Materialized != Incremental {
-		return h, fmt.Errorf("%s: rebuild_on is for incremental models; this one is %s", file, h.Materialized)
+		return fmt.Errorf("%s: rebuild_on is for incremental models; this one is %s", file, h.Materialized)
 	}
-	return h, nil
+	return nil
 }
 
 func (h *Header) add(key, val string, cont bool) error {
@@ -157,6 +182,11 @@ func (h *Header) add(key, val string, cont bool) error {
 		h.UniqueKey = append(h.UniqueKey, splitList(val)...)
 	case "partition_by":
 		h.PartitionBy = val
+	case "replaces":
+		if !strings.EqualFold(val, "builtin") {
+			return fmt.Errorf("replaces must be builtin, got %q", val)
+		}
+		h.Replaces = "builtin"
 	case "rebuild_on":
 		for _, d := range splitList(val) {
 			h.RebuildOn = append(h.RebuildOn, strings.ToLower(d))

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,6 +19,17 @@ import (
 type Root struct {
 	Name string // shown in file names, e.g. "sql" or "./models"
 	FS   fs.FS
+	// DBT: the root is a dbt project's folder; var() then renders values
+	// as dbt does (as they are, not as SQL literals).
+	DBT bool
+	// Kind: models (with optional macros/, tests/ and seeds/ folders), or
+	// only macros, tests or seeds (a dbt project's macro-paths …).
+	Kind RootKind
+	// Dir is the root on disk; seeds need it (DuckDB reads the CSV).
+	Dir string
+
+	folders   map[string]map[string]any    // dbt_project.yml models: +config per folder
+	seedTypes map[string]map[string]string // dbt_project.yml seeds: +column_types
 }
 
 // Vars are values models read with {{ var('name', default) }}.
@@ -29,6 +39,11 @@ type Vars map[string]string
 type Project struct {
 	Models []*Model    // topological order
 	Tests  []*DataTest // header tests of every model, then test files by name
+	// Sources are the freshness rules of dbt sources (properties files).
+	Sources []SourceFreshness
+	// Vars are the values the project was rendered with; builds render
+	// with the same.
+	Vars   Vars
 	byName map[string]*Model
 }
 
@@ -44,33 +59,69 @@ type LoadOptions struct {
 	// Raw lists the raw relations models may read, e.g. "raw.orders",
 	// "raw.shop_orders".
 	Raw []string
+	// NoBuiltins: every root is a user root and registered Go models stay
+	// out (cdw.yaml's builtins: false).
+	NoBuiltins bool
+	// Target is dbt's target for {{ target.name }} (default "default").
+	Target Target
 }
 
-// Load discovers models in roots. The first root is the built-in tree; a
-// model in a later (user) root replaces the built-in model of the same name,
-// which is how a team customises one; two user roots defining the same name
-// is an error. Load parses headers and
-// dependencies, adds registered Go models, and orders them.
+// builtinPackage names cdw's own models in messages and in ref('cdw', …).
+const builtinPackage = "cdw"
+
+// Load discovers models in roots. The first root is cdw's built-in package
+// (unless NoBuiltins); a user model named like a built-in one is an error
+// naming both files unless it says "-- replaces: builtin" (or
+// config(replaces='builtin')); two user roots defining the same name is an
+// error. Files under a macros/ folder are Jinja macros every model may
+// call, files under tests/ are data tests. Load renders each model, reads
+// config(...) calls into its header, parses dependencies from the rendered
+// SQL, adds registered Go models, and orders them.
 func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error) {
-	byName := map[string]*Model{}
+	tpls := &Templates{Target: opts.Target}
+	var all []*Model
+	var schemas []*schemaFile
 	testFiles := map[string]*DataTest{} // later roots replace by name, like models
-	userFiles := map[string]string{}    // model → its file in a user directory
+	under := func(dir, folder string) bool { return dir == folder || strings.HasPrefix(dir, folder+"/") }
 	for ri, root := range roots {
+		builtin := ri == 0 && !opts.NoBuiltins
 		inRoot := map[string]string{}
 		err := fs.WalkDir(root.FS, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() || path.Ext(p) != ".sql" {
+			if d.IsDir() {
 				return nil
 			}
+			ext := strings.ToLower(path.Ext(p))
 			dir := path.Dir(p)
 			file := root.Name + "/" + p
-			if dir == "tests" || strings.HasPrefix(dir, "tests/") {
-				data, err := fs.ReadFile(root.FS, p)
-				if err != nil {
-					return fmt.Errorf("reading %s: %w", file, err)
+			kind := root.Kind
+			if kind == ModelsRoot {
+				switch {
+				case under(dir, "macros"):
+					kind = MacrosRoot
+				case under(dir, "tests"):
+					kind = TestsRoot
+				case under(dir, "seeds"):
+					kind = SeedsRoot
 				}
+			}
+			switch {
+			case kind == SeedsRoot && ext == ".csv":
+			case kind == ModelsRoot && (ext == ".yml" || ext == ".yaml"):
+			case ext == ".sql":
+			default:
+				return nil
+			}
+			data, err := fs.ReadFile(root.FS, p)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", file, err)
+			}
+			switch {
+			case kind == MacrosRoot:
+				return tpls.AddMacros(file, string(data))
+			case kind == TestsRoot:
 				sev, tags, err := parseTestFile(file, string(data))
 				if err != nil {
 					return err
@@ -78,16 +129,30 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 				name := strings.TrimSuffix(path.Base(p), ".sql")
 				testFiles[name] = &DataTest{Name: name, File: file, Severity: sev, SQL: string(data), Tags: tags}
 				return nil
+			case kind == SeedsRoot:
+				m, err := seedModel(root, p, data)
+				if err != nil {
+					return err
+				}
+				if prev, dup := inRoot[m.Name]; dup {
+					return fmt.Errorf("two models are named %s: %s and %s", m.Name, prev, file)
+				}
+				inRoot[m.Name] = file
+				all = append(all, m)
+				return nil
+			case ext != ".sql":
+				sf, err := parseSchemaFile(file, data)
+				if err != nil {
+					return err
+				}
+				schemas = append(schemas, sf)
+				return nil
 			}
 			name := strings.ToLower(strings.TrimSuffix(path.Base(p), ".sql"))
 			if prev, dup := inRoot[name]; dup {
 				return fmt.Errorf("two models are named %s: %s and %s", name, prev, file)
 			}
 			inRoot[name] = file
-			data, err := fs.ReadFile(root.FS, p)
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", file, err)
-			}
 			if !validModelName(name) {
 				return fmt.Errorf("%s: model names must be letters, digits and _ (the file name is the table name)", file)
 			}
@@ -98,28 +163,130 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 			if dir == "." {
 				dir = ""
 			}
-			// A user directory may replace a model of the first root (the
-			// built-in tree); two user directories may not both define it.
-			if ri > 0 {
-				if other, ok := userFiles[name]; ok {
-					return fmt.Errorf("two models are named %s: %s and %s", name, other, file)
-				}
-				userFiles[name] = file
+			m := &Model{Name: name, File: file, Dir: dir, SQL: string(data), Header: h,
+				Builtin: builtin, DBT: root.DBT, templates: tpls}
+			if cfg := folderConfig(root.folders, dir); len(cfg) > 0 {
+				m.defaults = cfg
 			}
-			byName[name] = &Model{Name: name, File: file, Dir: dir, SQL: string(data), Header: h}
+			all = append(all, m)
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("loading models from %s: %w", root.Name, err)
 		}
 	}
-	for _, g := range registeredGoModels() {
-		g := g
-		if m, dup := byName[g.Name]; dup {
-			return nil, fmt.Errorf("%s: a Go model is already named %s", m.File, g.Name)
+	// Properties files: config and seeds' column_types before rendering,
+	// descriptions and tests after.
+	props := map[string]*schemaModel{}
+	propsFile := map[string]string{}
+	var sources []SourceFreshness
+	for _, sf := range schemas {
+		for i := range sf.Models {
+			sm := &sf.Models[i]
+			n := strings.ToLower(sm.Name)
+			if prev, dup := propsFile[n]; dup {
+				return nil, fmt.Errorf("%s: model %s is described twice (also in %s)", sf.file, sm.Name, prev)
+			}
+			props[n], propsFile[n] = sm, sf.file
 		}
-		byName[g.Name] = &Model{Name: g.Name, File: "(go) " + g.Name, Dir: "core", Go: &g, Deps: g.Deps,
-			Header: Header{Materialized: Table, Description: g.Description, Columns: g.Columns, Tags: g.Tags}}
+		for i := range sf.Seeds {
+			sm := &sf.Seeds[i]
+			n := strings.ToLower(sm.Name)
+			props[n], propsFile[n] = sm, sf.file
+		}
+		fr, err := sf.sourceFreshness()
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, fr...)
+		for name, types := range sf.seedTypes() {
+			for _, m := range all {
+				if m.Seed != nil && m.Name == name {
+					if m.Seed.Types == nil {
+						m.Seed.Types = map[string]string{}
+					}
+					for c, t := range types {
+						m.Seed.Types[c] = t
+					}
+					m.SQL = m.Seed.sql()
+				}
+			}
+		}
+	}
+	for _, m := range all {
+		if sm := props[m.Name]; sm != nil && m.Seed == nil && !m.Builtin {
+			m.props = sm.Config
+		}
+	}
+	// Render each model once for its config(...) calls: they may rename it
+	// (alias), disable it or mark it as replacing a built-in.
+	rendered := map[*Model]string{}
+	for _, m := range all {
+		body, err := m.load(opts.Vars)
+		if err != nil {
+			return nil, err
+		}
+		rendered[m] = body
+	}
+	described := map[string]bool{}
+	for _, m := range all {
+		if sm := props[m.Name]; sm != nil && !m.Builtin && !m.disabled {
+			if err := sm.apply(propsFile[m.Name], m); err != nil {
+				return nil, err
+			}
+			described[m.Name] = true
+		}
+	}
+	for n := range props {
+		if !described[n] {
+			return nil, fmt.Errorf("%s: describes %s, which is no model or seed of the project", propsFile[n], n)
+		}
+	}
+	byName := map[string]*Model{}
+	aliases := map[string]string{}
+	for _, m := range all {
+		if m.disabled {
+			continue
+		}
+		if m.alias != "" && m.alias != m.Name {
+			aliases[m.Name] = m.alias
+			m.Name = m.alias
+		}
+		prev, dup := byName[m.Name]
+		switch {
+		case !dup:
+		case prev.Builtin && !m.Builtin && m.Header.Replaces == "builtin":
+			// deliberate override of a built-in model
+		case prev.Builtin && !m.Builtin:
+			return nil, fmt.Errorf("%s: a built-in model is already named %s (%s); rename the model, or add \"-- replaces: builtin\" to override it", m.File, m.Name, prev.File)
+		default:
+			return nil, fmt.Errorf("two models are named %s: %s and %s", m.Name, prev.File, m.File)
+		}
+		if m.Header.Replaces == "builtin" && !dup {
+			return nil, fmt.Errorf("%s: replaces: builtin, but no built-in model is named %s", m.File, m.Name)
+		}
+		byName[m.Name] = m
+	}
+	if len(aliases) > 0 {
+		// ref() of an aliased model renders its table name: render again.
+		tpls.aliases = aliases
+		for _, m := range byName {
+			body, err := Render(m, opts.Vars)
+			if err != nil {
+				return nil, err
+			}
+			rendered[m] = body
+		}
+	}
+	if !opts.NoBuiltins {
+		for _, g := range registeredGoModels() {
+			g := g
+			if m, dup := byName[g.Name]; dup {
+				return nil, fmt.Errorf("%s: a Go model is already named %s", m.File, g.Name)
+			}
+			byName[g.Name] = &Model{Name: g.Name, File: "(go) " + g.Name, Dir: "core", Go: &g, Deps: g.Deps, Builtin: true,
+				Header: Header{Materialized: Table, Description: g.Description, Columns: g.Columns, Tags: g.Tags}}
+		}
 	}
 	raw := map[string]bool{}
 	for _, r := range opts.Raw {
@@ -131,21 +298,20 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 	}
 	defer parser.Close()
 	for _, m := range byName {
-		if m.Go != nil {
-			continue
+		if m.Go != nil || m.Seed != nil {
+			continue // a seed reads only its file, whose hash is in its SQL
 		}
-		rendered, err := Render(m, opts.Vars)
-		if err != nil {
-			return nil, err
-		}
-		refs, volatile, err := relations(ctx, parser, rendered)
+		refs, volatile, err := relations(ctx, parser, rendered[m])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.File, err)
+		}
+		if m.queries {
+			volatile = append(volatile, "run_query")
 		}
 		m.volatile = volatile
 		for _, r := range refs {
 			switch {
-			case r == m.Name && thisRe.MatchString(m.SQL):
+			case r == m.Name && m.readsThis:
 				// {{ this }}: an incremental model reading its own table
 			case strings.HasPrefix(r, "raw."):
 				if !raw[r] {
@@ -180,7 +346,7 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 		return nil, err
 	}
 	exists := func(rel string) bool { return raw[rel] || byName[rel] != nil }
-	p := &Project{Models: order, byName: byName}
+	p := &Project{Models: order, byName: byName, Sources: sources, Vars: opts.Vars}
 	for _, m := range order {
 		ts, err := headerTests(m, exists)
 		if err != nil {
@@ -190,7 +356,7 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 	}
 	for _, name := range sortedKeys(testFiles) {
 		t := testFiles[name]
-		rendered, err := Render(&Model{Name: name, File: t.File, SQL: t.SQL}, opts.Vars)
+		rendered, err := Render(&Model{Name: name, File: t.File, SQL: t.SQL, templates: tpls}, opts.Vars)
 		if err != nil {
 			return nil, err
 		}
@@ -209,6 +375,32 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 	return p, nil
 }
 
+// load renders a model as Load first sees it (a full build, dbt's execute
+// false) and takes its config(...) calls into the header.
+func (m *Model) load(vars Vars) (string, error) {
+	if m.Seed != nil {
+		return m.SQL, nil
+	}
+	// dbt's order: folder config (dbt_project.yml), then the properties
+	// file's config, then config(...) in the model.
+	for _, cfg := range []map[string]any{m.defaults, m.props} {
+		if err := applyConfig(m, cfg); err != nil {
+			return "", err
+		}
+	}
+	r := &rendering{m: m, vars: vars}
+	body, err := r.render()
+	if err != nil {
+		return "", err
+	}
+	m.queries = r.queried
+	m.readsThis = r.readThis()
+	if err := applyConfig(m, r.config); err != nil {
+		return "", err
+	}
+	return body, m.Header.check(m.File)
+}
+
 func validModelName(s string) bool {
 	if s == "" || (s[0] >= '0' && s[0] <= '9') {
 		return false
@@ -221,13 +413,10 @@ func validModelName(s string) bool {
 	return true
 }
 
-var templateRe = regexp.MustCompile(`\{\{\s*(?:(ref|source|var|is_incremental|new_rows)\s*\(([^)]*)\)|(this))\s*\}\}`)
-
-// Render expands {{ ref('m') }} → m, {{ source('src','entity') }} →
-// raw.src_entity and {{ var('name', default) }} → the configured value, so
-// models written for dbt port with little change. It renders a full build:
-// {{ is_incremental() }} is false, {{ this }} the model's table and
-// {{ new_rows('raw.x') }} all of raw.x.
+// Render expands a model's templating for a full build: {{ ref('m') }} → m,
+// {{ source('src','entity') }} → raw.src_entity, {{ var('name', default) }}
+// → the configured value, {{ is_incremental() }} false, {{ this }} the
+// model's table and {{ new_rows('raw.x') }} all of raw.x (see template.go).
 func Render(m *Model, vars Vars) (string, error) {
 	return render(m, vars, nil)
 }
@@ -240,113 +429,10 @@ type increment struct {
 	newFiles map[string][]string
 }
 
-// blockRe matches {% if is_incremental() %} … [{% else %} …] {% endif %}
-// (also "if not is_incremental()"); blocks do not nest.
-var blockRe = regexp.MustCompile(`(?s)\{%-?\s*if\s+(not\s+)?is_incremental\(\)\s*-?%\}(.*?)(?:\{%-?\s*else\s*-?%\}(.*?))?\{%-?\s*endif\s*-?%\}`)
-
 // render expands the templating; inc is nil for a full build.
 func render(m *Model, vars Vars, inc *increment) (string, error) {
-	// Blocks first: the branch not taken becomes blank lines, so DuckDB's
-	// line numbers still point into the model file.
-	var b strings.Builder
-	last := 0
-	for _, ix := range blockRe.FindAllStringSubmatchIndex(m.SQL, -1) {
-		// ix: whole block, "not ", then-branch, else-branch (-1 when absent)
-		b.WriteString(m.SQL[last:ix[0]])
-		from, to := ix[4], ix[5]
-		if (inc != nil) == (ix[2] >= 0) {
-			from, to = ix[6], ix[7]
-		}
-		if from < 0 { // no else branch
-			from, to = ix[1], ix[1]
-		}
-		b.WriteString(strings.Repeat("\n", strings.Count(m.SQL[ix[0]:from], "\n")))
-		b.WriteString(m.SQL[from:to])
-		b.WriteString(strings.Repeat("\n", strings.Count(m.SQL[to:ix[1]], "\n")))
-		last = ix[1]
-	}
-	b.WriteString(m.SQL[last:])
-	sqlText := b.String()
-	if loc := strings.Index(sqlText, "{%"); loc >= 0 {
-		return "", fmt.Errorf("%s:%d: unsupported template block (only {%% if is_incremental() %%} … {%% else %%} … {%% endif %%})",
-			m.File, lineOf(sqlText, loc))
-	}
-	var firstErr error
-	out := templateRe.ReplaceAllStringFunc(sqlText, func(s string) string {
-		g := templateRe.FindStringSubmatch(s)
-		if g[3] == "this" {
-			return quoteIdent(m.Name)
-		}
-		args, err := splitArgs(g[2])
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("%s: %s: %w", m.File, s, err)
-		}
-		unq := func(i int) string { return strings.Trim(strings.TrimSpace(args[i]), `'"`) }
-		switch g[1] {
-		case "ref":
-			if len(args) != 1 {
-				break
-			}
-			return unq(0)
-		case "source":
-			if len(args) != 2 {
-				break
-			}
-			return "raw." + unq(0) + "_" + unq(1)
-		case "var":
-			if len(args) < 1 || len(args) > 2 {
-				break
-			}
-			if v, ok := vars[unq(0)]; ok {
-				return sqlLiteral(v)
-			}
-			if len(args) == 2 {
-				return strings.TrimSpace(args[1])
-			}
-			if firstErr == nil {
-				firstErr = fmt.Errorf("%s: %s: no value for var %q in config and no default", m.File, s, unq(0))
-			}
-			return s
-		case "is_incremental":
-			if len(args) != 0 {
-				break
-			}
-			return strconv.FormatBool(inc != nil)
-		case "new_rows":
-			if len(args) != 1 {
-				break
-			}
-			rel := strings.ToLower(unq(0))
-			if !strings.HasPrefix(rel, "raw.") {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %s: new_rows reads a raw relation (raw.<entity> or raw.<source>_<entity>), not %q", m.File, s, rel)
-				}
-				return s
-			}
-			if inc == nil {
-				return rel
-			}
-			files, tracked := inc.newFiles[rel]
-			if !tracked {
-				return rel
-			}
-			if len(files) == 0 {
-				return "(SELECT * FROM " + rel + " WHERE false)"
-			}
-			quoted := make([]string, len(files))
-			for i, f := range files {
-				quoted[i] = sqlString(f)
-			}
-			// DuckDB prunes the scan to these files: the filter on the
-			// filename column reaches read_parquet through the views.
-			return "(SELECT * FROM " + rel + " WHERE _file IN (" + strings.Join(quoted, ", ") + "))"
-		}
-		if firstErr == nil {
-			firstErr = fmt.Errorf("%s: %s: wrong number of arguments", m.File, s)
-		}
-		return s
-	})
-	return out, firstErr
+	r := &rendering{m: m, vars: vars, inc: inc}
+	return r.render()
 }
 
 // sqlLiteral renders a config value: numbers and booleans as they are, anything
@@ -360,8 +446,6 @@ func sqlLiteral(v string) string {
 	}
 	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 }
-
-var thisRe = regexp.MustCompile(`\{\{\s*this\s*\}\}`)
 
 // volatileFunctions give a different answer on every call or read outside
 // the warehouse: a model calling one is never up to date.
@@ -398,6 +482,7 @@ func relations(ctx context.Context, db *sql.DB, query string) (tables []string, 
 	}
 	ctes := map[string]bool{}
 	found := map[string]bool{}
+	qualified := map[string]bool{}
 	calls := map[string]bool{}
 	var walk func(any)
 	walk = func(x any) {
@@ -436,7 +521,9 @@ func relations(ctx context.Context, db *sql.DB, query string) (tables []string, 
 				name, _ := v["table_name"].(string)
 				schema, _ := v["schema_name"].(string)
 				name, schema = strings.ToLower(name), strings.ToLower(schema)
-				if schema == "" || schema == "main" {
+				if schema == "main" {
+					qualified[name] = true // never a CTE
+				} else if schema == "" {
 					found[name] = true
 				} else {
 					found[schema+"."+name] = true
@@ -455,6 +542,11 @@ func relations(ctx context.Context, db *sql.DB, query string) (tables []string, 
 	for t := range found {
 		// "recurring.x" is the recurring table of a USING KEY recursive CTE x.
 		if !ctes[t] && !(strings.HasPrefix(t, "recurring.") && ctes[strings.TrimPrefix(t, "recurring.")]) {
+			tables = append(tables, t)
+		}
+	}
+	for t := range qualified {
+		if !found[t] || ctes[t] {
 			tables = append(tables, t)
 		}
 	}

@@ -104,7 +104,7 @@ func TestLoadErrors(t *testing.T) {
 func TestUserModelReplacesBuiltin(t *testing.T) {
 	p := load(t,
 		files("sql", map[string]string{"marts/a.sql": "SELECT 1 AS x", "marts/b.sql": "SELECT * FROM a"}),
-		files("models", map[string]string{"a.sql": "-- materialized: table\nSELECT * FROM raw.orders", "c.sql": "SELECT * FROM b"}))
+		files("models", map[string]string{"a.sql": "-- materialized: table\n-- replaces: builtin\nSELECT * FROM raw.orders", "c.sql": "SELECT * FROM b"}))
 	a, _ := p.Model("a")
 	if a.File != "models/a.sql" || a.Header.Materialized != Table || strings.Join(a.Deps, ",") != "raw.orders" {
 		t.Errorf("a = %s %s %v; want the user's file", a.File, a.Header.Materialized, a.Deps)

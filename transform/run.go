@@ -300,13 +300,27 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model, inc *incre
 		}
 		return n, notes, nil
 	}
-	body, err := render(m, r.Vars, inc)
+	rd := &rendering{m: m, vars: r.Vars, inc: inc, conn: conn, ctx: ctx}
+	body, err := rd.render()
 	if err != nil {
 		return 0, "", err
 	}
 	body = stripSemicolon(body)
+	modelErr := func(err error) error {
+		e := newModelError(m, body, err)
+		if e.Line > 0 && body != m.SQL {
+			// Rendered lines need not be the file's: find the source line.
+			if n, ok := sourceLine(m, r.Vars, inc, e.Line, e.Text); ok {
+				e.Line = n
+			} else {
+				e.Compiled = true
+			}
+		}
+		e.secrets = rd.secrets
+		return e
+	}
 	if m.Header.Materialized == Incremental {
-		return incremental(ctx, conn, m, body, inc != nil, done)
+		return incremental(ctx, conn, m, body, inc != nil, done, modelErr)
 	}
 	name := quoteIdent(m.Name)
 	stmt := "CREATE OR REPLACE TABLE " + name + " AS " + body
@@ -318,16 +332,19 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model, inc *incre
 		return 0, "", fmt.Errorf("%s: beginning transaction: %w", m.File, err)
 	}
 	defer tx.Rollback()
+	if err := dropOtherKind(ctx, tx, m, m.Header.Materialized); err != nil {
+		return 0, "", err
+	}
 	// The statement starts on the file's first line, so DuckDB's "LINE n"
 	// is the line in the model file.
 	var n int64 = -1
 	if m.Header.Materialized == View {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return 0, "", newModelError(m, err)
+			return 0, "", modelErr(err)
 		}
 	} else if err := tx.QueryRowContext(ctx, stmt).Scan(&n); err != nil {
 		// CREATE TABLE AS answers with its row count: no second query needed.
-		return 0, "", newModelError(m, err)
+		return 0, "", modelErr(err)
 	}
 	if err := done(tx); err != nil {
 		return 0, "", fmt.Errorf("%s: %w", m.File, err)
@@ -345,17 +362,21 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model, inc *incre
 type ModelError struct {
 	File string
 	Line int    // 0 when DuckDB names no line
-	Text string // that line of the model file
-	Err  error
+	Text string // that line of the SQL as rendered
+	// Compiled: Line is a line of the rendered SQL, not of the file (no
+	// line of the file renders to Text).
+	Compiled bool
+	Err      error
+	secrets  []string // env_var values, never shown
 }
 
 var duckLine = regexp.MustCompile(`(?m)^LINE (\d+):.*$`)
 
-func newModelError(m *Model, err error) *ModelError {
+func newModelError(m *Model, body string, err error) *ModelError {
 	e := &ModelError{File: m.File, Err: err}
 	if g := duckLine.FindStringSubmatch(err.Error()); g != nil {
 		e.Line, _ = strconv.Atoi(g[1])
-		lines := strings.Split(m.SQL, "\n")
+		lines := strings.Split(body, "\n")
 		if e.Line >= 1 && e.Line <= len(lines) {
 			e.Text = strings.TrimSpace(lines[e.Line-1])
 		}
@@ -363,7 +384,9 @@ func newModelError(m *Model, err error) *ModelError {
 	return e
 }
 
-func (e *ModelError) Error() string {
+func (e *ModelError) Error() string { return redact(e.message(), e.secrets) }
+
+func (e *ModelError) message() string {
 	msg := e.Err.Error()
 	if e.Line == 0 {
 		return fmt.Sprintf("%s: %s", e.File, strings.TrimSpace(msg))
@@ -374,10 +397,38 @@ func (e *ModelError) Error() string {
 		msg = msg[:loc[0]]
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
+	if e.Compiled {
+		return fmt.Sprintf("%s: compiled line %d: %s\n    %d | %s", e.File, e.Line, msg, e.Line, e.Text)
+	}
 	return fmt.Sprintf("%s:%d: %s\n    %d | %s", e.File, e.Line, msg, e.Line, e.Text)
 }
 
 func (e *ModelError) Unwrap() error { return e.Err }
+
+// dropOtherKind drops the model's relation when it exists as the other
+// kind (a view where a table is to be built, or a table where a view is),
+// since CREATE OR REPLACE only replaces an object of its own kind: a model
+// switching between view, table and incremental then just builds.
+func dropOtherKind(ctx context.Context, tx *sql.Tx, m *Model, want Materialization) error {
+	// Ask only for the other kind, from the one catalog function that
+	// holds it: information_schema joins both and cost a model a query's
+	// worth of time (BenchmarkDAG50Templated).
+	q, drop, kind := `SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' AND view_name = ?`, "DROP VIEW ", "view"
+	if want == View {
+		q, drop, kind = `SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ?`, "DROP TABLE ", "table"
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, q, m.Name).Scan(&n); err != nil {
+		return fmt.Errorf("%s: looking up the existing %s: %w", m.File, m.Name, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, drop+quoteIdent(m.Name)); err != nil {
+		return fmt.Errorf("%s: dropping the old %s %s to build a %s: %w", m.File, kind, m.Name, want, err)
+	}
+	return nil
+}
 
 // deletedColumn is the reserved output column of incremental models: a row
 // with _cdw_deleted true removes its key (or partition) from the table and
@@ -389,9 +440,9 @@ const deletedColumn = "_cdw_deleted"
 // (rows with the same key are replaced) or partition_by (partitions present
 // in the new rows are replaced). Either way in one transaction, with the
 // model's state recorded by done before it commits.
-func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, merge bool, done func(execer) error) (int64, string, error) {
+func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, merge bool, done func(execer) error, modelErr func(error) error) (int64, string, error) {
 	name := quoteIdent(m.Name)
-	deletes, err := hasDeletedColumn(ctx, conn, m, body)
+	deletes, err := hasDeletedColumn(ctx, conn, m, body, modelErr)
 	if err != nil {
 		return 0, "", err
 	}
@@ -402,12 +453,15 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, mer
 	defer tx.Rollback()
 	exec := func(q string) error {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return newModelError(m, err)
+			return modelErr(err)
 		}
 		return nil
 	}
 	notes := ""
 	if !merge {
+		if err := dropOtherKind(ctx, tx, m, Incremental); err != nil {
+			return 0, "", err
+		}
 		q := "CREATE OR REPLACE TABLE " + name + " AS " + body
 		if deletes {
 			q = "CREATE OR REPLACE TABLE " + name + " AS SELECT * EXCLUDE (" + deletedColumn + ") FROM (" + body +
@@ -429,8 +483,10 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, mer
 				return 0, "", err
 			}
 		} else {
+			// IS NOT DISTINCT FROM: the NULL partition is replaced too (IN
+			// never matches NULL, so its rows would pile up on every build).
 			p := quoteIdent(m.Header.PartitionBy)
-			if err := exec("DELETE FROM " + name + " WHERE " + p + " IN (SELECT DISTINCT " + p + " FROM __cdw_new)"); err != nil {
+			if err := exec("DELETE FROM " + name + " t WHERE EXISTS (SELECT 1 FROM (SELECT DISTINCT " + p + " FROM __cdw_new) n WHERE t." + p + " IS NOT DISTINCT FROM n." + p + ")"); err != nil {
 				return 0, "", err
 			}
 		}
@@ -466,13 +522,13 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, mer
 
 // hasDeletedColumn reports whether the query outputs _cdw_deleted; only a
 // query that mentions it is asked (DESCRIBE binds without running).
-func hasDeletedColumn(ctx context.Context, conn *sql.Conn, m *Model, body string) (bool, error) {
+func hasDeletedColumn(ctx context.Context, conn *sql.Conn, m *Model, body string, modelErr func(error) error) (bool, error) {
 	if !strings.Contains(strings.ToLower(body), deletedColumn) {
 		return false, nil
 	}
 	rows, err := conn.QueryContext(ctx, "DESCRIBE "+body)
 	if err != nil {
-		return false, newModelError(m, err)
+		return false, modelErr(err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()

@@ -221,3 +221,65 @@ func TestGoFunctionInModels(t *testing.T) {
 		}
 	}
 }
+
+func TestPartitionOverwriteReplacesTheNullPartition(t *testing.T) {
+	db := warehouse(t)
+	mustExec(t, db, "CREATE TABLE raw.shop_orders AS SELECT * FROM (VALUES ('north', 1), (NULL, 2), (NULL, 3)) v(region, amount)")
+	p := load(t, files("sql", map[string]string{"by_region.sql": "-- materialized: incremental\n-- partition_by: region\n" +
+		"SELECT region, count(*) AS orders, sum(amount) AS revenue FROM raw.shop_orders GROUP BY 1"}))
+	r := &Runner{DB: db}
+	for i := 0; i < 3; i++ { // raw.shop_orders is not described: every run merges
+		res, err := r.Run(context.Background(), "r", p.Models)
+		if err != nil || res.Err() != nil {
+			t.Fatal(err, res.Err())
+		}
+		if i > 0 && !strings.Contains(res.Models[0].Notes, "merged") {
+			t.Fatalf("run %d did not merge: %+v", i, res.Models[0])
+		}
+	}
+	var rows, nulls int
+	if err := db.QueryRow("SELECT count(*), count(*) FILTER (WHERE region IS NULL) FROM by_region").Scan(&rows, &nulls); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 || nulls != 1 {
+		t.Errorf("after three merges: %d rows, %d in the NULL partition; want 2 and 1", rows, nulls)
+	}
+}
+
+func TestMaterializationChangesJustWork(t *testing.T) {
+	db := warehouse(t)
+	kind := func() string {
+		var k string
+		if err := db.QueryRow("SELECT table_type FROM information_schema.tables WHERE table_name = 'm'").Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for i, c := range []struct {
+		header string
+		full   bool
+		want   string
+	}{
+		{"-- materialized: view", false, "VIEW"},
+		{"-- materialized: table", false, "BASE TABLE"},
+		{"-- materialized: view", false, "VIEW"},
+		{"-- materialized: incremental\n-- unique_key: order_id", false, "BASE TABLE"},
+		{"-- materialized: view", true, "VIEW"},
+		{"{{ config(materialized='incremental', unique_key='order_id') }}", true, "BASE TABLE"},
+		{"-- materialized: view", false, "VIEW"},
+	} {
+		p := load(t, files("sql", map[string]string{"m.sql": c.header + "\nSELECT order_id, amount FROM raw.orders",
+			"after.sql": "-- materialized: table\nSELECT count(*) AS n FROM m"}))
+		res, err := (&Runner{DB: db, FullRefresh: c.full}).Run(context.Background(), fmt.Sprint(i), p.Models)
+		if err != nil || res.Err() != nil {
+			t.Fatalf("step %d (%s, full refresh %v): %v %v", i, c.header, c.full, err, res.Err())
+		}
+		if got := kind(); got != c.want {
+			t.Errorf("step %d: m is a %s, want %s", i, got, c.want)
+		}
+		var n int
+		if err := db.QueryRow("SELECT n FROM after").Scan(&n); err != nil || n != 100 {
+			t.Errorf("step %d: after = %d (%v)", i, n, err)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 //	+name+      both
 //	path:DIR    models whose file is under DIR ("path:sql/marts", "path:marts")
 //	tag:NAME    models tagged NAME in their header
+//	resource_type:seed  the seeds (resource_type:model: everything else)
 //
 // An empty selection is every model. A term that matches nothing is an error,
 // so a typo never silently builds nothing.
@@ -46,6 +47,21 @@ func (p *Project) Select(selection string) ([]*Model, error) {
 
 func (p *Project) selectTerm(term string) ([]string, error) {
 	switch {
+	case strings.HasPrefix(term, "resource_type:"):
+		kind := strings.TrimPrefix(term, "resource_type:")
+		if kind != "seed" && kind != "model" {
+			return nil, fmt.Errorf("selection %q: resource_type is seed or model", term)
+		}
+		var out []string
+		for _, m := range p.Models {
+			if (m.Seed != nil) == (kind == "seed") {
+				out = append(out, m.Name)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("selection %q: the project has no %ss", term, kind)
+		}
+		return out, nil
 	case strings.HasPrefix(term, "path:"):
 		dir := strings.Trim(path.Clean(strings.TrimPrefix(term, "path:")), "/")
 		var out []string

@@ -32,7 +32,7 @@ func TestRunSkipsUpToDateModels(t *testing.T) {
 	// (segment_summary reads nothing downstream).
 	body, _ := os.ReadFile(filepath.Join("..", "..", "sql", "marts", "segment_summary.sql"))
 	os.MkdirAll(filepath.Join(dir, "my_models", "marts"), 0o755)
-	os.WriteFile(filepath.Join(dir, "my_models", "marts", "segment_summary.sql"), []byte(strings.Replace(string(body), "count(*)                                                                AS customers",
+	os.WriteFile(filepath.Join(dir, "my_models", "marts", "segment_summary.sql"), []byte("-- replaces: builtin\n"+strings.Replace(string(body), "count(*)                                                                AS customers",
 		"count(*) + 0                                                            AS customers", 1)), 0o644)
 	text, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(text), "warehouse: .\n", "warehouse: .\nmodels: [my_models]\n", 1)), 0o644)
