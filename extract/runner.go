@@ -45,7 +45,7 @@ type Result struct {
 func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, entityName string, full bool) (Result, error) {
 	start := x.now()
 	res := Result{Source: sourceName, Entity: entityName}
-	ent, err := LookupEntity(entityName)
+	ent, err := ResolveEntity(entityName)
 	if err != nil {
 		return res, fmt.Errorf("source %s: %w", sourceName, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,11 +74,17 @@ type mapped struct {
 	// parts, when not nil, are the source columns of a composite key,
 	// joined with extract.KeySeparator; source then names them for messages.
 	parts []string
+	// constant, when not nil, is the value of every row (quantity: 1,
+	// channel: {value: online}); source then shows it for messages.
+	constant []byte
 }
+
+// constantPrefix marks a constant in the map sourceColumns returns.
+const constantPrefix = "\x00="
 
 // sourceColumns decodes the columns mapping: canonical column → a source
 // column, or a list of source columns whose values are joined into one key.
-func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, error) {
+func sourceColumns(ent extract.Entity, n config.Node, header bool) (map[string][]string, error) {
 	if n.Y == nil || n.Y.Kind != yaml.MappingNode {
 		return nil, n.Errorf("expected a mapping of canonical column to source column, e.g. {order_id: InvoiceNo}")
 	}
@@ -95,6 +102,22 @@ func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, erro
 		switch vn.Y.Kind {
 		case yaml.ScalarNode:
 			parts = []string{vn.Y.Value}
+			switch vn.Y.ShortTag() {
+			case "!!int", "!!float", "!!bool":
+				// An unquoted number is a constant (quantity: 1); headerless
+				// files map columns by position, so they write {value: 1}.
+				if header {
+					parts = []string{constantPrefix + vn.Y.Value}
+				}
+			}
+		case yaml.MappingNode:
+			var cv struct {
+				Value *string `yaml:"value" required:"true"`
+			}
+			if err := vn.Decode(&cv); err != nil {
+				return nil, err
+			}
+			parts = []string{constantPrefix + *cv.Value}
 		case yaml.SequenceNode:
 			for _, item := range vn.Y.Content {
 				if item.Kind != yaml.ScalarNode {
@@ -103,7 +126,7 @@ func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, erro
 				parts = append(parts, item.Value)
 			}
 		default:
-			return nil, vn.Errorf("expected a source column name, or a list of them for a composite key, e.g. [customer, day]")
+			return nil, vn.Errorf("expected a source column name, a list of them for a composite key (e.g. [customer, day]) or a constant ({value: online})")
 		}
 		for i, part := range parts {
 			if part == "" {
@@ -228,7 +251,7 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		}
 		fieldNames[f.Name] = true
 	}
-	cols, err := sourceColumns(ent, o.Columns)
+	cols, err := sourceColumns(ent, o.Columns, p.header)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +259,14 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		parts := cols[c.Name]
 		if c.Required && len(parts) == 0 {
 			return nil, n.Get("columns").Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
+		}
+		if len(parts) == 1 && strings.HasPrefix(parts[0], constantPrefix) {
+			v := strings.TrimPrefix(parts[0], constantPrefix)
+			if ent.Name == "orders" && c.Name == "line_no" {
+				return nil, n.Get("columns").Errorf("line_no cannot be a constant: it tells the lines of an order apart")
+			}
+			p.columns = append(p.columns, mapped{name: c.Name, typ: c.Type, req: c.Required, source: "constant " + strconv.Quote(v), constant: []byte(v)})
+			continue
 		}
 		for _, src := range parts {
 			if p.format == "fixed" && !fieldNames[src] {

@@ -449,6 +449,14 @@ func (r *reader) detect(of *openFile, sample [][]string) error {
 	var votes []numVote
 	for i, c := range p.columns {
 		idx := of.colIdx[i]
+		if c.constant != nil && c.typ == extract.Timestamp {
+			g, _, err := detectLayout([]string{string(c.constant)}, p.userTS, p.loc)
+			if err != nil {
+				return fmt.Errorf("column %q (%s): %w", c.name, c.source, err)
+			}
+			of.ts[i] = g
+			continue
+		}
 		if idx < 0 || (c.typ != extract.Timestamp && c.typ != extract.Float && c.typ != extract.Int) {
 			continue
 		}
@@ -510,6 +518,7 @@ func (p *plan) indexes(of *openFile, find func(string) int) []int {
 	for i, c := range p.columns {
 		idx[i] = -1
 		switch {
+		case c.constant != nil:
 		case c.parts != nil:
 			for _, part := range c.parts {
 				of.partIdx[i] = append(of.partIdx[i], find(part))
