@@ -187,7 +187,10 @@ func (b *batch) add(ch Chunk) error {
 		defer ch.Rows.Release()
 		if ch.Rows.NumRows() > 0 {
 			if b.data == nil {
-				f, err := CreateParquet(b.x.rawPath("raw", b.st, ".parquet"), b.schema.Schema())
+				// The rows' own schema: a source may shape each file of a
+				// read differently (a files raw table infers types per file),
+				// and the reader may already be on the next file.
+				f, err := CreateParquet(b.x.rawPath("raw", b.st, ".parquet"), ch.Rows.Schema())
 				if err != nil {
 					return err
 				}

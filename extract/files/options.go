@@ -22,17 +22,18 @@ type options struct {
 
 // entityOptions configures how one entity is read from files.
 type entityOptions struct {
-	Path      string            `yaml:"path" required:"true"`    // glob, relative to the config file
-	Format    string            `yaml:"format"`                  // csv (default), tsv, fixed
-	Delimiter string            `yaml:"delimiter"`               // csv only; default "," (tsv: tab)
-	Header    *bool             `yaml:"header"`                  // csv: first line names columns (default true)
-	Encoding  string            `yaml:"encoding"`                // auto (default), utf-8, gbk, gb18030
-	Gzip      string            `yaml:"gzip"`                    // auto (default: by .gz suffix), true, false
-	SkipLines int               `yaml:"skip_lines"`              // lines to skip before the header / data
-	Columns   config.Node       `yaml:"columns" required:"true"` // canonical column → source column, or a list of them (composite key)
-	Extra     map[string]string `yaml:"extra"`                   // pass-through columns: raw name → source column
-	Fields    []fixedField      `yaml:"fields"`                  // fixed: the record layout
-	Timezone  string            `yaml:"timezone"`                // for timestamps without a zone; default UTC
+	Path      string            `yaml:"path" required:"true"` // glob, relative to the config file
+	Format    string            `yaml:"format"`               // csv (default), tsv, fixed
+	Delimiter string            `yaml:"delimiter"`            // csv only; default "," (tsv: tab)
+	Header    *bool             `yaml:"header"`               // csv: first line names columns (default true)
+	Encoding  string            `yaml:"encoding"`             // auto (default), utf-8, gbk, gb18030
+	Gzip      string            `yaml:"gzip"`                 // auto (default: by .gz suffix), true, false
+	SkipLines int               `yaml:"skip_lines"`           // lines to skip before the header / data
+	Columns   config.Node       `yaml:"columns"`              // canonical column → source column, a list of them (composite key) or a constant; required but for raw tables
+	OnNew     string            `yaml:"on_new_columns"`       // keep (default), ignore or fail: unmapped source columns
+	Extra     map[string]string `yaml:"extra"`                // pass-through columns: raw name → source column
+	Fields    []fixedField      `yaml:"fields"`               // fixed: the record layout
+	Timezone  string            `yaml:"timezone"`             // for timestamps without a zone; default UTC
 	Formats   []string          `yaml:"timestamp_formats"`
 	Decimal   string            `yaml:"decimal_separator"` // auto (default: detected per column), "." or ","
 	OnChange  string            `yaml:"on_change"`         // reload (default) or reject
@@ -62,7 +63,9 @@ type plan struct {
 	userTS    *tsGroup   // timestamp_formats, nil when not set
 	decimal   *numFormat // decimal_separator, nil = detect per column
 	onChange  string
-	lineNoCol int // index in columns of orders.line_no when it is unmapped, else -1
+	lineNoCol int    // index in columns of orders.line_no when it is unmapped, else -1
+	raw       bool   // a raw table: every source column, types inferred per file
+	onNew     string // keep, ignore or fail
 }
 
 // mapped is one output column and the source column it comes from.
@@ -250,6 +253,25 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 			return nil, n.Get("fields").Errorf("field %q: start and width must be at least 1", f.Name)
 		}
 		fieldNames[f.Name] = true
+	}
+	p.onNew = "keep"
+	switch o.OnNew {
+	case "", "keep", "ignore", "fail":
+		if o.OnNew != "" {
+			p.onNew = o.OnNew
+		}
+	default:
+		return nil, n.Get("on_new_columns").Errorf("on_new_columns must be keep, ignore or fail, got %q", o.OnNew)
+	}
+	if ent.Raw {
+		if o.Columns.Y != nil || len(o.Extra) > 0 {
+			return nil, n.Errorf("%s is a raw table (no entity of that name: %s): its columns land as the file has them; map them in a SQL model, or name a canonical entity", ent.Name, strings.Join(extract.EntityNames(), ", "))
+		}
+		p.raw = true
+		return p, nil
+	}
+	if o.Columns.Y == nil {
+		return nil, n.Errorf("missing required key \"columns\"")
 	}
 	cols, err := sourceColumns(ent, o.Columns, p.header)
 	if err != nil {
