@@ -80,6 +80,10 @@ type Entity struct {
 	Columns []Column
 	// Key identifies a source row; staging keeps the latest version per key.
 	Key []string
+	// Raw marks a raw table (order_items, reviews): no canonical columns,
+	// the source's columns land as they are, readable as
+	// raw.<source>_<name>, for user models to map in SQL.
+	Raw bool
 }
 
 // Column returns the named column and whether it exists.
@@ -114,6 +118,31 @@ func LookupEntity(name string) (Entity, error) {
 		return Entity{}, fmt.Errorf("unknown entity %q (known: %v)", name, EntityNames())
 	}
 	return e, nil
+}
+
+// ResolveEntity returns the named canonical entity, or a raw table of that
+// name when it is none (a lower-case name: letters, digits and _).
+func ResolveEntity(name string) (Entity, error) {
+	if e, ok := entities[name]; ok {
+		return e, nil
+	}
+	if !validRawName(name) {
+		return Entity{}, fmt.Errorf("%q is neither an entity (%v) nor a raw table name (lower-case letters, digits and _, starting with a letter)",
+			name, EntityNames())
+	}
+	return Entity{Name: name, Doc: "raw table", Raw: true}, nil
+}
+
+func validRawName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // EntityNames lists the entities in a stable order.

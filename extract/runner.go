@@ -45,7 +45,7 @@ type Result struct {
 func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, entityName string, full bool) (Result, error) {
 	start := x.now()
 	res := Result{Source: sourceName, Entity: entityName}
-	ent, err := LookupEntity(entityName)
+	ent, err := ResolveEntity(entityName)
 	if err != nil {
 		return res, fmt.Errorf("source %s: %w", sourceName, err)
 	}
@@ -225,7 +225,10 @@ func (b *batch) add(ch Chunk) error {
 		defer ch.Rows.Release()
 		if ch.Rows.NumRows() > 0 {
 			if b.data == nil {
-				f, err := CreateParquet(b.x.rawPath("raw", b.st, ".parquet"), b.schema.Schema())
+				// The rows' own schema: a source may shape each file of a
+				// read differently (a files raw table infers types per file),
+				// and the reader may already be on the next file.
+				f, err := CreateParquet(b.x.rawPath("raw", b.st, ".parquet"), ch.Rows.Schema())
 				if err != nil {
 					return err
 				}

@@ -106,6 +106,31 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 		views = append(views, rawView{name, body})
 		inputs["raw."+name] = all
 	}
+	// Raw tables (entities of no canonical name: order_items, reviews) are
+	// readable as raw.<source>_<name>, with the columns their files have.
+	for _, s := range cfg.Sources {
+		for _, name := range s.Options.Get("entities").Keys() {
+			if ent, err := extract.ResolveEntity(name); err != nil || !ent.Raw {
+				continue
+			}
+			view := s.Name + "_" + name
+			empty := "SELECT NULL::VARCHAR AS _source, NULL::VARCHAR AS _file WHERE false"
+			read := func(list string) string {
+				return fmt.Sprintf("SELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
+					load.QuoteString(s.Name), list)
+			}
+			body := empty
+			if fs := files[view]; len(fs) > 0 {
+				quoted := make([]string, len(fs))
+				for i, f := range fs {
+					quoted[i] = load.QuoteString(f)
+				}
+				body = read(strings.Join(quoted, ", "))
+			}
+			views = append(views, rawView{view, body})
+			inputs["raw."+view] = transform.RawInput{Shape: read("…"), Files: files[view]}
+		}
+	}
 	return views, inputs, nil
 }
 

@@ -56,6 +56,8 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 		var raw []byte
 		if idx := of.colIdx[i]; idx >= 0 {
 			raw = bytes.TrimSpace(fields[idx])
+		} else if c.constant != nil {
+			raw = c.constant
 		}
 		if len(raw) == 0 {
 			if c.req {

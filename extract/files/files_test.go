@@ -278,7 +278,7 @@ func TestFileNotAsConfigured(t *testing.T) {
 		"entities:\n  orders:\n    path: x\n    columns: {customer_id: c}\n":                      `required column "order_id"`,
 		"entities:\n  orders:\n    path: x\n    colums: {order_id: c}\n":                          `unknown key "colums"`,
 		"entities:\n  orders:\n    path: x\n    encoding: latin9\n    columns: {order_id: c}\n":   `unknown encoding`,
-		"entities:\n  widgets:\n    path: x\n    columns: {id: c}\n":                              `unknown entity "widgets"`,
+		"entities:\n  widgets:\n    path: x\n    columns: {id: c}\n":                              `widgets is a raw table (no entity of that name: contacts, orders, tickets)`,
 		"entities:\n  orders:\n    path: x\n    columns: {order_id: c, colour: d, order_ts: t}\n": `no column "colour"`,
 	} {
 		err := openErr(t, dir, yml)

@@ -108,7 +108,7 @@ entities:
 	for yml, want := range map[string]string{
 		`{ticket_id: [desk, desk], created_at: opened}`:               `source column "desk" listed twice`,
 		`{ticket_id: desk, created_at: opened, satisfaction: [a, b]}`: `only text columns`,
-		`{ticket_id: {a: b}, created_at: opened}`:                     `composite key`,
+		`{ticket_id: {a: b}, created_at: opened}`:                     `unknown key "a" (known keys: value)`,
 	} {
 		err := openErr(t, dir, "entities:\n  tickets:\n    path: u.csv\n    columns: "+yml+"\n")
 		if err == nil || !strings.Contains(err.Error(), want) {

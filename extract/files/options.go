@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,17 +23,18 @@ type options struct {
 
 // entityOptions configures how one entity is read from files.
 type entityOptions struct {
-	Path      string            `yaml:"path" required:"true"`    // glob, relative to the config file
-	Format    string            `yaml:"format"`                  // csv (default), tsv, fixed
-	Delimiter string            `yaml:"delimiter"`               // csv only; default "," (tsv: tab)
-	Header    *bool             `yaml:"header"`                  // csv: first line names columns (default true)
-	Encoding  string            `yaml:"encoding"`                // auto (default), utf-8, gbk, gb18030
-	Gzip      string            `yaml:"gzip"`                    // auto (default: by .gz suffix), true, false
-	SkipLines int               `yaml:"skip_lines"`              // lines to skip before the header / data
-	Columns   config.Node       `yaml:"columns" required:"true"` // canonical column → source column, or a list of them (composite key)
-	Extra     map[string]string `yaml:"extra"`                   // pass-through columns: raw name → source column
-	Fields    []fixedField      `yaml:"fields"`                  // fixed: the record layout
-	Timezone  string            `yaml:"timezone"`                // for timestamps without a zone; default UTC
+	Path      string            `yaml:"path" required:"true"` // glob, relative to the config file
+	Format    string            `yaml:"format"`               // csv (default), tsv, fixed
+	Delimiter string            `yaml:"delimiter"`            // csv only; default "," (tsv: tab)
+	Header    *bool             `yaml:"header"`               // csv: first line names columns (default true)
+	Encoding  string            `yaml:"encoding"`             // auto (default), utf-8, gbk, gb18030
+	Gzip      string            `yaml:"gzip"`                 // auto (default: by .gz suffix), true, false
+	SkipLines int               `yaml:"skip_lines"`           // lines to skip before the header / data
+	Columns   config.Node       `yaml:"columns"`              // canonical column → source column, a list of them (composite key) or a constant; required but for raw tables
+	OnNew     string            `yaml:"on_new_columns"`       // keep (default), ignore or fail: unmapped source columns
+	Extra     map[string]string `yaml:"extra"`                // pass-through columns: raw name → source column
+	Fields    []fixedField      `yaml:"fields"`               // fixed: the record layout
+	Timezone  string            `yaml:"timezone"`             // for timestamps without a zone; default UTC
 	Formats   []string          `yaml:"timestamp_formats"`
 	Decimal   string            `yaml:"decimal_separator"` // auto (default: detected per column), "." or ","
 	OnChange  string            `yaml:"on_change"`         // reload (default) or reject
@@ -77,6 +79,8 @@ type plan struct {
 	allowEmpty bool
 	settingsID string          // parseSettings
 	settings   json.RawMessage // parseSettings
+	raw        bool            // a raw table: every source column, types inferred per file
+	onNew      string          // keep, ignore or fail
 }
 
 // mapped is one output column and the source column it comes from.
@@ -88,11 +92,17 @@ type mapped struct {
 	// parts, when not nil, are the source columns of a composite key,
 	// joined with extract.KeySeparator; source then names them for messages.
 	parts []string
+	// constant, when not nil, is the value of every row (quantity: 1,
+	// channel: {value: online}); source then shows it for messages.
+	constant []byte
 }
+
+// constantPrefix marks a constant in the map sourceColumns returns.
+const constantPrefix = "\x00="
 
 // sourceColumns decodes the columns mapping: canonical column → a source
 // column, or a list of source columns whose values are joined into one key.
-func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, error) {
+func sourceColumns(ent extract.Entity, n config.Node, header bool) (map[string][]string, error) {
 	if n.Y == nil || n.Y.Kind != yaml.MappingNode {
 		return nil, n.Errorf("expected a mapping of canonical column to source column, e.g. {order_id: InvoiceNo}")
 	}
@@ -110,6 +120,22 @@ func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, erro
 		switch vn.Y.Kind {
 		case yaml.ScalarNode:
 			parts = []string{vn.Y.Value}
+			switch vn.Y.ShortTag() {
+			case "!!int", "!!float", "!!bool":
+				// An unquoted number is a constant (quantity: 1); headerless
+				// files map columns by position, so they write {value: 1}.
+				if header {
+					parts = []string{constantPrefix + vn.Y.Value}
+				}
+			}
+		case yaml.MappingNode:
+			var cv struct {
+				Value *string `yaml:"value" required:"true"`
+			}
+			if err := vn.Decode(&cv); err != nil {
+				return nil, err
+			}
+			parts = []string{constantPrefix + *cv.Value}
 		case yaml.SequenceNode:
 			for _, item := range vn.Y.Content {
 				if item.Kind != yaml.ScalarNode {
@@ -118,7 +144,7 @@ func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, erro
 				parts = append(parts, item.Value)
 			}
 		default:
-			return nil, vn.Errorf("expected a source column name, or a list of them for a composite key, e.g. [customer, day]")
+			return nil, vn.Errorf("expected a source column name, a list of them for a composite key (e.g. [customer, day]) or a constant ({value: online})")
 		}
 		for i, part := range parts {
 			if part == "" {
@@ -252,7 +278,26 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		}
 		fieldNames[f.Name] = true
 	}
-	cols, err := sourceColumns(ent, o.Columns)
+	p.onNew = "keep"
+	switch o.OnNew {
+	case "", "keep", "ignore", "fail":
+		if o.OnNew != "" {
+			p.onNew = o.OnNew
+		}
+	default:
+		return nil, n.Get("on_new_columns").Errorf("on_new_columns must be keep, ignore or fail, got %q", o.OnNew)
+	}
+	if ent.Raw {
+		if o.Columns.Y != nil || len(o.Extra) > 0 {
+			return nil, n.Errorf("%s is a raw table (no entity of that name: %s): its columns land as the file has them; map them in a SQL model, or name a canonical entity", ent.Name, strings.Join(extract.EntityNames(), ", "))
+		}
+		p.raw = true
+		return p, nil
+	}
+	if o.Columns.Y == nil {
+		return nil, n.Errorf("missing required key \"columns\"")
+	}
+	cols, err := sourceColumns(ent, o.Columns, p.header)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +305,14 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		parts := cols[c.Name]
 		if c.Required && len(parts) == 0 {
 			return nil, n.Get("columns").Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
+		}
+		if len(parts) == 1 && strings.HasPrefix(parts[0], constantPrefix) {
+			v := strings.TrimPrefix(parts[0], constantPrefix)
+			if ent.Name == "orders" && c.Name == "line_no" {
+				return nil, n.Get("columns").Errorf("line_no cannot be a constant: it tells the lines of an order apart")
+			}
+			p.columns = append(p.columns, mapped{name: c.Name, typ: c.Type, req: c.Required, source: "constant " + strconv.Quote(v), constant: []byte(v)})
+			continue
 		}
 		for _, src := range parts {
 			if p.format == "fixed" && !fieldNames[src] {

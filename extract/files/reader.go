@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,7 +49,9 @@ func (p *plan) schema() *arrow.Schema {
 // reader streams the pending files of one read.
 type reader struct {
 	src       *Source
-	plan      *plan
+	base      *plan           // the entity's plan as configured
+	kept      map[string]bool // unmapped columns already logged as kept
+	plan      *plan           // the plan of the current file: base, shaped to its columns
 	schema    *arrow.Schema
 	ledger    ledger
 	pending   []string
@@ -74,6 +77,7 @@ type openFile struct {
 	need     int          // fields a CSV record needs: the highest colIdx + 1
 	ts       []*tsGroup   // per plan column: how its timestamps are written (detected from a sample)
 	num      []*numFormat // per plan column: how its numbers are written (detected from a sample)
+	sample   [][]string   // CSV: the first records, for detection and raw types
 	header   [][]byte     // the CSV header as read, to recognise it repeated inside the file
 	headers  int64        // header rows repeated inside the file, skipped
 	width    int          // fields of the header; 0 = no header
@@ -355,6 +359,19 @@ func (r *reader) startRows(of *openFile) error {
 	if p.format == "fixed" {
 		of.rows = &fixedRows{s: bufio.NewScanner(tr), line: skipped, fields: p.fields, path: of.path}
 		of.rows.s.Buffer(make([]byte, 64*1024), 16*1024*1024)
+		sample, err := of.rows.sample(sampleRows)
+		if err != nil {
+			return err
+		}
+		of.sample = sample
+		names := make([]string, len(p.fields))
+		for i, f := range p.fields {
+			names[i] = f.Name
+		}
+		if err := r.shapeFile(of, names, func(i int) string { return names[i] }, newHeaderColumns(names)); err != nil {
+			return err
+		}
+		p = r.plan
 		idx := map[string]int{}
 		for i, f := range p.fields {
 			idx[f.Name] = i
@@ -365,27 +382,38 @@ func (r *reader) startRows(of *openFile) error {
 			}
 			return -1
 		})
-		sample, err := of.rows.sample(sampleRows)
-		if err != nil {
-			return err
-		}
 		return r.detect(of, sample)
 	}
 	sp := newSplitter(tr, of.comma, skipped)
 	if !p.header {
-		of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
-		of.need = of.needFields()
 		first, err := sp.next()
 		if errors.Is(err, io.EOF) {
+			of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
 			r.startPipeline(of, sp, nil)
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", of.path, err)
 		}
-		if err := r.detect(of, of.sampleCSV(first)); err != nil {
+		of.sample = of.sampleCSV(first)
+		if p.raw && len(of.sample) > 0 {
+			// Headerless: columns are named by position, as many as the
+			// first record has.
+			names := make([]string, len(of.sample[0]))
+			for i := range names {
+				names[i] = fmt.Sprintf("column_%d", i+1)
+			}
+			if err := r.shapeFile(of, names, func(i int) string { return strconv.Itoa(i + 1) }, headerColumns{}); err != nil {
+				return err
+			}
+			p = r.plan
+		}
+		of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
+		of.need = of.needFields()
+		if err := r.detect(of, of.sample); err != nil {
 			return err
 		}
+		of.sample = nil
 		r.startPipeline(of, sp, first)
 		return nil
 	}
@@ -416,7 +444,18 @@ func (r *reader) startRows(of *openFile) error {
 		b.buf, b.line = b.buf[hp.pos:], hp.line
 		first = b
 	}
+	of.header = make([][]byte, len(hdr))
+	for i, h := range hdr {
+		of.header[i] = []byte(h)
+	}
+	if first != nil {
+		of.sample = of.sampleCSV(first)
+	}
 	hc := newHeaderColumns(hdr)
+	if err := r.shapeFile(of, hdr, func(i int) string { return "#" + strconv.Itoa(i+1) }, hc); err != nil {
+		return err
+	}
+	p = r.plan
 	var missing, ambiguous []string
 	of.colIdx = p.indexes(of, func(name string) int {
 		i, err := hc.find(name)
@@ -431,10 +470,6 @@ func (r *reader) startRows(of *openFile) error {
 	if len(ambiguous) > 0 {
 		return fmt.Errorf("%s: %s", of.path, strings.Join(ambiguous, "; "))
 	}
-	of.header = make([][]byte, len(hdr))
-	for i, h := range hdr {
-		of.header[i] = []byte(h)
-	}
 	if len(missing) > 0 {
 		hint := ""
 		if len(hdr) == 1 {
@@ -444,10 +479,11 @@ func (r *reader) startRows(of *openFile) error {
 			strings.Join(quoteAll(missing), ", "), strings.Join(hdr, ", "), hint)
 	}
 	of.need = of.needFields()
-	if err := r.detect(of, of.sampleCSV(first)); err != nil {
+	if err := r.detect(of, of.sample); err != nil {
 		return err
 	}
 	of.width = len(hdr)
+	of.sample = nil
 	r.startPipeline(of, sp, first)
 	return nil
 }
@@ -482,6 +518,14 @@ func (r *reader) detect(of *openFile, sample [][]string) error {
 	var votes []numVote
 	for i, c := range p.columns {
 		idx := of.colIdx[i]
+		if c.constant != nil && c.typ == extract.Timestamp {
+			g, _, err := detectLayout([]string{string(c.constant)}, p.userTS, p.loc)
+			if err != nil {
+				return fmt.Errorf("column %q (%s): %w", c.name, c.source, err)
+			}
+			of.ts[i] = g
+			continue
+		}
 		if idx < 0 || (c.typ != extract.Timestamp && c.typ != extract.Float && c.typ != extract.Int) {
 			continue
 		}
@@ -543,6 +587,7 @@ func (p *plan) indexes(of *openFile, find func(string) int) []int {
 	for i, c := range p.columns {
 		idx[i] = -1
 		switch {
+		case c.constant != nil:
 		case c.parts != nil:
 			for _, part := range c.parts {
 				of.partIdx[i] = append(of.partIdx[i], find(part))

@@ -45,7 +45,7 @@ func open(_ context.Context, cfg extract.SourceConfig) (extract.Source, error) {
 	}
 	s := &Source{name: cfg.Name, plans: map[string]*plan{}, log: log}
 	for name, n := range o.Entities {
-		ent, err := extract.LookupEntity(name)
+		ent, err := extract.ResolveEntity(name)
 		if err != nil {
 			return nil, n.Errorf("%v", err)
 		}
@@ -125,7 +125,7 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 		return nil, fmt.Errorf("listing %s: %w", p.glob, err)
 	}
 	sort.Strings(matches)
-	r := &reader{src: s, plan: p, ledger: led, batchRows: req.BatchRows}
+	r := &reader{src: s, plan: p, base: p, ledger: led, batchRows: req.BatchRows, kept: map[string]bool{}}
 	for _, path := range matches {
 		fi, err := os.Stat(path)
 		if err != nil {

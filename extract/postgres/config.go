@@ -128,9 +128,13 @@ func parseOptions(n config.Node) (*options, connSettings, map[string]*entityConf
 	ents := map[string]*entityConfig{}
 	for _, name := range o.Entities.Keys() {
 		en := o.Entities.Get(name)
-		ent, err := extract.LookupEntity(name)
+		ent, err := extract.ResolveEntity(name)
 		if err != nil {
 			return nil, connSettings{}, nil, en.Errorf("%v", err)
+		}
+		if ent.Raw && en.Get("columns").Y != nil {
+			return nil, connSettings{}, nil, en.Get("columns").Errorf("%s is a raw table (no entity of that name: %s): its columns land as the source has them; map them in a SQL model, or name a canonical entity",
+				name, strings.Join(extract.EntityNames(), ", "))
 		}
 		ec, err := parseEntity(en, ent)
 		if err != nil {

@@ -61,3 +61,22 @@ func TestCompositeKey(t *testing.T) {
 		}
 	}
 }
+
+// TestRawTable lands a table of no canonical entity (marketplace reviews)
+// with its own columns and types, readable for a SQL model to map.
+func TestRawTable(t *testing.T) {
+	db := pgtest.NewDB(t)
+	db.Exec(t, `CREATE TABLE reviews (review_id text, order_id text, review_score int, review_answer_timestamp timestamptz);
+	INSERT INTO reviews VALUES ('r1', 'o1', 4, '2017-10-12 03:43:48+00'), ('r2', 'o2', 5, NULL), ('r2', 'o3', 5, NULL)`)
+	src := openSource(t, "shop", sourceYAML(db, "", "    reviews: {table: reviews}\n"))
+	dir := t.TempDir()
+	if res := extractOnce(t, dir, "shop", src, "reviews", false); res.Rows != 3 {
+		t.Fatalf("result %+v, want 3 rows", res)
+	}
+	d := duck(t, dir, "shop", "reviews")
+	cols := queryStrings(t, d, "SELECT column_name || ' ' || column_type FROM (DESCRIBE raw)")
+	want := []string{"review_id VARCHAR", "order_id VARCHAR", "review_score BIGINT", "review_answer_timestamp TIMESTAMP WITH TIME ZONE"}
+	if !slices.Equal(cols, want) {
+		t.Fatalf("raw columns\n got %q\nwant %q", cols, want)
+	}
+}
