@@ -23,7 +23,19 @@ import (
 
 // maxChunkBytes ends a record early when its values add up to this much, so
 // wide rows (large text, json, bytea) keep memory bounded too.
-const maxChunkBytes = 64 << 20
+// It is kept small because the Parquet writer holds records of about three
+// row groups (extract/parquet.go) besides the chunks in flight here: at
+// 64 MiB the 40-column benchmark tickets table peaked at 768 MB RSS, at 8 MiB
+// (with builders reserved for the rows that fit, chunkRows) at 494 MB.
+const maxChunkBytes = 8 << 20
+
+// valueOverhead is added to every value's length in a chunk's byte count:
+// about what a fixed-width Arrow value costs beyond its wire bytes (an int4
+// widened to 8 bytes, a numeric in 16, a NULL still taking its slot).
+const valueOverhead = 8
+
+// firstChunkRows is what builders reserve before any row's width is known.
+const firstChunkRows = 4096
 
 // rawLimit bounds the Raw text of a rejected row.
 const rawLimit = 1000
@@ -88,6 +100,7 @@ type worker struct {
 	lastNull  []bool
 	batchRows int
 
+	rowBytes    int    // bytes per row of the last chunk, as counted in bytes
 	span        int    // being read
 	what        string // the span, for messages
 	spanRead    int64  // rows of the span read so far, rejected ones included
@@ -335,11 +348,12 @@ func (w *worker) addRow(ctx context.Context, vals [][]byte) error {
 	}
 	if w.rows == 0 && w.ch.Rejects == nil {
 		for _, b := range w.builders {
-			b.Reserve(w.batchRows) // one allocation per column, not a doubling series
+			b.Reserve(w.chunkRows()) // one allocation per column, not a doubling series
 		}
 	}
 	w.spanRead++
 	w.chunkRead++
+	w.bytes += valueOverhead * len(vals)
 	for _, v := range vals {
 		w.bytes += len(v)
 	}
@@ -382,6 +396,9 @@ func (w *worker) emit(ctx context.Context, done bool) error {
 	if w.rows > 0 {
 		d.chunk.Rows = w.record()
 	}
+	if w.chunkRead > 0 {
+		w.rowBytes = max(w.bytes/int(w.chunkRead), 1)
+	}
 	w.ch, w.rows, w.bytes, w.chunkRead = extract.Chunk{}, 0, 0, 0
 	if d.read == 0 && !done {
 		return nil
@@ -395,6 +412,17 @@ func (w *worker) emit(ctx context.Context, done bool) error {
 		}
 		return ctx.Err()
 	}
+}
+
+// chunkRows is how many rows the next chunk is expected to hold: BatchRows,
+// or fewer when rows as wide as the last chunk's fill maxChunkBytes first.
+// Builders reserve that many, so a chunk cut short by its bytes does not
+// carry the capacity of a full batch in every fixed-width column.
+func (w *worker) chunkRows() int {
+	if w.rowBytes == 0 {
+		return min(w.batchRows, firstChunkRows)
+	}
+	return min(w.batchRows, maxChunkBytes/w.rowBytes+1)
 }
 
 // record takes the rows decoded so far out of the builders.
