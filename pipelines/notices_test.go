@@ -141,3 +141,28 @@ func TestContactsOnlyWarehouse(t *testing.T) {
 		t.Errorf("customer_360: %d named customers at as_of 2024-04-02, want 2", n)
 	}
 }
+
+// A warehouse with only a helpdesk export: as_of comes from the tickets,
+// and the ticket customers are in customer_360 and on the follow-up list.
+func TestTicketsOnlyWarehouse(t *testing.T) {
+	rep, db := runFiles(t, `sources:
+  - name: helpdesk
+    kind: files
+    entities:
+      tickets:
+        path: tickets.csv
+        columns: {ticket_id: id, customer_id: customer, created_at: created, resolved_at: resolved, category: category}
+`, map[string]string{"tickets.csv": "id,customer,created,resolved,category\n" +
+		"T1,A,2024-01-02 10:00:00,2024-01-03 10:00:00,repair\nT2,B,2024-03-01 10:00:00,,complaint\n"})
+	if got, want := noticeTexts(rep), "as_of 2024-03-01 (the latest ticket date): no order line, ticket or contact after it\n"; got != want {
+		t.Errorf("notices:\n%s\nwant\n%s", got, want)
+	}
+	var n360, followups int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM customer_360 WHERE open_tickets IS NOT NULL OR customer_id IN ('A', 'B')),
+	                              (SELECT count(*) FROM service_followup WHERE customer_id = 'A' AND no_touch)`).Scan(&n360, &followups); err != nil {
+		t.Fatal(err)
+	}
+	if n360 != 2 || followups != 1 {
+		t.Errorf("customer_360 has %d of the 2 ticket customers; A (last touch 57 days before as_of) on the follow-up list %d times, want 1", n360, followups)
+	}
+}
