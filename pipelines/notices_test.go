@@ -166,3 +166,30 @@ func TestTicketsOnlyWarehouse(t *testing.T) {
 		t.Errorf("customer_360 has %d of the 2 ticket customers; A (last touch 57 days before as_of) on the follow-up list %d times, want 1", n360, followups)
 	}
 }
+
+// An export that lists the same order line twice with different values:
+// the later line wins (not whichever DuckDB read last), and the run says
+// how many keys were duplicated and by which rule one was kept.
+func TestDuplicateKeysInOneBatch(t *testing.T) {
+	rep, db := runFiles(t, `sources:
+  - name: shop
+    kind: files
+    entities:
+      orders:
+        path: orders.csv
+        columns: {order_id: order_id, line_no: line, customer_id: customer_id, order_ts: order_ts, quantity: quantity, unit_price: unit_price}
+`, map[string]string{"orders.csv": "order_id,line,customer_id,order_ts,quantity,unit_price\n" +
+		"1,1,A,2024-05-01 10:00:00,1,10\n1,1,A,2024-05-01 10:00:00,1,12\n2,1,B,2024-05-01 11:00:00,1,5\n" +
+		"1,1,A,2024-05-01 10:00:00,1,15\n"})
+	want := "WARNING: orders of shop: 1 key(s) occur more than once within one file (1 file(s); e.g. 1/1): kept one row per key, the latest updated_at, then the later file, then the later line of the file (see raw_duplicate_keys)"
+	if got := noticeTexts(rep); !strings.Contains(got, want) {
+		t.Errorf("notices lack\n%s\ngot\n%s", want, got)
+	}
+	var amount float64
+	if err := db.QueryRow(`SELECT net_amount FROM stg_orders WHERE order_id = '1'`).Scan(&amount); err != nil {
+		t.Fatal(err)
+	}
+	if amount != 15 {
+		t.Errorf("order 1 line 1: net_amount %v, want 15 (the file's last version)", amount)
+	}
+}
