@@ -3,6 +3,7 @@ package extract
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -123,4 +124,35 @@ func EntityNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// KeySeparator joins the parts of a composite key (order_id: [customer,
+// day]). It is the ASCII unit separator, which no text export uses; a part
+// that contains it anyway is refused (see JoinKey), so two different part
+// lists never give the same key.
+const KeySeparator = "\x1f"
+
+// JoinKey joins the parts of a composite key with KeySeparator. It fails
+// when a part is empty (a key needs all its parts) or contains the
+// separator; the error names the part.
+func JoinKey(names, parts []string) (string, error) {
+	n := 0
+	for i, p := range parts {
+		if p == "" {
+			return "", fmt.Errorf("key part %s is empty", names[i])
+		}
+		if strings.Contains(p, KeySeparator) {
+			return "", fmt.Errorf("key part %s contains the key separator U+001F", names[i])
+		}
+		n += len(p) + 1
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(KeySeparator)
+		}
+		b.WriteString(p)
+	}
+	return b.String(), nil
 }

@@ -60,6 +60,17 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	// A source that can only return the whole entity (no cursor) would
 	// append a full copy on every run: replace the entity's files instead.
 	if s, ok := src.(Snapshotter); ok && s.Snapshot(entityName) {
+		if d, ok := src.(ChangeDetector); ok && !full && st.Refresh == nil && st.Cursor != nil {
+			same, err := d.Unchanged(ctx, entityName, st.Cursor)
+			if err != nil {
+				return res, fmt.Errorf("source %s: checking %s for changes: %w", sourceName, entityName, err)
+			}
+			if same {
+				res.Duration = x.now().Sub(start)
+				x.log().Info("unchanged since the last extract; nothing added", "source", sourceName, "entity", entityName)
+				return res, nil
+			}
+		}
 		full = true
 	}
 	if full && st.Refresh == nil {
@@ -123,7 +134,7 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 			return res, fmt.Errorf("source %s: writing %s: %w", sourceName, entityName, err)
 		}
 		if ch.Checkpoint != nil {
-			if err := b.commit(ch.Checkpoint); err != nil {
+			if err := b.commit(ch.Checkpoint, ch.Unit); err != nil {
 				tick.Done()
 				return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
 			}
@@ -137,7 +148,7 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 		tick.Set(b.rows)
 	}
 	tick.Done()
-	if err := b.commit(nil); err != nil {
+	if err := b.commit(nil, ""); err != nil {
 		return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
 	}
 	if st.Refresh != nil {
@@ -179,6 +190,7 @@ type batch struct {
 	quar           *ParquetFile
 	rows, rejected int64
 	files          int
+	superseded     int // raw and quarantine files of earlier unit versions removed
 	last           json.RawMessage
 }
 
@@ -219,8 +231,11 @@ func (b *batch) add(ch Chunk) error {
 }
 
 // commit makes open files durable and then commits them with the cursor
-// (nil = keep the last checkpoint seen).
-func (b *batch) commit(cursor json.RawMessage) error {
+// (nil = keep the last checkpoint seen). A non-empty unit supersedes the
+// files of the unit's earlier versions: they leave state in the same commit
+// and are deleted after it (a crash in between leaves orphans, which the
+// next run removes).
+func (b *batch) commit(cursor json.RawMessage, unit string) error {
 	if cursor == nil {
 		cursor = b.last
 	}
@@ -228,12 +243,23 @@ func (b *batch) commit(cursor json.RawMessage) error {
 		return nil
 	}
 	now := b.x.now().UTC()
+	var gone, dropped []RawFile
+	if b.st.Refresh != nil {
+		b.st.Refresh.Files, gone = supersede(b.st.Refresh.Files, unit)
+	} else {
+		b.st.Files, gone = supersede(b.st.Files, unit)
+		for _, f := range gone {
+			b.st.Rows -= f.Rows
+		}
+	}
+	b.st.Quarantine, dropped = supersede(b.st.Quarantine, unit)
+	gone = append(gone, dropped...)
 	var added []RawFile
 	if b.data != nil {
 		if err := b.data.Finish(); err != nil {
 			return err
 		}
-		added = append(added, RawFile{Path: b.x.rel(b.data.Path()), Rows: b.data.Rows(), At: now})
+		added = append(added, RawFile{Path: b.x.rel(b.data.Path()), Rows: b.data.Rows(), At: now, Unit: unit})
 		b.files++
 		b.data = nil
 	}
@@ -241,7 +267,7 @@ func (b *batch) commit(cursor json.RawMessage) error {
 		if err := b.quar.Finish(); err != nil {
 			return err
 		}
-		b.st.Quarantine = append(b.st.Quarantine, RawFile{Path: b.x.rel(b.quar.Path()), Rows: b.quar.Rows(), At: now})
+		b.st.Quarantine = append(b.st.Quarantine, RawFile{Path: b.x.rel(b.quar.Path()), Rows: b.quar.Rows(), At: now, Unit: unit})
 		b.quar = nil
 	}
 	if b.st.Refresh != nil {
@@ -264,6 +290,13 @@ func (b *batch) commit(cursor json.RawMessage) error {
 		return err
 	}
 	failpoint.Hit("extract.after-commit")
+	for _, f := range gone {
+		b.superseded++
+		b.x.log().Info("removing superseded version", "unit", f.Unit, "file", f.Path, "rows", f.Rows)
+		if err := os.Remove(filepath.Join(b.x.Dir, f.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			b.x.log().Warn("removing superseded raw file", "file", f.Path, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -47,6 +47,14 @@ type Snapshotter interface {
 	Snapshot(entity string) bool
 }
 
+// ChangeDetector is implemented by Snapshotters that can tell, without
+// reading the rows, that a snapshot entity has not changed since the read
+// that committed cursor. The runner then adds nothing and keeps the files.
+// When in doubt it must answer false: a false "unchanged" hides a change.
+type ChangeDetector interface {
+	Unchanged(ctx context.Context, entity string, cursor json.RawMessage) (bool, error)
+}
+
 // ReadRequest asks a source for one entity's rows.
 type ReadRequest struct {
 	Entity Entity
@@ -77,6 +85,12 @@ type Chunk struct {
 	// handed over so far is durable. A reader should emit one at least at the
 	// end; sources that can resume mid-read (pages, files) emit one per unit.
 	Checkpoint json.RawMessage
+	// Unit, set on a checkpoint chunk, says that every row and reject handed
+	// over since the previous checkpoint is one complete version of a source
+	// unit (a file): committing it supersedes the raw and quarantine files of
+	// the unit's earlier versions, so a re-exported file replaces its old rows
+	// as a whole and rows removed from it disappear.
+	Unit string
 }
 
 // Reject is one source row that did not make it into raw, and why.

@@ -41,6 +41,26 @@ type RawFile struct {
 	Path string    `json:"path"`
 	Rows int64     `json:"rows"`
 	At   time.Time `json:"at"`
+	// Unit is the source unit (file) whose version the rows are, when the
+	// source names one (Chunk.Unit); a newer version of it supersedes this file.
+	Unit string `json:"unit,omitempty"`
+}
+
+// supersede drops the files of unit from files and returns the rest and
+// the dropped ones.
+func supersede(files []RawFile, unit string) (kept, dropped []RawFile) {
+	if unit == "" {
+		return files, nil
+	}
+	kept = files[:0:0]
+	for _, f := range files {
+		if f.Unit == unit {
+			dropped = append(dropped, f)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept, dropped
 }
 
 // StateStore keeps extract state under <dir>/state/extract. It lives apart

@@ -240,11 +240,12 @@ func TestMartsOnFixture(t *testing.T) {
 
 	t.Run("rfm_abc", func(t *testing.T) {
 		// Unit U, as_of 2024-12-31. n = 5 so score = 1 + customers worse.
-		// D's cancelled order (−200) is not an order but reduces revenue;
+		// D's cancelled order (status cancelled, positive quantity) is
+		// void: not an order, and 0 revenue, not −200 (nothing was paid).
 		// A's zero-value line and B's zero-value order count as orders.
-		// ABC on positive revenue 1700: A before 0 → A; E before 1000
-		// (58.8%) → A; B before 1300 (76.5% ≥ 75%) → B; C before 1500
-		// (88.2%) → B; D monetary −50 → C.
+		// ABC on positive revenue 1850: A before 0 → A; E before 1000
+		// (54.1%) → A; B before 1300 (70.3%) → A; C before 1500 (81.1%)
+		// → B; D before 1700 (91.9%) → B.
 		got := rows(t, db, `SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment,
 		                           cumulative_share, abc_class, business_unit, as_of::VARCHAR
 		                    FROM customer_segments WHERE business_unit = 'U'`)
@@ -252,11 +253,11 @@ func TestMartsOnFixture(t *testing.T) {
 			t.Errorf("unit U has %d customers, want 5", len(got))
 		}
 		expectRows(t, "customer_segments", got, map[string][]string{
-			"A": {"0", "1", "1000", "5", "1", "5", "new", "0.588235", "A", "U", "2024-12-31"},
-			"B": {"10", "2", "200", "4", "2", "2", "potential loyalist", "0.882353", "B", "U", "2024-12-31"},
-			"C": {"20", "4", "200", "3", "4", "2", "loyal", "1", "B", "U", "2024-12-31"},
-			"D": {"30", "5", "-50", "2", "5", "1", "can't lose", "1", "C", "U", "2024-12-31"},
-			"E": {"40", "3", "300", "1", "3", "4", "at risk", "0.764706", "A", "U", "2024-12-31"},
+			"A": {"0", "1", "1000", "5", "1", "5", "new", "0.540541", "A", "U", "2024-12-31"},
+			"B": {"10", "2", "200", "4", "2", "2", "potential loyalist", "0.810811", "A", "U", "2024-12-31"},
+			"C": {"20", "4", "200", "3", "4", "2", "loyal", "0.918919", "B", "U", "2024-12-31"},
+			"D": {"30", "5", "150", "2", "5", "1", "can't lose", "1", "B", "U", "2024-12-31"},
+			"E": {"40", "3", "300", "1", "3", "4", "at risk", "0.702703", "A", "U", "2024-12-31"},
 		})
 	})
 
@@ -277,42 +278,61 @@ func TestMartsOnFixture(t *testing.T) {
 	})
 
 	t.Run("churn", func(t *testing.T) {
-		// S1: last order 305 days ago, own rhythm 60 days (ratio 5.1 ≥ 3:
-		// 25 points); T1 and T2 open (10), T1 open since 12-01, over 14
-		// days (10); complaint T3 in the last 90 days (1 of 2: 5); T3
-		// rated 1 (10). T4 is older than 90 days; T6 is after as_of.
-		got := rows(t, db, `SELECT customer_id, points_rhythm, points_open, points_overdue, points_complaints,
-		                           points_satisfaction, rhythm_days, rhythm_source, open_tickets, overdue_tickets
+		// Unit S has tickets and ratings, so all seven signals count:
+		// weight_present = 50 + 30 + 20 + 10 + 10 + 10 + 10 = 140. S1: T1
+		// and T2 open (10), T1 open since 12-01, over 14 days (10);
+		// complaint T3 in the last 90 days (1 of 2: 5); T3 rated 1 (10).
+		// T4 is older than 90 days; T6 is after as_of. Lapse: S1 (305 + 30)
+		// days / 2 purchase days ranks above S2's (30 + 30) / 1: 30 and 15
+		// points. Value: S1's 160 above S2's 40: 10 and 20 points.
+		got := rows(t, db, `SELECT customer_id, points_lapse, points_value, points_open, points_overdue, points_complaints,
+		                           points_satisfaction, weight_present, rhythm_days, rhythm_source, open_tickets, overdue_tickets
 		                    FROM churn_risk WHERE business_unit = 'S'`)
 		expectRows(t, "churn_risk", got, map[string][]string{
-			"S1": {"25", "10", "10", "5", "10", "60", "own", "2", "1"},
-			"S2": {"0", "0", "0", "0", "0", "60", "unit", "0", "0"}, // one-time buyer: unit rhythm, 30/60 days
+			"S1": {"30", "10", "10", "10", "5", "10", "140", "60", "own", "2", "1"},
+			"S2": {"15", "20", "0", "0", "0", "0", "140", "60", "unit", "0", "0"}, // one-time buyer: unit rhythm
 		})
-		var pAlive, ptsAlive float64
+		// Unit U has neither tickets nor ratings: the order signals alone
+		// make the 0–100 scale.
+		if w := scalar[string](t, db, `SELECT string_agg(DISTINCT weight_present::VARCHAR, ',') FROM churn_risk WHERE business_unit = 'U'`); w != "100" {
+			t.Errorf("unit U (orders only) weight_present %s, want 100", w)
+		}
+		var pAlive, pRep, ptsAlive float64
 		var score int
 		var band, drivers string
 		var early bool
-		if err := db.QueryRow(`SELECT p_alive, points_alive, churn_score, churn_band, drivers, early_warning
-		                       FROM churn_risk WHERE customer_id = 'S1'`).Scan(&pAlive, &ptsAlive, &score, &band, &drivers, &early); err != nil {
+		var bg clv.BGNBD
+		var x, tx, T float64
+		if err := db.QueryRow(`SELECT r.p_alive, r.p_repurchase, r.points_alive, r.churn_score, r.churn_band, r.drivers, r.early_warning,
+		                              p.r, p.alpha, p.a, p.b, s.frequency, s.recency, s.t
+		                       FROM churn_risk r, clv_params p, customer_summary s
+		                       WHERE r.customer_id = 'S1' AND s.customer_key = 'S1'`).Scan(&pAlive, &pRep, &ptsAlive, &score, &band, &drivers, &early,
+			&bg.R, &bg.Alpha, &bg.A, &bg.B, &x, &tx, &T); err != nil {
 			t.Fatal(err)
 		}
-		if want := math.Round(350*(1-pAlive)) / 10; math.Abs(ptsAlive-want) > 1e-9 {
-			t.Errorf("S1 points_alive = %v, want 35 × (1 − %v) = %v", ptsAlive, pAlive, want)
+		// P(a purchase in 90 days) = P(alive) × (1 − E[e^{−90λ}]), λ ~ Gamma(r + x, α + T)
+		wantRep := bg.ProbabilityAlive(x, tx, T) * (1 - math.Pow((bg.Alpha+T)/(bg.Alpha+T+90), bg.R+x))
+		if math.Abs(pRep-wantRep) > 1e-4 {
+			t.Errorf("S1 p_repurchase = %v, want %v", pRep, wantRep)
 		}
-		if want := int(math.Round(ptsAlive + 60)); score != want {
-			t.Errorf("S1 churn_score = %d, want %d", score, want)
+		if want := math.Round(500*(1-pRep)) / 10; math.Abs(ptsAlive-want) > 0.11 {
+			t.Errorf("S1 points_alive = %v, want 50 × (1 − %v) = %v", ptsAlive, pRep, want)
+		}
+		if want := int(math.Round(100 * (ptsAlive + 75) / 140)); score != want {
+			t.Errorf("S1 churn_score = %d, want 100 × (%v + 75) / 140 = %d", score, ptsAlive, want)
 		}
 		wantBand := map[bool]string{true: "critical", false: "high"}[score >= 75]
-		if band != wantBand || !early {
-			t.Errorf("S1 band %s early_warning %v, want %s and true (ABC A at high risk)", band, early, wantBand)
+		if score < 60 || band != wantBand || !early {
+			t.Errorf("S1 score %d band %s early_warning %v, want ≥ 60, %s and true (ABC A at high risk)", score, band, early, wantBand)
 		}
 		type drv struct {
 			pts  float64
 			text string
 		}
-		ds := []drv{{ptsAlive, fmt.Sprintf("likely inactive: P(alive) %.0f%%", 100*pAlive)},
-			{25, "305 days since last order, usually every 60"}, {10, "2 open ticket(s)"},
-			{10, "1 ticket(s) open over 14 days"}, {5, "1 complaint(s) in 90 days"}, {10, "low satisfaction (1/5) in 90 days"}}
+		ds := []drv{{ptsAlive, fmt.Sprintf("%.0f%% chance of a purchase in the next 90 days", 100*pRep)},
+			{30, "305 days since last order, usually every 60"}, {10, "2 open ticket(s)"},
+			{10, "1 ticket(s) open over 14 days"}, {5, "1 complaint(s) in 90 days"}, {10, "low satisfaction (1/5) in 365 days"},
+			{10, "low value: net revenue 160.00"}}
 		sort.SliceStable(ds, func(i, j int) bool { return ds[i].pts > ds[j].pts })
 		var want []string
 		for _, d := range ds {
@@ -322,9 +342,6 @@ func TestMartsOnFixture(t *testing.T) {
 		}
 		if drivers != strings.Join(want, "; ") {
 			t.Errorf("S1 drivers:\n got  %s\n want %s", drivers, strings.Join(want, "; "))
-		}
-		if d := scalar[string](t, db, `SELECT drivers FROM churn_risk WHERE customer_id = 'S2'`); d != "" {
-			t.Errorf("S2 has no risk points but drivers %q", d)
 		}
 	})
 
@@ -384,32 +401,32 @@ func TestMartsOnFixture(t *testing.T) {
 
 	t.Run("seasonal_index", func(t *testing.T) {
 		// Unit SEAS (anonymous sales): window Jan 2023 – Dec 2024, 24
-		// months, total 100 + 200 + 300 − 50 (cancelled) + 100 = 650, so an
-		// average month is 27.0833. January: (100 + 300) / 2 = 200 →
-		// 738.5; July 100 → 369.2; December 50 → 184.6; June −25 → −92.3.
-		// Sum of monthly averages 325; yearly target = the last 12 months,
-		// 300 − 50 + 100 = 350.
+		// months, total 100 + 200 + 300 + 0 (cancelled: void) + 100 = 700,
+		// so an average month is 29.1667. January: (100 + 300) / 2 = 200
+		// → 685.7; July 100 → 342.9; December 50 → 171.4; June 0. Sum of
+		// monthly averages 350; yearly target = the last 12 months,
+		// 300 + 100 = 400.
 		got := rows(t, db, `SELECT month, years_observed, avg_revenue, seasonal_index, share_of_year, monthly_target, yearly_target
 		                    FROM seasonal_index WHERE business_unit = 'SEAS'`)
 		if len(got) != 12 {
 			t.Errorf("SEAS has %d months, want 12", len(got))
 		}
 		expectRows(t, "seasonal_index", got, map[string][]string{
-			"1":  {"2", "200", "738.5", "0.6154", "215.38", "350"},
-			"2":  {"2", "0", "0", "0", "0", "350"},
-			"6":  {"2", "-25", "-92.3", "-0.0769", "-26.92", "350"},
-			"7":  {"2", "100", "369.2", "0.3077", "107.69", "350"},
-			"12": {"2", "50", "184.6", "0.1538", "53.85", "350"},
+			"1":  {"2", "200", "685.7", "0.5714", "228.57", "400"},
+			"2":  {"2", "0", "0", "0", "0", "400"},
+			"6":  {"2", "0", "0", "0", "0", "400"},
+			"7":  {"2", "100", "342.9", "0.2857", "114.29", "400"},
+			"12": {"2", "50", "171.4", "0.1429", "57.14", "400"},
 		})
 	})
 
 	t.Run("product_mix", func(t *testing.T) {
-		// Last 12 months: Toys 300 − 50 = 250, Games 100.
+		// Last 12 months: Toys 300 (the cancelled 50 is void), Games 100.
 		got := rows(t, db, `SELECT item, net_revenue, net_quantity, revenue_share, rank, cumulative_share
 		                    FROM product_mix WHERE business_unit = 'SEAS'`)
 		expectRows(t, "product_mix", got, map[string][]string{
-			"Toys":  {"250", "2", "0.7143", "1", "0.7143"},
-			"Games": {"100", "1", "0.2857", "2", "1"},
+			"Toys":  {"300", "2", "0.75", "1", "0.75"},
+			"Games": {"100", "1", "0.25", "2", "1"},
 		})
 		if len(got) != 2 {
 			t.Errorf("SEAS product mix has %d rows, want 2", len(got))
@@ -420,8 +437,8 @@ func TestMartsOnFixture(t *testing.T) {
 		got := rows(t, db, `SELECT segment, customers, revenue, customer_share, revenue_share
 		                    FROM segment_summary WHERE business_unit = 'U'`)
 		expectRows(t, "segment_summary", got, map[string][]string{
-			"new":        {"1", "1000", "0.2", "0.6061"}, // 1000 / 1650
-			"can't lose": {"1", "-50", "0.2", "-0.0303"},
+			"new":        {"1", "1000", "0.2", "0.5405"}, // 1000 / 1850
+			"can't lose": {"1", "150", "0.2", "0.0811"},
 		})
 		if diff := scalar[float64](t, db, `SELECT abs(sum(s.avg_clv * s.customers) - (SELECT sum(clv) FROM customer_value))
 		                                   FROM segment_summary s`); diff > 0.05 {
@@ -608,5 +625,22 @@ func TestOnlineRetail(t *testing.T) {
 	t.Logf("BG/NBD on UCI (days): r=%.4f alpha=%.4f a=%.4f b=%.4f fallback=%q", fit.r, fit.alpha, fit.a, fit.b, fit.fallback)
 	if n := scalar[int](t, db, `SELECT count(*) FROM customer_value WHERE NOT (isfinite(clv) AND isfinite(p_alive))`); n != 0 {
 		t.Errorf("%d customers with NaN CLV or P(alive)", n)
+	}
+	// Returns netted: 16446 bought 80,995 units on 2011-12-09 and cancelled
+	// them the same day (net revenue 2.90); the cancellation offsets that
+	// purchase, so the day is no purchase and the CLV is that of a one-time
+	// buyer of 2.90, not the third highest.
+	var clv16446, medianCLV, spend float64
+	var freq int
+	if err := db.QueryRow(`SELECT clv, frequency, expected_avg_spend, (SELECT median(clv) FROM customer_value)
+		FROM customer_value WHERE customer_id IN ('16446', '16446.0')`).Scan(&clv16446, &freq, &spend, &medianCLV); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("16446: CLV %.2f, frequency %d, expected spend %.2f; median CLV %.2f", clv16446, freq, spend, medianCLV)
+	if freq != 0 || clv16446 > medianCLV {
+		t.Errorf("16446: frequency %d, CLV %.2f (median %.2f): the cancelled purchase still counts", freq, clv16446, medianCLV)
+	}
+	if n := scalar[int](t, db, `SELECT count(*) FROM customer_value WHERE historic_revenue <= 0 AND clv <> 0`); n != 0 {
+		t.Errorf("%d customers with net revenue ≤ 0 have a CLV", n)
 	}
 }

@@ -100,6 +100,11 @@ func query(ctx context.Context, path, q, format string, limit int, w io.Writer) 
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer conn.Close()
+	// The warehouse's Go functions (bgnbd_expected_purchases, clv_value, …)
+	// answer any horizon without writing a model.
+	if err := transform.InstallFunctions(conn); err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
 	for _, s := range []string{"SET enable_external_access = false", "SET lock_configuration = true"} {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("securing the query connection: %w", err)

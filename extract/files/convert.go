@@ -3,6 +3,7 @@ package files
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +33,13 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 	for i, c := range p.columns {
 		col := rb.cols[i]
 		if i == p.lineNoCol {
-			col.ints = append(col.ints, line)
+			col.ints = append(col.ints, p.lineKey(of, fields))
+			continue
+		}
+		if parts := of.partIdx[i]; parts != nil {
+			if reason := appendKey(col, c, parts, fields); reason != "" {
+				return reason
+			}
 			continue
 		}
 		var raw []byte
@@ -60,12 +67,21 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 		switch c.typ {
 		case extract.Int:
 			var v int64
-			v, err = parseInt(s)
+			if n, ok := of.num[i].normalize(s); ok {
+				v, err = parseInt(n)
+			} else {
+				err = fmt.Errorf("not a whole number written with a %s", of.num[i])
+			}
 			col.ints = append(col.ints, v)
 		case extract.Float:
 			var v float64
-			if v, err = strconv.ParseFloat(s, 64); err != nil {
+			n, ok := of.num[i].normalize(s)
+			if !ok {
+				err = fmt.Errorf("not a number written with a %s", of.num[i])
+			} else if v, err = strconv.ParseFloat(n, 64); err != nil {
 				err = fmt.Errorf("not a number")
+			} else {
+				err = checkRange(v)
 			}
 			col.floats = append(col.floats, v)
 		case extract.Bool:
@@ -74,7 +90,7 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 			col.bools = append(col.bools, v)
 		case extract.Timestamp:
 			var v int64
-			v, err = parseMicros(s, p.formats, p.loc)
+			v, err = of.ts[i].micros(s, p.loc)
 			col.ints = append(col.ints, v)
 		}
 		if err != nil {
@@ -82,6 +98,54 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 		}
 	}
 	return ""
+}
+
+// appendKey appends a composite key: its parts joined with
+// extract.KeySeparator. Every part must be present, and none may contain the
+// separator, so that different parts never make the same key.
+func appendKey(col *column, c mapped, parts []int, fields [][]byte) string {
+	start := len(col.data)
+	for j, idx := range parts {
+		var raw []byte
+		if idx >= 0 && idx < len(fields) {
+			raw = bytes.TrimSpace(fields[idx])
+		}
+		reason := ""
+		switch {
+		case len(raw) == 0:
+			reason = fmt.Sprintf("column %q: key part %q is empty", c.name, c.parts[j])
+		case bytes.Contains(raw, []byte(extract.KeySeparator)):
+			reason = fmt.Sprintf("column %q: key part %q contains the key separator U+001F", c.name, c.parts[j])
+		case !utf8.Valid(raw):
+			reason = fmt.Sprintf("column %q: key part %q is not valid text in the file's encoding", c.name, c.parts[j])
+		}
+		if reason != "" {
+			col.data = col.data[:start]
+			return reason
+		}
+		if j > 0 {
+			col.data = append(col.data, extract.KeySeparator...)
+		}
+		col.data = append(col.data, raw...)
+	}
+	col.offsets = append(col.offsets, int32(len(col.data)))
+	return ""
+}
+
+// maxNumber bounds numbers: staging keeps money as DECIMAL(18,4), whose
+// largest value is just below 1e14. A larger value, or NaN or ±Inf (which
+// strconv accepts), loaded into raw and then failed every later run at the
+// cast, naming neither file nor row; here it is a reject with both.
+const maxNumber = 1e14
+
+func checkRange(v float64) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Errorf("is not a finite number")
+	case math.Abs(v) >= maxNumber:
+		return fmt.Errorf("is out of range (the warehouse keeps numbers below 1e14 in magnitude)")
+	}
+	return nil
 }
 
 func maxIndex(idx []int) int {
@@ -117,23 +181,11 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("not a boolean (true/false, yes/no, 1/0)")
 }
 
-// parseMicros is parseTime in microseconds since the epoch. For ISO text in
-// UTC (the common case) it skips time.Time altogether.
-func parseMicros(s string, layouts []string, loc *time.Location) (int64, error) {
-	if loc == time.UTC && len(layouts) == len(defaultFormats) {
-		if us, ok := parseISOMicrosUTC(s); ok {
-			return us, nil
-		}
-	}
-	t, err := parseTime(s, layouts, loc)
-	return t.UnixMicro(), err
-}
-
+// parseTime parses s with the first layout that fits; with isoFormats, ISO
+// dates and times take a fast path (trying layouts one by one through
+// time.Parse was 13% of an extract's CPU profile).
 func parseTime(s string, layouts []string, loc *time.Location) (time.Time, error) {
-	// With the default layouts only, ISO dates and times take a fast path:
-	// trying layouts one by one through time.Parse was 13% of an extract's
-	// CPU profile. User layouts come first, so they disable it.
-	if len(layouts) == len(defaultFormats) {
+	if len(layouts) > 0 && &layouts[0] == &isoFormats[0] {
 		if t, ok := parseISO(s, loc); ok {
 			return t, nil
 		}

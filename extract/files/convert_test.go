@@ -22,14 +22,14 @@ func TestParseISOMatchesLayouts(t *testing.T) {
 		for _, in := range inputs {
 			var want time.Time
 			var wantErr bool
-			for _, l := range defaultFormats {
+			for _, l := range isoFormats {
 				if tt, err := time.ParseInLocation(l, in, loc); err == nil {
 					want = tt.UTC()
 					break
 				}
 			}
 			wantErr = want.IsZero()
-			got, err := parseTime(in, defaultFormats, loc)
+			got, err := parseTime(in, isoFormats, loc)
 			if (err != nil) != wantErr || !got.Equal(want) {
 				t.Errorf("%s in %s: got %v (err %v), layouts give %v (err %v)", in, loc, got, err, want, wantErr)
 			}

@@ -3,8 +3,12 @@ package files
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
@@ -17,19 +21,20 @@ type options struct {
 
 // entityOptions configures how one entity is read from files.
 type entityOptions struct {
-	Path      string            `yaml:"path" required:"true"` // glob, relative to the config file
-	Format    string            `yaml:"format"`               // csv (default), tsv, fixed
-	Delimiter string            `yaml:"delimiter"`            // csv only; default "," (tsv: tab)
-	Header    *bool             `yaml:"header"`               // csv: first line names columns (default true)
-	Encoding  string            `yaml:"encoding"`             // auto (default), utf-8, gbk, gb18030
-	Gzip      string            `yaml:"gzip"`                 // auto (default: by .gz suffix), true, false
-	SkipLines int               `yaml:"skip_lines"`           // lines to skip before the header / data
-	Columns   map[string]string `yaml:"columns" required:"true"`
-	Extra     map[string]string `yaml:"extra"`    // pass-through columns: raw name → source column
-	Fields    []fixedField      `yaml:"fields"`   // fixed: the record layout
-	Timezone  string            `yaml:"timezone"` // for timestamps without a zone; default UTC
+	Path      string            `yaml:"path" required:"true"`    // glob, relative to the config file
+	Format    string            `yaml:"format"`                  // csv (default), tsv, fixed
+	Delimiter string            `yaml:"delimiter"`               // csv only; default "," (tsv: tab)
+	Header    *bool             `yaml:"header"`                  // csv: first line names columns (default true)
+	Encoding  string            `yaml:"encoding"`                // auto (default), utf-8, gbk, gb18030
+	Gzip      string            `yaml:"gzip"`                    // auto (default: by .gz suffix), true, false
+	SkipLines int               `yaml:"skip_lines"`              // lines to skip before the header / data
+	Columns   config.Node       `yaml:"columns" required:"true"` // canonical column → source column, or a list of them (composite key)
+	Extra     map[string]string `yaml:"extra"`                   // pass-through columns: raw name → source column
+	Fields    []fixedField      `yaml:"fields"`                  // fixed: the record layout
+	Timezone  string            `yaml:"timezone"`                // for timestamps without a zone; default UTC
 	Formats   []string          `yaml:"timestamp_formats"`
-	OnChange  string            `yaml:"on_change"` // reload (default) or reject
+	Decimal   string            `yaml:"decimal_separator"` // auto (default: detected per column), "." or ","
+	OnChange  string            `yaml:"on_change"`         // reload (default) or reject
 }
 
 // fixedField is one column of a fixed-width layout: 1-based start, width in
@@ -38,20 +43,6 @@ type fixedField struct {
 	Name  string `yaml:"name" required:"true"`
 	Start int    `yaml:"start" required:"true"`
 	Width int    `yaml:"width" required:"true"`
-}
-
-// defaultFormats are tried in order for timestamps; Go reference-time layouts.
-var defaultFormats = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04",
-	"2006-01-02",
-	"1/2/2006 15:04:05",
-	"1/2/2006 15:04",
-	"1/2/2006",
-	"20060102",
 }
 
 // plan is a validated entityOptions.
@@ -67,7 +58,8 @@ type plan struct {
 	columns   []mapped // canonical and extra columns in output order
 	fields    []fixedField
 	loc       *time.Location
-	formats   []string
+	userTS    *tsGroup   // timestamp_formats, nil when not set
+	decimal   *numFormat // decimal_separator, nil = detect per column
 	onChange  string
 	lineNoCol int // index in columns of orders.line_no when it is unmapped, else -1
 }
@@ -78,6 +70,58 @@ type mapped struct {
 	typ    extract.Type
 	req    bool
 	source string // header / fixed field name; "" = not in source (NULL)
+	// parts, when not nil, are the source columns of a composite key,
+	// joined with extract.KeySeparator; source then names them for messages.
+	parts []string
+}
+
+// sourceColumns decodes the columns mapping: canonical column → a source
+// column, or a list of source columns whose values are joined into one key.
+func sourceColumns(ent extract.Entity, n config.Node) (map[string][]string, error) {
+	if n.Y == nil || n.Y.Kind != yaml.MappingNode {
+		return nil, n.Errorf("expected a mapping of canonical column to source column, e.g. {order_id: InvoiceNo}")
+	}
+	out := map[string][]string{}
+	for _, canon := range n.Keys() {
+		vn := n.Get(canon)
+		c, ok := ent.Column(canon)
+		if !ok {
+			return nil, vn.Errorf("%s has no column %q (columns: %s)", ent.Name, canon, columnNames(ent))
+		}
+		if _, dup := out[canon]; dup {
+			return nil, vn.Errorf("key given twice")
+		}
+		var parts []string
+		switch vn.Y.Kind {
+		case yaml.ScalarNode:
+			parts = []string{vn.Y.Value}
+		case yaml.SequenceNode:
+			for _, item := range vn.Y.Content {
+				if item.Kind != yaml.ScalarNode {
+					return nil, vn.Errorf("expected a list of source column names, e.g. [customer, day]")
+				}
+				parts = append(parts, item.Value)
+			}
+		default:
+			return nil, vn.Errorf("expected a source column name, or a list of them for a composite key, e.g. [customer, day]")
+		}
+		for i, part := range parts {
+			if part == "" {
+				return nil, vn.Errorf("empty source column name")
+			}
+			if slices.Contains(parts[:i], part) {
+				return nil, vn.Errorf("source column %q listed twice", part)
+			}
+		}
+		if len(parts) == 0 {
+			return nil, vn.Errorf("expected at least one source column")
+		}
+		if len(parts) > 1 && c.Type != extract.String {
+			return nil, vn.Errorf("%s is a %s column; only text columns such as ids take a list of source columns", canon, c.Type)
+		}
+		out[canon] = parts
+	}
+	return out, nil
 }
 
 func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
@@ -161,7 +205,21 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		}
 		p.loc = loc
 	}
-	p.formats = append(o.Formats, defaultFormats...)
+	switch o.Decimal {
+	case "", "auto":
+	case ".", ",":
+		p.decimal = &numFormat{decimal: o.Decimal[0]}
+	default:
+		return nil, n.Get("decimal_separator").Errorf("decimal_separator must be auto, \".\" or \",\", got %q", o.Decimal)
+	}
+	if len(o.Formats) > 0 {
+		for i, l := range o.Formats {
+			if !validLayout(l) {
+				return nil, n.Get("timestamp_formats").Errorf("entry %d: %q is not a Go time layout (write the reference time, e.g. 2006-01-02 15:04:05)", i+1, l)
+			}
+		}
+		p.userTS = &tsGroup{name: "timestamp_formats " + strings.Join(o.Formats, ", "), layouts: o.Formats, suggest: o.Formats[0]}
+	}
 	p.fields = o.Fields
 	fieldNames := map[string]bool{}
 	for _, f := range o.Fields {
@@ -170,23 +228,32 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		}
 		fieldNames[f.Name] = true
 	}
-	for canon := range o.Columns {
-		if _, ok := ent.Column(canon); !ok {
-			return nil, n.Get("columns").Errorf("%s has no column %q (columns: %s)", ent.Name, canon, columnNames(ent))
-		}
+	cols, err := sourceColumns(ent, o.Columns)
+	if err != nil {
+		return nil, err
 	}
 	for _, c := range ent.Columns {
-		src := o.Columns[c.Name]
-		if c.Required && src == "" {
+		parts := cols[c.Name]
+		if c.Required && len(parts) == 0 {
 			return nil, n.Get("columns").Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
 		}
-		if p.format == "fixed" && src != "" && !fieldNames[src] {
-			return nil, n.Get("columns").Errorf("column %q maps to %q, which is not one of the fixed-width fields", c.Name, src)
+		for _, src := range parts {
+			if p.format == "fixed" && !fieldNames[src] {
+				return nil, n.Get("columns").Errorf("column %q maps to %q, which is not one of the fixed-width fields", c.Name, src)
+			}
 		}
-		if ent.Name == "orders" && c.Name == "line_no" && src == "" {
+		if ent.Name == "orders" && c.Name == "line_no" && len(parts) == 0 {
 			p.lineNoCol = len(p.columns)
 		}
-		p.columns = append(p.columns, mapped{name: c.Name, typ: c.Type, req: c.Required, source: src})
+		m := mapped{name: c.Name, typ: c.Type, req: c.Required}
+		switch len(parts) {
+		case 0:
+		case 1:
+			m.source = parts[0]
+		default:
+			m.source, m.parts = strings.Join(parts, "+"), parts
+		}
+		p.columns = append(p.columns, m)
 	}
 	extras := make([]string, 0, len(o.Extra))
 	for name := range o.Extra {
@@ -227,6 +294,18 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validLayout reports whether a Go layout formats a time other than the
+// reference time differently from itself and parses it back, which catches
+// YYYY-MM-DD and other non-layouts.
+func validLayout(l string) bool {
+	s := time.Date(2021, 3, 14, 15, 9, 26, 0, time.UTC).Format(l)
+	if s == l {
+		return false
+	}
+	_, err := time.Parse(l, s)
+	return err == nil
 }
 
 func (p *plan) String() string { return fmt.Sprintf("%s %s", p.format, p.glob) }

@@ -47,7 +47,21 @@ type blockResult struct {
 	recs    []arrow.RecordBatch // of at most batchRows rows each
 	rejects []extract.Reject
 	rows    int64
+	headers int64 // repeated header rows skipped
 	err     error
+}
+
+// sameRecord reports whether a record equals the header.
+func sameRecord(fields, header [][]byte) bool {
+	if len(fields) != len(header) {
+		return false
+	}
+	for i := range fields {
+		if !bytes.Equal(fields[i], header[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func newBlock(mem, buf []byte, line int64) *block {
@@ -179,6 +193,10 @@ func (r *reader) parseBlock(ctx context.Context, of *openFile, b *block, rb *row
 		}
 		if err != nil {
 			res.rejects = append(res.rejects, extract.Reject{File: of.path, Line: line, Reason: err.Error()})
+			continue
+		}
+		if of.header != nil && sameRecord(fields, of.header) {
+			res.headers++ // exports concatenated from several files repeat the header
 			continue
 		}
 		if reason := r.plan.convert(of, fields, line, rb, utf8OK); reason != "" {

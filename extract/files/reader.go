@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -65,11 +66,17 @@ type openFile struct {
 	rows     *fixedRows          // fixed width: read line by line
 	comma    []byte              // CSV delimiter, UTF-8 encoded
 	entry    fileEntry
-	colIdx   []int // per plan column: index in the source record, -1 = absent
-	need     int   // fields a CSV record needs: the highest colIdx + 1
+	colIdx   []int        // per plan column: index in the source record, -1 = absent
+	partIdx  [][]int      // per plan column: indexes of a composite key's parts, else nil
+	need     int          // fields a CSV record needs: the highest colIdx + 1
+	ts       []*tsGroup   // per plan column: how its timestamps are written (detected from a sample)
+	num      []*numFormat // per plan column: how its numbers are written (detected from a sample)
+	header   [][]byte     // the CSV header as read, to recognise it repeated inside the file
+	headers  int64        // header rows repeated inside the file, skipped
 	fileName arrow.Array
 	loaded   int64
 	refused  int64
+	seen     map[int64]uint32 // content keys of the file so far: numberRepeats
 }
 
 // close stops reading the file.
@@ -141,12 +148,16 @@ func (r *reader) nextBlock(ctx context.Context) (extract.Chunk, error) {
 		if err != nil {
 			return extract.Chunk{}, err
 		}
-		return extract.Chunk{Checkpoint: cp}, nil
+		return extract.Chunk{Checkpoint: cp, Unit: of.path}, nil
+	}
+	for _, rec := range res.recs {
+		r.plan.numberRepeats(of, rec)
 	}
 	if res.err != nil {
 		return extract.Chunk{}, fmt.Errorf("reading %s: %w", of.path, res.err)
 	}
 	of.loaded += res.rows
+	of.headers += res.headers
 	of.refused += int64(len(res.rejects))
 	ch := extract.Chunk{Rejects: res.rejects}
 	if len(res.recs) > 0 {
@@ -170,6 +181,7 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 		text, line, err := of.rows.next()
 		if errors.Is(err, io.EOF) {
 			rec := rb.record(of.fileName)
+			r.plan.numberRepeats(of, rec)
 			cp, err := r.finishFile()
 			if err != nil {
 				if rec != nil {
@@ -177,7 +189,7 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 				}
 				return extract.Chunk{}, err
 			}
-			return extract.Chunk{Rows: rec, Rejects: rejects, Checkpoint: cp}, nil
+			return extract.Chunk{Rows: rec, Rejects: rejects, Checkpoint: cp, Unit: of.path}, nil
 		}
 		if err != nil {
 			return extract.Chunk{}, fmt.Errorf("reading %s line %d: %w", of.path, line, err)
@@ -194,7 +206,9 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 		n++
 		of.loaded++
 	}
-	return extract.Chunk{Rows: rb.record(of.fileName), Rejects: rejects}, nil
+	rec := rb.record(of.fileName)
+	r.plan.numberRepeats(of, rec)
+	return extract.Chunk{Rows: rec, Rejects: rejects}, nil
 }
 
 // openNext decides whether path needs loading (new or changed) and opens it.
@@ -261,6 +275,9 @@ func (r *reader) finishFile() (json.RawMessage, error) {
 	if _, err := io.Copy(io.Discard, of.hashed); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", of.path, err)
 	}
+	if of.headers > 0 {
+		r.src.log.Info("skipped header rows repeated inside the file", "file", of.path, "rows", of.headers)
+	}
 	of.entry.Size, of.entry.ModTime = of.info.Size(), of.info.ModTime()
 	of.entry.SHA256 = hex.EncodeToString(of.hash.Sum(nil))
 	of.entry.Rows, of.entry.Rejected = of.loaded, of.refused
@@ -317,19 +334,34 @@ func (r *reader) startRows(of *openFile) error {
 		for i, f := range p.fields {
 			idx[f.Name] = i
 		}
-		of.colIdx = p.indexes(func(name string) int {
+		of.colIdx = p.indexes(of, func(name string) int {
 			if i, ok := idx[name]; ok {
 				return i
 			}
 			return -1
 		})
-		return nil
+		sample, err := of.rows.sample(sampleRows)
+		if err != nil {
+			return err
+		}
+		return r.detect(of, sample)
 	}
 	sp := newSplitter(tr, of.comma, skipped)
 	if !p.header {
-		of.colIdx = p.indexes(func(name string) int { return headerIndex(name) })
-		of.need = maxIndex(of.colIdx) + 1
-		r.startPipeline(of, sp, nil)
+		of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
+		of.need = of.needFields()
+		first, err := sp.next()
+		if errors.Is(err, io.EOF) {
+			r.startPipeline(of, sp, nil)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", of.path, err)
+		}
+		if err := r.detect(of, of.sampleCSV(first)); err != nil {
+			return err
+		}
+		r.startPipeline(of, sp, first)
 		return nil
 	}
 	// The header is the first record; the rest of its block is data.
@@ -338,7 +370,7 @@ func (r *reader) startRows(of *openFile) error {
 	for hdr == nil {
 		b, err := sp.next()
 		if errors.Is(err, io.EOF) {
-			of.colIdx = p.indexes(func(string) int { return -1 })
+			of.colIdx = p.indexes(of, func(string) int { return -1 })
 			r.startPipeline(of, sp, nil)
 			return nil // an empty file is a file with no rows
 		}
@@ -359,18 +391,25 @@ func (r *reader) startRows(of *openFile) error {
 		b.buf, b.line = b.buf[hp.pos:], hp.line
 		first = b
 	}
-	pos := map[string]int{}
-	for i, h := range hdr {
-		pos[strings.TrimSpace(h)] = i
-	}
-	var missing []string
-	of.colIdx = p.indexes(func(name string) int {
-		if i, ok := pos[name]; ok {
-			return i
+	hc := newHeaderColumns(hdr)
+	var missing, ambiguous []string
+	of.colIdx = p.indexes(of, func(name string) int {
+		i, err := hc.find(name)
+		switch {
+		case err != nil:
+			ambiguous = append(ambiguous, err.Error())
+		case i < 0:
+			missing = append(missing, name)
 		}
-		missing = append(missing, name)
-		return -1
+		return i
 	})
+	if len(ambiguous) > 0 {
+		return fmt.Errorf("%s: %s", of.path, strings.Join(ambiguous, "; "))
+	}
+	of.header = make([][]byte, len(hdr))
+	for i, h := range hdr {
+		of.header[i] = []byte(h)
+	}
 	if len(missing) > 0 {
 		hint := ""
 		if len(hdr) == 1 {
@@ -379,21 +418,124 @@ func (r *reader) startRows(of *openFile) error {
 		return fmt.Errorf("%s: column(s) %s not found in header [%s]%s", of.path,
 			strings.Join(quoteAll(missing), ", "), strings.Join(hdr, ", "), hint)
 	}
-	of.need = maxIndex(of.colIdx) + 1
+	of.need = of.needFields()
+	if err := r.detect(of, of.sampleCSV(first)); err != nil {
+		return err
+	}
 	r.startPipeline(of, sp, first)
 	return nil
 }
 
-// indexes maps every mapped column to its source position.
-func (p *plan) indexes(find func(string) int) []int {
+// sampleCSV returns up to sampleRows records from the start of a block,
+// without the header rows repeated in it.
+func (of *openFile) sampleCSV(b *block) [][]string {
+	hp := newCSVParser(b.buf, b.line, of.comma)
+	var out [][]string
+	for len(out) < sampleRows {
+		fields, _, err, ok := hp.next()
+		if !ok {
+			break
+		}
+		if err != nil || (of.header != nil && sameRecord(fields, of.header)) {
+			continue
+		}
+		rec := make([]string, len(fields))
+		for i, f := range fields {
+			rec[i] = string(f)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// detect decides, from a sample of the file's records, how each timestamp
+// column is written, and logs what it found per column.
+func (r *reader) detect(of *openFile, sample [][]string) error {
+	p := r.plan
+	var numCols, numSampled []int
+	var votes []numVote
+	for i, c := range p.columns {
+		idx := of.colIdx[i]
+		if idx < 0 || (c.typ != extract.Timestamp && c.typ != extract.Float && c.typ != extract.Int) {
+			continue
+		}
+		var values []string
+		for _, rec := range sample {
+			if idx < len(rec) {
+				if v := strings.TrimSpace(rec[idx]); v != "" {
+					values = append(values, v)
+				}
+			}
+		}
+		if c.typ != extract.Timestamp {
+			if p.decimal == nil {
+				v, err := voteNumbers(values)
+				if err != nil {
+					return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, err)
+				}
+				numCols, votes = append(numCols, i), append(votes, v)
+				numSampled = append(numSampled, len(values))
+			}
+			continue
+		}
+		g, fit, err := detectLayout(values, p.userTS, p.loc)
+		if err != nil {
+			return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, err)
+		}
+		of.ts[i] = g
+		r.src.log.Info("detected timestamp layout", "file", of.path, "column", c.name, "source", c.source,
+			"layout", g.name, "sampled", len(values), "fit", fit)
+	}
+	formats, errs := decideNumbers(votes)
+	for k, i := range numCols {
+		c := p.columns[i]
+		if errs[k] != nil {
+			return fmt.Errorf("%s: column %q (%s): %w", of.path, c.name, c.source, errs[k])
+		}
+		of.num[i] = formats[k]
+		if votes[k].mark != 0 || formats[k].decimal == ',' {
+			r.src.log.Info("detected number format", "file", of.path, "column", c.name, "source", c.source,
+				"format", formats[k].String(), "sampled", numSampled[k])
+		}
+	}
+	return nil
+}
+
+// indexes maps every mapped column to its source position, and the parts of
+// composite keys to theirs (of.partIdx).
+func (p *plan) indexes(of *openFile, find func(string) int) []int {
 	idx := make([]int, len(p.columns))
+	of.partIdx = make([][]int, len(p.columns))
+	of.ts = make([]*tsGroup, len(p.columns))
+	of.num = make([]*numFormat, len(p.columns))
+	for i := range of.num {
+		of.num[i] = &numFormat{decimal: '.'}
+		if p.decimal != nil {
+			of.num[i] = p.decimal
+		}
+	}
 	for i, c := range p.columns {
 		idx[i] = -1
-		if c.source != "" {
+		switch {
+		case c.parts != nil:
+			for _, part := range c.parts {
+				of.partIdx[i] = append(of.partIdx[i], find(part))
+			}
+		case c.source != "":
 			idx[i] = find(c.source)
 		}
 	}
 	return idx
+}
+
+// needFields is how many fields a CSV record needs: the highest source
+// position of a mapped column or key part, plus one.
+func (of *openFile) needFields() int {
+	m := maxIndex(of.colIdx)
+	for _, parts := range of.partIdx {
+		m = max(m, maxIndex(parts))
+	}
+	return m + 1
 }
 
 // headerIndex lets headerless CSV map columns by 1-based position ("1", "2"…).
@@ -462,9 +604,45 @@ type fixedRows struct {
 	fields []fixedField
 	path   string
 	out    []string
+
+	ahead      [][]string // records read by sample, not handed out yet
+	aheadLines []int64
+	eof        bool
+}
+
+// sample reads up to n records ahead and keeps them for next.
+func (f *fixedRows) sample(n int) ([][]string, error) {
+	var out [][]string
+	for len(out) < n {
+		rec, line, err := f.scan()
+		if errors.Is(err, io.EOF) {
+			f.eof = true
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		rec = slices.Clone(rec)
+		out = append(out, rec)
+		f.ahead = append(f.ahead, rec)
+		f.aheadLines = append(f.aheadLines, line)
+	}
+	return out, nil
 }
 
 func (f *fixedRows) next() ([]string, int64, error) {
+	if len(f.ahead) > 0 {
+		rec, line := f.ahead[0], f.aheadLines[0]
+		f.ahead, f.aheadLines = f.ahead[1:], f.aheadLines[1:]
+		return rec, line, nil
+	}
+	if f.eof {
+		return nil, 0, io.EOF
+	}
+	return f.scan()
+}
+
+func (f *fixedRows) scan() ([]string, int64, error) {
 	for f.s.Scan() {
 		f.line++
 		text := strings.TrimRight(f.s.Text(), "\r")

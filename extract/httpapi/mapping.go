@@ -38,6 +38,56 @@ type column struct {
 	typ         extract.Type
 	required    bool
 	passthrough bool // extra column: any JSON value, kept as text
+	// parts, when not nil, are the JSON paths of a composite key whose
+	// values are joined with extract.KeySeparator (path is then empty).
+	parts     [][]string
+	partNames []string
+}
+
+// keyPaths reads a composite key mapping such as ticket_id: [desk, number].
+func keyPaths(v config.Node, c extract.Column) ([]string, error) {
+	if c.Type != extract.String {
+		return nil, v.Errorf("%s is a %s column; only text columns such as ids take a list of JSON paths", c.Name, c.Type)
+	}
+	if len(v.Y.Content) < 2 {
+		return nil, v.Errorf("a composite key needs at least two JSON paths (or give one path without brackets)")
+	}
+	var ps []string
+	for _, item := range v.Y.Content {
+		if item.Kind != yaml.ScalarNode || item.Value == "" {
+			return nil, v.Errorf("expected a list of JSON paths, e.g. [desk, number]")
+		}
+		for _, p := range ps {
+			if p == item.Value {
+				return nil, v.Errorf("JSON path %q listed twice", item.Value)
+			}
+		}
+		ps = append(ps, item.Value)
+	}
+	return ps, nil
+}
+
+// key joins the text of a composite key's parts; a part that is missing,
+// empty or not a string or number is an error naming it.
+func (c *column) key(obj map[string]any) (value, error) {
+	texts := make([]string, len(c.parts))
+	for i, p := range c.parts {
+		raw, _ := lookup(obj, p)
+		switch x := raw.(type) {
+		case nil:
+		case string:
+			texts[i] = strings.TrimSpace(x)
+		case json.Number:
+			texts[i] = x.String()
+		default:
+			return value{}, fmt.Errorf("key part %s: %w", c.partNames[i], wrongType("a string or number", raw))
+		}
+	}
+	k, err := extract.JoinKey(c.partNames, texts)
+	if err != nil {
+		return value{}, err
+	}
+	return value{s: k}, nil
 }
 
 func newMapper(n config.Node, ent extract.Entity, o entityOptions) (*mapper, error) {
@@ -57,17 +107,28 @@ func newMapper(n config.Node, ent extract.Entity, o entityOptions) (*mapper, err
 		return nil, fn.Errorf("expected a mapping of canonical column to JSON path, e.g. {ticket_id: id}")
 	}
 	paths := map[string]string{}
+	parts := map[string][]string{}
 	for _, k := range fn.Keys() {
 		v := fn.Get(k)
-		if _, ok := ent.Column(k); !ok {
+		c, ok := ent.Column(k)
+		if !ok {
 			names := make([]string, len(ent.Columns))
 			for i, c := range ent.Columns {
 				names[i] = c.Name
 			}
 			return nil, v.Errorf("%s has no column %q (columns: %s); extra fields go in passthrough", ent.Name, k, strings.Join(names, ", "))
 		}
+		if v.Y.Kind == yaml.SequenceNode {
+			ps, err := keyPaths(v, c)
+			if err != nil {
+				return nil, err
+			}
+			parts[k] = ps
+			paths[k] = strings.Join(ps, "+")
+			continue
+		}
 		if v.Y.Kind != yaml.ScalarNode || v.Y.Value == "" {
-			return nil, v.Errorf("expected a JSON path such as requester.external_id")
+			return nil, v.Errorf("expected a JSON path such as requester.external_id, or a list of them for a composite key")
 		}
 		paths[k] = v.Y.Value
 	}
@@ -76,7 +137,14 @@ func newMapper(n config.Node, ent extract.Entity, o entityOptions) (*mapper, err
 		if c.Required && !ok {
 			return nil, fn.Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
 		}
-		m.cols = append(m.cols, column{name: c.Name, from: p, path: splitPath(p), typ: c.Type, required: c.Required})
+		col := column{name: c.Name, from: p, path: splitPath(p), typ: c.Type, required: c.Required}
+		for _, part := range parts[c.Name] {
+			col.parts = append(col.parts, splitPath(part))
+		}
+		if col.parts != nil {
+			col.path, col.partNames = []string{}, parts[c.Name]
+		}
+		m.cols = append(m.cols, col)
 	}
 	for i, p := range o.Passthrough {
 		name := strings.ReplaceAll(p, ".", "_")
@@ -124,8 +192,14 @@ func (m *mapper) mapRecord(rec any, vals []value) error {
 			vals[i] = value{null: true}
 			continue
 		}
-		raw, _ := lookup(obj, c.path)
-		v, err := m.convert(c, raw)
+		var v value
+		var err error
+		if c.parts != nil {
+			v, err = c.key(obj)
+		} else {
+			raw, _ := lookup(obj, c.path)
+			v, err = m.convert(c, raw)
+		}
 		if err != nil {
 			return fmt.Errorf("column %s (from %s): %w", c.name, c.from, err)
 		}

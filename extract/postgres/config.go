@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,12 +63,13 @@ type entityOptions struct {
 // entityConfig is a validated entityOptions.
 type entityConfig struct {
 	entity  extract.Entity
-	table   pgx.Identifier    // schema and table, or nil for a query
-	query   string            // user SQL, read as a subquery
-	cursor  string            // source column; "" = full mode
-	key     []string          // source columns; nil = derive from the entity key
-	columns map[string]string // canonical column → source column
-	exclude map[string]bool   // source columns not passed through
+	table   pgx.Identifier      // schema and table, or nil for a query
+	query   string              // user SQL, read as a subquery
+	cursor  string              // source column; "" = full mode
+	key     []string            // source columns; nil = derive from the entity key
+	columns map[string]string   // canonical column → source column
+	parts   map[string][]string // canonical column → the source columns of a composite key
+	exclude map[string]bool     // source columns not passed through
 }
 
 // what names the entity's source in messages: the table, or the entity's query.
@@ -143,7 +145,7 @@ func parseEntity(n config.Node, ent extract.Entity) (*entityConfig, error) {
 	if err := n.Decode(&eo); err != nil {
 		return nil, err
 	}
-	ec := &entityConfig{entity: ent, columns: map[string]string{}, exclude: map[string]bool{}}
+	ec := &entityConfig{entity: ent, columns: map[string]string{}, parts: map[string][]string{}, exclude: map[string]bool{}}
 	switch {
 	case (eo.Table == "") == (strings.TrimSpace(eo.Query) == ""):
 		return nil, n.Errorf("give exactly one of table or query")
@@ -192,8 +194,16 @@ func parseEntity(n config.Node, ent extract.Entity) (*entityConfig, error) {
 			if _, ok := ent.Column(canon); !ok {
 				return nil, vn.Errorf("%s has no column %q (its columns: %s)", ent.Name, canon, columnNames(ent))
 			}
+			if vn.Y.Kind == yaml.SequenceNode {
+				parts, err := keyParts(vn, ent, canon)
+				if err != nil {
+					return nil, err
+				}
+				ec.parts[canon] = parts
+				continue
+			}
 			if vn.Y.Kind != yaml.ScalarNode || vn.Y.Value == "" {
-				return nil, vn.Errorf("expected the name of a source column")
+				return nil, vn.Errorf("expected the name of a source column, or a list of them for a composite key, e.g. [customer, day]")
 			}
 			if err := checkName(vn.Y.Value); err != nil {
 				return nil, vn.Errorf("%q: %v", vn.Y.Value, err)
@@ -210,9 +220,39 @@ func parseEntity(n config.Node, ent extract.Entity) (*entityConfig, error) {
 				return nil, n.Get("exclude").Errorf("column %q is mapped to %s under columns; exclude only drops columns that would be passed through", x, canon)
 			}
 		}
+		for canon, parts := range ec.parts {
+			if slices.Contains(parts, x) {
+				return nil, n.Get("exclude").Errorf("column %q is part of the key %s under columns; exclude only drops columns that would be passed through", x, canon)
+			}
+		}
 		ec.exclude[x] = true
 	}
 	return ec, nil
+}
+
+// keyParts reads a composite key mapping such as order_id: [customer, day]:
+// source columns whose text values are joined with extract.KeySeparator.
+func keyParts(vn config.Node, ent extract.Entity, canon string) ([]string, error) {
+	if c, _ := ent.Column(canon); c.Type != extract.String {
+		return nil, vn.Errorf("%s is a %s column; only text columns such as ids take a list of source columns", canon, c.Type)
+	}
+	if len(vn.Y.Content) < 2 {
+		return nil, vn.Errorf("a composite key needs at least two source columns (or give one column without brackets)")
+	}
+	var parts []string
+	for _, item := range vn.Y.Content {
+		if item.Kind != yaml.ScalarNode {
+			return nil, vn.Errorf("expected a list of source column names, e.g. [customer, day]")
+		}
+		if err := checkName(item.Value); err != nil {
+			return nil, vn.Errorf("%q: %v", item.Value, err)
+		}
+		if slices.Contains(parts, item.Value) {
+			return nil, vn.Errorf("source column %q listed twice", item.Value)
+		}
+		parts = append(parts, item.Value)
+	}
+	return parts, nil
 }
 
 // checkName accepts a PostgreSQL identifier as it is stored in the catalog

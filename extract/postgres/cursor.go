@@ -35,6 +35,15 @@ type position struct {
 	Spans []span `json:"spans,omitempty"`
 	// Columns are the source columns as they were read.
 	Columns []field `json:"columns,omitempty"`
+	// Horizon is the snapshot (pg_snapshot text, see horizon.go) of the
+	// incremental read that reached this position: rows at or before After
+	// written by a transaction it did not see are read by the next read.
+	// While a split read is cut short it is the snapshot of its first
+	// attempt, and the rest of the read takes only rows that one saw.
+	Horizon string `json:"horizon,omitempty"`
+	// Changes is the change fingerprint of a table read in full, taken
+	// before its first attempt's snapshot (changes.go).
+	Changes string `json:"changes,omitempty"`
 }
 
 const positionVersion = 1
@@ -67,6 +76,9 @@ type span struct {
 	After []*string `json:"after,omitempty"`
 	Upto  []*string `json:"upto,omitempty"`
 	Done  bool      `json:"done,omitempty"`
+	// Unseen makes this the late part of a read: only rows written by
+	// transactions this snapshot (the previous read's horizon) did not see.
+	Unseen string `json:"unseen,omitempty"`
 }
 
 // resume returns the spans a read continues with: one span after the
@@ -112,6 +124,15 @@ func unfinished(spans []span) int {
 		}
 	}
 	return n
+}
+
+// lateSpans puts the late part before the read from a plain committed
+// position: the rows at or before it that its read did not see committed.
+func (p *position) lateSpans(spans []span) []span {
+	if p == nil || p.Horizon == "" || len(spans) != 1 || len(spans[0].After) == 0 || spans[0].Upto != nil {
+		return spans
+	}
+	return []span{{Upto: spans[0].After, Unseen: p.Horizon}, spans[0]}
 }
 
 // resumed reports whether spans continue a committed position.

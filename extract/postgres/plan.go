@@ -34,12 +34,22 @@ type plan struct {
 	schema  *arrow.Schema
 	columns []field // source columns read, remembered in the checkpoint
 	notes   []string
+
+	// The snapshot horizon (horizon.go), for incremental reads of tables.
+	xmax    string // the read's snapshot xmax, to widen row xids against
+	horizon string // committed with the read's positions
+	seenIn  string // resuming a split read: only rows this horizon saw
+	// commitEmpty: a read that finds nothing still commits its position
+	// (it ends a split read cut short, or records a first horizon).
+	commitEmpty bool
+	changes     string // full read of a table: its change fingerprint (changes.go)
 }
 
 // outCol is one column of the records.
 type outCol struct {
 	name     string
-	src      *field // nil: a canonical column the source lacks, always NULL
+	src      *field   // nil: a canonical column the source lacks, always NULL
+	parts    []string // a composite key: src is its text, computed from these source columns
 	spec     colSpec
 	required bool
 }
@@ -101,7 +111,19 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 		explicit[src] = true
 	}
 	used := map[string]bool{}
+	keyRead := map[string]bool{} // parts of composite keys, read but also passed through
 	for _, c := range ec.entity.Columns {
+		if parts, ok := ec.parts[c.Name]; ok {
+			for _, part := range parts {
+				if _, ok := has(part); !ok {
+					return nil, fmt.Errorf("columns.%s: %s has no column %q (its columns: %s)", c.Name, ec.what(), part, fieldNames(fields))
+				}
+				keyRead[part] = true
+			}
+			src := &field{Name: strings.Join(parts, "+"), OID: pgtype.TextOID, Type: "text"}
+			p.outs = append(p.outs, outCol{name: c.Name, src: src, parts: parts, spec: colSpec{conv: convText, arrow: c.Type.Arrow()}, required: c.Required})
+			continue
+		}
 		name, mapped := ec.columns[c.Name]
 		if !mapped {
 			name = c.Name
@@ -131,6 +153,9 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 		f := &fields[i]
 		if used[f.Name] || ec.exclude[f.Name] {
 			continue
+		}
+		if _, clash := ec.entity.Column(f.Name); clash && keyRead[f.Name] {
+			continue // a key part named like a canonical column: read into the key only
 		}
 		if _, clash := ec.entity.Column(f.Name); clash {
 			return nil, fmt.Errorf("%s has a column %q besides the one mapped to %s.%s (%q); add it to exclude, or map it to another name in a query:",
@@ -165,6 +190,10 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 	if key == nil {
 		// Default: the entity's key, through the column mapping.
 		for _, k := range ec.entity.Key {
+			if parts, ok := ec.parts[k]; ok {
+				key = append(key, parts...) // the parts, which an index can serve
+				continue
+			}
 			name, mapped := ec.columns[k]
 			if !mapped {
 				name = k
@@ -191,7 +220,7 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 	}
 
 	for i := range fields {
-		if used[fields[i].Name] {
+		if used[fields[i].Name] || keyRead[fields[i].Name] {
 			p.columns = append(p.columns, fields[i])
 		}
 	}
@@ -257,6 +286,7 @@ func (p *plan) noteSchemaChanges(prev *position) {
 // readColumn is one column of the streaming query.
 type readColumn struct {
 	name   string // source column
+	expr   string // SQL computing the value instead (composite keys)
 	format int16
 }
 
@@ -266,7 +296,10 @@ type readColumn struct {
 // each By value is; byText whether it comes as text.
 func (p *plan) selectColumns() (cols []readColumn, byIdx []int, byText []bool) {
 	for _, o := range p.outs {
-		if o.src != nil {
+		switch {
+		case o.parts != nil:
+			cols = append(cols, readColumn{name: o.src.Name, expr: keySQL(o.parts), format: o.spec.format()})
+		case o.src != nil:
 			cols = append(cols, readColumn{name: o.src.Name, format: o.spec.format()})
 		}
 	}
@@ -278,7 +311,7 @@ func (p *plan) selectColumns() (cols []readColumn, byIdx []int, byText []bool) {
 		if cursorTextable(p.byOIDs[i]) {
 			format = pgtype.BinaryFormatCode
 		}
-		idx := slices.IndexFunc(cols[:mapped], func(c readColumn) bool { return c.name == b && c.format == format })
+		idx := slices.IndexFunc(cols[:mapped], func(c readColumn) bool { return c.name == b && c.expr == "" && c.format == format })
 		if idx < 0 {
 			idx = len(cols)
 			cols = append(cols, readColumn{name: b, format: format})
@@ -289,12 +322,29 @@ func (p *plan) selectColumns() (cols []readColumn, byIdx []int, byText []bool) {
 	return cols, byIdx, byText
 }
 
+// keySQL joins a composite key's parts as text with extract.KeySeparator.
+// A part that is NULL, empty or contains the separator makes the key NULL,
+// which rejects the row (key columns are required): two different part lists
+// never give the same key.
+func keySQL(parts []string) string {
+	var bad, join []string
+	for _, part := range parts {
+		t := quote(part) + "::text"
+		bad = append(bad, fmt.Sprintf("coalesce(%s, '') = '' OR strpos(%s, chr(31)) > 0", t, t))
+		join = append(join, t)
+	}
+	return "CASE WHEN " + strings.Join(bad, " OR ") + " THEN NULL ELSE " + strings.Join(join, " || chr(31) || ") + " END"
+}
+
 // selectSQL is the streaming query over cols (selectColumns) for one span.
 // Identifiers are quoted; values are parameters.
 func (p *plan) selectSQL(cols []readColumn, sp span, cutoff []byte) (string, [][]byte) {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = quote(c.name)
+		if c.expr != "" {
+			names[i] = c.expr
+		}
 	}
 	where, args := p.where(sp, cutoff)
 	sql := "SELECT " + strings.Join(names, ", ") + " FROM " + p.ent.from() + where
@@ -346,6 +396,17 @@ func (p *plan) where(sp span, cutoff []byte) (string, [][]byte) {
 	}
 	bound(">", sp.After)
 	bound("<=", sp.Upto)
+	unseen := func(h string) string {
+		args = append(args, []byte(p.xmax), []byte(h), xminLow(h))
+		n := len(args)
+		return unseenSQL("$"+strconv.Itoa(n-2), "$"+strconv.Itoa(n-1), "$"+strconv.Itoa(n))
+	}
+	if sp.Unseen != "" {
+		conds = append(conds, unseen(sp.Unseen))
+	}
+	if p.seenIn != "" {
+		conds = append(conds, "NOT "+unseen(p.seenIn))
+	}
 	if p.lag {
 		args = append(args, cutoff)
 		conds = append(conds, quote(p.by[0])+" <= $"+strconv.Itoa(len(args))+"::timestamptz")

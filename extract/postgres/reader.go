@@ -266,7 +266,7 @@ func (r *reader) checkpoint() []byte {
 
 // position is a checkpoint of this read with no progress yet.
 func (r *reader) position() *position {
-	return &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Columns: r.plan.columns}
+	return &position{V: positionVersion, Mode: r.plan.mode, By: r.plan.by, Columns: r.plan.columns, Horizon: r.plan.horizon, Changes: r.plan.changes}
 }
 
 // finalCheckpoint ends a read. An incremental read that found nothing leaves
@@ -275,7 +275,9 @@ func (r *reader) position() *position {
 func (r *reader) finalCheckpoint() []byte {
 	p := r.position()
 	switch {
-	case r.read == 0 && (!r.resumed || r.plan.mode == modeIncremental):
+	case r.read == 0 && !r.resumed:
+		return nil
+	case r.read == 0 && r.plan.mode == modeIncremental && !r.plan.commitEmpty:
 		return nil
 	case r.plan.mode == modeFull:
 		p.Done = true
@@ -437,7 +439,10 @@ func (w *worker) check(vals [][]byte) (extract.Reject, bool) {
 		}
 		o := w.r.plan.outs[c.out]
 		reason := fmt.Sprintf("column %s: %v", o.name, err)
-		if o.src.Name != o.name {
+		switch {
+		case o.parts != nil:
+			reason = fmt.Sprintf("column %s: a part of the key (%s) is NULL, empty or contains U+001F", o.name, strings.Join(o.parts, ", "))
+		case o.src.Name != o.name:
 			reason = fmt.Sprintf("column %s (source column %s): %v", o.name, o.src.Name, err)
 		}
 		return extract.Reject{

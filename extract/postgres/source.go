@@ -125,6 +125,12 @@ func (s *Source) begin(ctx context.Context, ec *entityConfig, snapshot string) (
 	if err != nil {
 		return nil, err
 	}
+	return s.beginOn(ctx, conn, ec, snapshot)
+}
+
+// beginOn starts the read's transaction on an open connection (see begin);
+// it closes the connection when that fails.
+func (s *Source) beginOn(ctx context.Context, conn *pgx.Conn, ec *entityConfig, snapshot string) (*pgx.Conn, error) {
 	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		conn.Close(context.Background())
 		return nil, s.redact(fmt.Errorf("starting a read-only transaction on %s: %w", s.conn.where, err))
@@ -170,6 +176,11 @@ func (s *Source) prepare(ctx context.Context, conn *pgx.Conn, ec *entityConfig, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if p.mode == modeIncremental {
+		if spans, err = s.planHorizon(ctx, conn, ec, p, prev, spans); err != nil {
+			return nil, nil, nil, s.redact(err)
+		}
+	}
 	var cutoff []byte
 	if p.lag {
 		var t string
@@ -179,6 +190,38 @@ func (s *Source) prepare(ctx context.Context, conn *pgx.Conn, ec *entityConfig, 
 		cutoff = []byte(t)
 	}
 	return p, spans, cutoff, nil
+}
+
+// planHorizon reads the snapshot's horizon for an incremental read of a
+// table and adds the late part to a read from a plain position (horizon.go).
+func (s *Source) planHorizon(ctx context.Context, conn *pgx.Conn, ec *entityConfig, p *plan, prev *position, spans []span) ([]span, error) {
+	ok, err := horizonKind(ctx, conn, ec)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		p.notes = append(p.notes, "the cursor of "+ec.what()+" cannot see transactions that commit after a read with older cursor values "+
+			"(a view, foreign table or query: has no row transaction ids); only safety_lag protects them")
+		return spans, nil
+	}
+	h, err := readHorizon(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ec.what(), err)
+	}
+	p.xmax, p.horizon = h.xmax, h.seen
+	switch {
+	case len(spans) > 1 && prev.Horizon != "":
+		// A split read cut short: its finished parts hold what its first
+		// attempt saw, so the rest takes the same rows, and rows committed
+		// since are the next read's late part.
+		p.horizon, p.seenIn, p.commitEmpty = prev.Horizon, prev.Horizon, true
+	case len(spans) > 1:
+		p.commitEmpty = true
+	default:
+		p.commitEmpty = prev != nil && prev.Horizon == "" && len(spans[0].After) > 0
+		spans = prev.lateSpans(spans)
+	}
+	return spans, nil
 }
 
 // CountInBackground says Count may run beside Read: each has its own
@@ -206,7 +249,7 @@ func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, err
 		return 0, err
 	}
 	from := span{}
-	if i := slices.IndexFunc(spans, func(sp span) bool { return !sp.Done }); i >= 0 {
+	if i := slices.IndexFunc(spans, func(sp span) bool { return !sp.Done && sp.Unseen == "" }); i >= 0 {
 		from.After = spans[i].After
 	}
 	// A large read is counted from a sample: an exact count scans what the
@@ -242,8 +285,23 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.begin(ctx, ec, "")
+	conn, err := s.connect(ctx)
 	if err != nil {
+		return nil, err
+	}
+	// A table read whole notes its change counts before the snapshot is
+	// taken (changes.go); a read resumed keeps those of its first attempt.
+	var changes string
+	if ec.cursor == "" {
+		if changes, err = changeCounts(ctx, conn, ec); err != nil {
+			conn.Close(context.Background())
+			return nil, s.redact(err)
+		}
+		if prev, _ := decodePosition(req.Cursor); prev != nil && prev.Mode == modeFull && !prev.Done && prev.Changes != "" {
+			changes = prev.Changes
+		}
+	}
+	if conn, err = s.beginOn(ctx, conn, ec, ""); err != nil {
 		return nil, err
 	}
 	conns := []*pgx.Conn{conn}
@@ -268,13 +326,18 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 	if err != nil {
 		return nil, err
 	}
+	p.changes = changes
 	for _, n := range p.notes {
 		log.Warn("source schema: "+n, "from", ec.what())
 	}
-	if len(spans) == 1 {
-		if spans, err = split(ctx, conn, p, spans[0], cutoff, s.parallel*partsPerConnection); err != nil {
+	if last := len(spans) - 1; last == 0 || (last == 1 && spans[0].Unseen != "" && p.seenIn == "") {
+		// A new read: split the part after the position (a late part
+		// before it stays whole; it is a scan of the table either way).
+		parts, err := split(ctx, conn, p, spans[last], cutoff, s.parallel*partsPerConnection)
+		if err != nil {
 			return nil, s.redact(err)
 		}
+		spans = append(spans[:last:last], parts...)
 	}
 	if n := min(s.parallel, unfinished(spans)); n > 1 && snapshot != "" {
 		more, err := s.share(ctx, ec, snapshot, n-1)

@@ -7,8 +7,11 @@
 --   count purchase days: frequency = distinct purchase days − 1, recency =
 --   days from the first to the last purchase day, monetary = mean net value of
 --   the repeat purchase days (the first day excluded; NULL when frequency is
---   0). A customer whose orders are all returns/cancellations has frequency 0
---   and dates from those orders. Incremental: a run recomputes the customers
+--   0). Net values: each line of a return or cancellation order offsets the
+--   purchase it reverses (the latest earlier purchase order of the same
+--   product, else the customer's latest earlier purchase order), and a
+--   purchase day returned in full is no purchase day. A customer whose orders
+--   are all returns/cancellations has frequency 0 and dates from those orders. Incremental: a run recomputes the customers
 --   who own, or owned under an older version, an order line in raw files
 --   committed since the last build; a new customer_identity rebuilds it in
 --   full.
@@ -41,11 +44,53 @@ WITH touched AS (
 {% if is_incremental() %}
     SEMI JOIN touched USING (customer_key)
 {% endif %}
+), reversing AS (
+    -- customers with a return or cancellation order to net
+    SELECT DISTINCT customer_key FROM scope WHERE NOT is_purchase AND net_amount < 0
+), lines AS (
+    -- their order lines, with the order's customer and time
+    SELECT o.customer_key, o.source, o.order_id, o.order_ts, o.is_purchase, l.product_id, l.net_amount, l.is_return
+    FROM stg_orders l
+    JOIN scope o USING (source, order_id)
+    SEMI JOIN reversing r USING (customer_key)
+), reversal_lines AS (
+    SELECT * FROM lines WHERE NOT is_purchase AND net_amount < 0
+), bought AS (
+    -- purchase lines of a product the customer later returned
+    SELECT customer_key, product_id, order_ts, source, order_id
+    FROM lines
+    WHERE is_purchase AND NOT is_return
+      AND (customer_key, product_id) IN (SELECT customer_key, product_id FROM reversal_lines)
+), purchases AS (
+    SELECT customer_key, order_ts, source, order_id FROM scope WHERE is_purchase
+), matched AS (
+    -- a reversal line offsets the latest earlier purchase of the same
+    -- product, else the customer's latest earlier purchase; one before any
+    -- purchase stays in net revenue only
+    SELECT r.customer_key, r.order_ts, r.net_amount, b.source, b.order_id
+    FROM reversal_lines r
+    ASOF LEFT JOIN bought b
+        ON r.customer_key = b.customer_key AND r.product_id = b.product_id AND r.order_ts >= b.order_ts
+), offsets AS (
+    SELECT coalesce(m.source, p.source) AS source, coalesce(m.order_id, p.order_id) AS order_id,
+           sum(m.net_amount) AS offset_amount
+    FROM matched m
+    ASOF LEFT JOIN purchases p ON m.customer_key = p.customer_key AND m.order_ts >= p.order_ts
+    WHERE coalesce(m.order_id, p.order_id) IS NOT NULL
+    GROUP BY ALL
+), netted_days AS (
+    SELECT o.customer_key, o.order_date,
+           sum(o.net_amount) + coalesce(sum(f.offset_amount), 0) AS day_value,
+           count(f.order_id) > 0                                 AS returned
+    FROM scope o
+    LEFT JOIN offsets f USING (source, order_id)
+    WHERE o.is_purchase
+    GROUP BY o.customer_key, o.order_date
 ), days AS (
-    SELECT customer_key, order_date, sum(net_amount) AS day_value
-    FROM scope
-    WHERE is_purchase
-    GROUP BY customer_key, order_date
+    -- a purchase day returned in full is no purchase day
+    SELECT customer_key, order_date, day_value
+    FROM netted_days
+    WHERE NOT (returned AND day_value <= 0)
 ), day_stats AS (
     SELECT customer_key,
            count(*)                         AS purchase_days,

@@ -10,7 +10,9 @@
 --   gross margin ratio for a profit CLV). Gamma-Gamma needs positive spend:
 --   customers with one purchase day or a non-positive mean repeat spend are
 --   left out of its fit and get the population mean spend; a degenerate fit
---   uses the fallback named in model_fallback.
+--   uses the fallback named in model_fallback. Spend inputs are net: returns
+--   offset the purchases they reverse (customer_history), and a customer with
+--   net revenue ≤ 0 has CLV 0.
 -- tests: unique(customer_id), not_null(clv), not_null(p_alive)
 -- column: customer_id: the resolved customer (customer_identity.customer_key)
 -- column: business_unit: the unit that owns the customer
@@ -81,12 +83,15 @@ SELECT
     -- clv_value is NULL for customers outside Gamma-Gamma (and for one-time
     -- buyers when the fitted q ≤ 1): the same discounted sum with the
     -- population mean spend, month by month
+    -- a customer whose returns and cancellations net everything away
+    -- (net revenue ≤ 0) is worth nothing until they buy again
+    CASE WHEN net_revenue <= 0 THEN 0 ELSE
     round({{ var('clv_margin', 1) }} * coalesce(clv_gg,
         spend * list_sum(list_transform(range(1, horizon + 1), i ->
             greatest(0, coalesce(bgnbd_expected_purchases(r, alpha, a, b, i * days_per_month, frequency, recency, t), 0)
                       - coalesce(bgnbd_expected_purchases(r, alpha, a, b, (i - 1) * days_per_month, frequency, recency, t), 0))
             / pow(1 + discount, i))),
-        0), 2)                                                    AS clv,
+        0), 2) END                                                AS clv,
     horizon                                                       AS clv_horizon_months,
     coalesce(fallback, '')                                        AS model_fallback
 FROM valued

@@ -2,8 +2,10 @@
 -- unique_key: source, order_id, line_no
 -- description: Order lines from every source, the latest version of each line only
 --   (updates replace, soft deletes remove). net_amount is the line amount (or
---   quantity × unit_price) made negative for negative quantities and for
---   cancelled, returned or refunded lines, so sums give net revenue; a line of
+--   quantity × unit_price) made negative for negative quantities or amounts
+--   (returns, cancellation lines), so sums give net revenue; a line with a
+--   cancelled, returned or refunded status and a positive quantity and amount
+--   is void: it counts 0 (nothing was paid), not as a negative sale. A line of
 --   value 0 stays in (its order still counts as an order). Incremental: a run
 --   recomputes only the lines that appear in raw files committed since the
 --   last build, from every version of those lines, so a late-arriving older
@@ -17,8 +19,10 @@
 -- column: category: product category; Uncategorised when the source has none
 -- column: net_amount: signed line revenue; negative for returns and cancellations
 -- column: net_cost: signed line cost, negative when the line is reversed
--- column: is_return: true for lines that reduce revenue (negative quantity or
+-- column: is_return: true for lines that are not a sale (negative quantity or
 --   amount, or a cancelled/returned/refunded status)
+-- column: is_void: true for a cancelled/returned/refunded line with a positive
+--   quantity and amount (net_amount 0)
 WITH scope AS NOT MATERIALIZED (
     SELECT r.*
     FROM raw.orders r
@@ -54,7 +58,12 @@ WITH scope AS NOT MATERIALIZED (
     SELECT *,
            lower(coalesce(status, '')) IN ('cancelled', 'canceled', 'returned', 'refunded', 'storno')
                OR coalesce(quantity, 0) < 0
-               OR coalesce(amount, 0) < 0 AS _reversed
+               OR coalesce(amount, 0) < 0 AS _reversed,
+           -- a cancelled/returned status on a positive line voids the sale
+           -- (nothing was paid), it is not a refund of an earlier one
+           lower(coalesce(status, '')) IN ('cancelled', 'canceled', 'returned', 'refunded', 'storno')
+               AND coalesce(quantity, 0) >= 0
+               AND coalesce(amount, 0) >= 0 AS _void
     FROM ranked
     WHERE _rn = 1
 ), zone_days AS (
@@ -94,13 +103,16 @@ SELECT
     unit_price,
     -- Money is DECIMAL: sums of DOUBLE depend on the order parallel threads
     -- add them in, and marts must be identical on a rerun of the same data.
-    CAST(CASE WHEN _reversed THEN -abs(coalesce(amount, quantity * unit_price, 0))
+    CAST(CASE WHEN _void THEN 0
+              WHEN _reversed THEN -abs(coalesce(amount, quantity * unit_price, 0))
               ELSE coalesce(amount, quantity * unit_price, 0)
          END AS DECIMAL(18, 4))               AS net_amount,
-    CAST(CASE WHEN _reversed THEN -abs(coalesce(cost, 0))
+    CAST(CASE WHEN _void THEN 0
+              WHEN _reversed THEN -abs(coalesce(cost, 0))
               ELSE coalesce(cost, 0)
          END AS DECIMAL(18, 4))               AS net_cost,
     _reversed                                 AS is_return,
+    _void                                     AS is_void,
     currency,
     nullif(trim(business_unit), '')           AS business_unit,
     lower(nullif(trim(channel), ''))          AS channel,

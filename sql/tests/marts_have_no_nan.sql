@@ -6,4 +6,5 @@ WHERE NOT (isfinite(p_alive) AND isfinite(clv) AND isfinite(expected_purchases_9
 UNION ALL
 SELECT customer_id, 'churn_risk'
 FROM churn_risk
-WHERE NOT (isfinite(p_alive) AND isfinite(rhythm_days) AND isfinite(points_alive) AND isfinite(points_rhythm))
+WHERE NOT (isfinite(p_alive) AND isfinite(rhythm_days) AND isfinite(points_alive) AND isfinite(points_lapse)
+           AND isfinite(points_value) AND isfinite(p_repurchase))
