@@ -206,3 +206,41 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// The README's example of timezone, shape: events and match_key runs as
+// written, on small exports in the shapes it maps.
+func TestREADMEEventsExample(t *testing.T) {
+	var block *yamlBlock
+	for _, b := range readmeBlocks(t) {
+		if filepath.Clean(b.file) == filepath.Join("..", "README.md") && strings.Contains(b.text, "shape: events") {
+			block = &b
+		}
+	}
+	if block == nil {
+		t.Fatal("README.md has no yaml block with shape: events")
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "exports"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, db := runFilesIn(t, dir, block.text, map[string]string{
+		"exports/ticket_events_1.csv": "case_id,timestamp,activity,customer,priority,csat\n" +
+			"T1,2024-03-01 01:00:00,Open,c1,high,\nT1,2024-03-02 09:00:00,Resolved,,,4\n",
+		"exports/customers.csv": "customer_id,customer_unique_id,state\nc1,p1,SP\nc2,p1,SP\n",
+	})
+	var created, resolved, status string
+	if err := db.QueryRow(`SELECT strftime(created_at, '%Y-%m-%d %H:%M'), strftime(resolved_at, '%Y-%m-%d %H:%M'), status
+	                       FROM stg_tickets WHERE ticket_id = 'T1'`).Scan(&created, &resolved, &status); err != nil {
+		t.Fatal(err)
+	}
+	if created != "2024-03-01 01:00" || resolved != "2024-03-02 09:00" || status != "resolved" {
+		t.Errorf("ticket T1: created %s, resolved %s, status %s", created, resolved, status)
+	}
+	var keys int
+	if err := db.QueryRow(`SELECT count(DISTINCT customer_key) FROM customer_identity WHERE member_kind = 'contact'`).Scan(&keys); err != nil {
+		t.Fatal(err)
+	}
+	if keys != 1 {
+		t.Errorf("contacts c1, c2 with one match_key: %d customers, want 1", keys)
+	}
+}

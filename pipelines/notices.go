@@ -56,6 +56,15 @@ func dataNotices(ctx context.Context, db *sql.DB, timezone string, log *slog.Log
 			add(n)
 		}
 	}
+	if built["raw_duplicate_keys"] {
+		ns, err := duplicateKeyNotices(ctx, db)
+		if err != nil {
+			return out, err
+		}
+		for _, n := range ns {
+			add(n)
+		}
+	}
 	if built["stg_contacts"] {
 		ns, err := rejectedIdentityNotices(ctx, db)
 		if err != nil {
@@ -153,6 +162,30 @@ func rejectedIdentityNotices(ctx context.Context, db *sql.DB) ([]Notice, error) 
 		out = append(out, Notice{Warn: true, Text: fmt.Sprintf(
 			"identity: contacts of %s: %s not used for matching; map an id that is no e-mail to match_key",
 			src, strings.Join(parts, ", "))})
+	}
+	return out, rows.Err()
+}
+
+// duplicateKeyNotices reports, per source and entity, keys that occur more
+// than once within one extract batch, and which row staging kept.
+func duplicateKeyNotices(ctx context.Context, db *sql.DB) ([]Notice, error) {
+	rows, err := db.QueryContext(ctx, `
+		SELECT source, entity, sum(keys)::BIGINT, count(*), min(example), any_value(winning_rule)
+		FROM raw_duplicate_keys GROUP BY source, entity ORDER BY source, entity`)
+	if err != nil {
+		return nil, fmt.Errorf("reading raw_duplicate_keys: %w", err)
+	}
+	defer rows.Close()
+	var out []Notice
+	for rows.Next() {
+		var src, ent, example, rule string
+		var keys, files int64
+		if err := rows.Scan(&src, &ent, &keys, &files, &example, &rule); err != nil {
+			return nil, fmt.Errorf("reading raw_duplicate_keys: %w", err)
+		}
+		out = append(out, Notice{Warn: true, Text: fmt.Sprintf(
+			"%s of %s: %d key(s) occur more than once within one file (%d file(s); e.g. %s): kept one row per key, %s (see raw_duplicate_keys)",
+			ent, src, keys, files, example, rule)})
 	}
 	return out, rows.Err()
 }

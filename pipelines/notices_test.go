@@ -141,3 +141,55 @@ func TestContactsOnlyWarehouse(t *testing.T) {
 		t.Errorf("customer_360: %d named customers at as_of 2024-04-02, want 2", n)
 	}
 }
+
+// A warehouse with only a helpdesk export: as_of comes from the tickets,
+// and the ticket customers are in customer_360 and on the follow-up list.
+func TestTicketsOnlyWarehouse(t *testing.T) {
+	rep, db := runFiles(t, `sources:
+  - name: helpdesk
+    kind: files
+    entities:
+      tickets:
+        path: tickets.csv
+        columns: {ticket_id: id, customer_id: customer, created_at: created, resolved_at: resolved, category: category}
+`, map[string]string{"tickets.csv": "id,customer,created,resolved,category\n" +
+		"T1,A,2024-01-02 10:00:00,2024-01-03 10:00:00,repair\nT2,B,2024-03-01 10:00:00,,complaint\n"})
+	if got, want := noticeTexts(rep), "as_of 2024-03-01 (the latest ticket date): no order line, ticket or contact after it\n"; got != want {
+		t.Errorf("notices:\n%s\nwant\n%s", got, want)
+	}
+	var n360, followups int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM customer_360 WHERE open_tickets IS NOT NULL OR customer_id IN ('A', 'B')),
+	                              (SELECT count(*) FROM service_followup WHERE customer_id = 'A' AND no_touch)`).Scan(&n360, &followups); err != nil {
+		t.Fatal(err)
+	}
+	if n360 != 2 || followups != 1 {
+		t.Errorf("customer_360 has %d of the 2 ticket customers; A (last touch 57 days before as_of) on the follow-up list %d times, want 1", n360, followups)
+	}
+}
+
+// An export that lists the same order line twice with different values:
+// the later line wins (not whichever DuckDB read last), and the run says
+// how many keys were duplicated and by which rule one was kept.
+func TestDuplicateKeysInOneBatch(t *testing.T) {
+	rep, db := runFiles(t, `sources:
+  - name: shop
+    kind: files
+    entities:
+      orders:
+        path: orders.csv
+        columns: {order_id: order_id, line_no: line, customer_id: customer_id, order_ts: order_ts, quantity: quantity, unit_price: unit_price}
+`, map[string]string{"orders.csv": "order_id,line,customer_id,order_ts,quantity,unit_price\n" +
+		"1,1,A,2024-05-01 10:00:00,1,10\n1,1,A,2024-05-01 10:00:00,1,12\n2,1,B,2024-05-01 11:00:00,1,5\n" +
+		"1,1,A,2024-05-01 10:00:00,1,15\n"})
+	want := "WARNING: orders of shop: 1 key(s) occur more than once within one file (1 file(s); e.g. 1/1): kept one row per key, the latest updated_at, then the later file, then the later line of the file (see raw_duplicate_keys)"
+	if got := noticeTexts(rep); !strings.Contains(got, want) {
+		t.Errorf("notices lack\n%s\ngot\n%s", want, got)
+	}
+	var amount float64
+	if err := db.QueryRow(`SELECT net_amount FROM stg_orders WHERE order_id = '1'`).Scan(&amount); err != nil {
+		t.Fatal(err)
+	}
+	if amount != 15 {
+		t.Errorf("order 1 line 1: net_amount %v, want 15 (the file's last version)", amount)
+	}
+}

@@ -141,7 +141,11 @@ func emptySelect(e extract.Entity) string {
 	for _, c := range e.Columns {
 		cols = append(cols, fmt.Sprintf("NULL::%s AS %s", c.Type.DuckDB(), load.QuoteIdent(c.Name)))
 	}
-	cols = append(cols, "NULL::VARCHAR AS _source", "NULL::VARCHAR AS _file")
+	// _source_file and _source_line (file sources write them) name where a
+	// row came from; the line breaks ties between versions of a key within
+	// one file: the later line wins
+	cols = append(cols, "NULL::VARCHAR AS _source", "NULL::VARCHAR AS _file", "NULL::VARCHAR AS _source_file",
+		"NULL::BIGINT AS _source_line")
 	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
 }
 

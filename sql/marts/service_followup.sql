@@ -14,7 +14,8 @@
 --   the most specific entry wins (unit and type, unit, type), else the two
 --   vars above. Customers in lifecycle stage
 --   lost are left out unless var followup_include_lost is true; customers
---   without orders (prospects in the CRM) are included. priority ranks the
+--   without orders (prospects in the CRM, customers known only from
+--   tickets) are included. priority ranks the
 --   unit's list by churn score, then net revenue.
 -- tests: unique(customer_id), not_null(reason)
 -- column: customer_id: the resolved customer (customer_identity.customer_key)
@@ -131,5 +132,5 @@ SELECT
                        ORDER BY coalesce(churn_score, 0) DESC, coalesce(net_revenue, 0) DESC, customer_key) AS priority
 FROM flagged
 WHERE (no_touch OR revisit_overdue)
-  AND (last_order_at IS NOT NULL OR contacts > 0)  -- known at as_of
+  AND (last_order_at IS NOT NULL OR last_ticket_at IS NOT NULL OR contacts > 0)  -- known at as_of
   AND (coalesce(lifecycle_stage, '') <> 'lost' OR {{ var('followup_include_lost', false) }})

@@ -18,7 +18,7 @@
 WITH ranked AS (
     SELECT *,
            row_number() OVER (PARTITION BY _source, contact_id
-                              ORDER BY updated_at DESC NULLS LAST, _file DESC) AS _rn
+                              ORDER BY updated_at DESC NULLS LAST, _file DESC, _source_line DESC NULLS LAST) AS _rn
     FROM raw.contacts
 ), cleaned AS (
     SELECT *,

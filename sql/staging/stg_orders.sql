@@ -49,7 +49,7 @@ WITH scope AS NOT MATERIALIZED (
     UNION ALL
     SELECT s.*,
            row_number() OVER (PARTITION BY s._source, s.order_id, s.line_no
-                              ORDER BY s.updated_at DESC NULLS LAST, s._file DESC) AS _rn
+                              ORDER BY s.updated_at DESC NULLS LAST, s._file DESC, s._source_line DESC NULLS LAST) AS _rn
     FROM scope s
     SEMI JOIN versioned v
         ON s._source IS NOT DISTINCT FROM v._source AND s.order_id IS NOT DISTINCT FROM v.order_id

@@ -20,15 +20,15 @@ WITH p AS (
 ), ranked AS (
     SELECT t.*, 1::BIGINT AS events,
            row_number() OVER (PARTITION BY _source, ticket_id
-                              ORDER BY updated_at DESC NULLS LAST, _file DESC) AS _rn
+                              ORDER BY updated_at DESC NULLS LAST, _file DESC, _source_line DESC NULLS LAST) AS _rn
     FROM raw.tickets t, p
     WHERE NOT list_contains(p.event_sources, t._source)
 ), event_rows AS (
     SELECT t.*,
            list_contains(p.resolved_when, t._source || ':' || lower(trim(t.status))) AS _resolves,
-           -- last event first; ties on time go to the later file, then the larger activity, so reruns agree
+           -- last event first; ties on time go to the later file and line, then the larger activity
            row_number() OVER (PARTITION BY _source, ticket_id
-                              ORDER BY created_at DESC NULLS LAST, _file DESC, lower(trim(status)) DESC) AS _recency
+                              ORDER BY created_at DESC NULLS LAST, _file DESC, _source_line DESC NULLS LAST, lower(trim(status)) DESC) AS _recency
     FROM raw.tickets t, p
     WHERE list_contains(p.event_sources, t._source) AND NOT coalesce(t.deleted, false)
 ), folded AS (
