@@ -124,7 +124,10 @@ func printReport(rep *pipelines.Report) {
 	}
 	printTests(rep.Tests)
 	if len(rep.Published) > 0 {
-		fmt.Fprintf(out, "Published %d marts: %s\n", len(rep.Published), strings.Join(rep.Published, ", "))
+		fmt.Fprintf(out, "Published %d marts as version %s: %s\n", len(rep.Published), rep.Version, strings.Join(rep.Published, ", "))
+	}
+	if rep.Unchanged {
+		fmt.Fprintf(out, "Marts unchanged since version %s: nothing published\n", rep.Version)
 	}
 }
 
