@@ -34,6 +34,23 @@ type Rollbacker interface {
 	Rollback(ctx context.Context) (string, error)
 }
 
+// Versioned is implemented by targets that label what they publish with
+// the version id the pipeline chose (Marts.Version), so one publish is one
+// version across every target, a failed publish can be undone on the
+// targets that took it, and a rollback can pick a version all targets keep.
+type Versioned interface {
+	// CurrentVersion is the version readers see ("" when the target has
+	// none, e.g. it was published before versions had ids).
+	CurrentVersion(ctx context.Context) (string, error)
+	// KeptVersions lists the versions the target can switch to, oldest
+	// first, the current one included.
+	KeptVersions(ctx context.Context) ([]string, error)
+	// RollbackTo makes version id visible again in one atomic step and
+	// discards the versions published after it. It does nothing when id is
+	// current, and wraps ErrNoPreviousVersion when id is not kept.
+	RollbackTo(ctx context.Context, id string) error
+}
+
 // ErrNoPreviousVersion means a target has no earlier version to roll back to.
 var ErrNoPreviousVersion = errors.New("no previous version to roll back to")
 
@@ -42,6 +59,9 @@ type Marts struct {
 	DB    *sql.DB  // the warehouse
 	Names []string // mart tables or views, in the main schema
 	Dir   string   // warehouse directory; targets write under it by default
+	// Version is the id of the version this publish makes, the same on
+	// every target ("" lets a target name it itself).
+	Version string
 }
 
 // Kind is a registered publish target.

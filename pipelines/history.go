@@ -26,6 +26,7 @@ type RunRecord struct {
 	Rejected  int64         `json:"rows_rejected"`
 	Models    int           `json:"models"`
 	Published []string      `json:"published,omitempty"`
+	Version   string        `json:"publish_version,omitempty"` // the version the targets serve after the run
 	Error     string        `json:"error,omitempty"`
 	Attempt   int           `json:"attempt,omitempty"`
 }

@@ -52,6 +52,10 @@ type Report struct {
 	Transform transform.RunResult
 	Tests     []transform.TestResult // freshness checks, then data tests
 	Published []string
+	// Version is the publish version every target serves after the run;
+	// Unchanged says the marts were as in that version, so none was written.
+	Version   string
+	Unchanged bool
 	Duration  time.Duration
 	// Notices say what the marts left out: the as_of and rows after it,
 	// identity values not used (see dataNotices).
@@ -105,6 +109,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rec.Models = len(rep.Transform.Models)
 	rec.Published = rep.Published
+	rec.Version = rep.Version
 	rec.Status = "success"
 	switch {
 	case runErr != nil && ctx.Err() != nil:
@@ -209,12 +214,19 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 	}
 	if opts.Steps.Publish {
 		failpoint.Hit("pipeline.before-publish") // marts built, not published
-		names, err := r.publish(ctx, db, project)
-		rep.Published = names
+		names, err := r.publishable(ctx, db, project)
 		if err != nil {
 			return err
 		}
-		log.Info("published", "marts", len(names))
+		out, err := r.publishVersion(ctx, db, names, log)
+		if err != nil {
+			return err
+		}
+		rep.Version, rep.Unchanged = out.Version, out.Unchanged
+		if !out.Unchanged {
+			rep.Published = names
+			log.Info("published", "marts", len(names), "version", out.Version)
+		}
 	}
 	return nil
 }
@@ -392,8 +404,8 @@ func (r *Runner) ModelStatuses(ctx context.Context, selection string) ([]transfo
 	return transform.Statuses(ctx, db, selected, project.Vars, raw)
 }
 
-// publish sends every published model to every target.
-func (r *Runner) publish(ctx context.Context, db *sql.DB, p *transform.Project) ([]string, error) {
+// publishable lists the published models the warehouse has built.
+func (r *Runner) publishable(ctx context.Context, db *sql.DB, p *transform.Project) ([]string, error) {
 	built, err := existingRelations(ctx, db)
 	if err != nil {
 		return nil, err
@@ -410,16 +422,6 @@ func (r *Runner) publish(ctx context.Context, db *sql.DB, p *transform.Project) 
 			continue
 		}
 		names = append(names, m.Name)
-	}
-	targets, err := r.PublishTargets()
-	if err != nil {
-		return nil, err
-	}
-	marts := load.Marts{DB: db, Names: names, Dir: r.Cfg.Warehouse}
-	for _, t := range targets {
-		if err := t.Publisher.Publish(ctx, marts); err != nil {
-			return nil, fmt.Errorf("publishing to %s: %w", t.Kind, err)
-		}
 	}
 	return names, nil
 }

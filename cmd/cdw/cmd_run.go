@@ -127,7 +127,10 @@ func printReport(rep *pipelines.Report) {
 		fmt.Fprintln(out, n)
 	}
 	if len(rep.Published) > 0 {
-		fmt.Fprintf(out, "Published %d marts: %s\n", len(rep.Published), strings.Join(rep.Published, ", "))
+		fmt.Fprintf(out, "Published %d marts as version %s: %s\n", len(rep.Published), rep.Version, strings.Join(rep.Published, ", "))
+	}
+	if rep.Unchanged {
+		fmt.Fprintf(out, "Marts unchanged since version %s: nothing published\n", rep.Version)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -231,7 +232,7 @@ func TestSelectOnNewWarehouse(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, "Published 1 marts: customer_segments") {
+	if !regexp.MustCompile(`Published 1 marts as version \S+: customer_segments\n`).MatchString(stdout) {
 		t.Fatalf("want only customer_segments published:\n%s", stdout)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "marts", "customer_segments.parquet")); err != nil {

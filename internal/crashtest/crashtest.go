@@ -93,7 +93,7 @@ type Run struct {
 	Env       []string      // added to the test's environment
 	Failpoint string        // CDW_FAILPOINT, e.g. "transform.after-model:3"; "" = none
 	KillAfter time.Duration // > 0: SIGKILL the process after this long if still running
-	Timeout   time.Duration // hard limit (default 2 minutes): the run is killed and the test fails
+	Timeout   time.Duration // hard limit (default 10 minutes: generous, so a busy machine is not a failure): the run is killed and the test fails
 }
 
 // Result is how an invocation ended.
@@ -127,7 +127,7 @@ func Exec(t testing.TB, bin string, r Run) Result {
 	go func() { done <- cmd.Wait() }()
 	timeout := r.Timeout
 	if timeout == 0 {
-		timeout = 2 * time.Minute
+		timeout = 10 * time.Minute
 	}
 	var kill <-chan time.Time
 	if r.KillAfter > 0 {

@@ -7,11 +7,14 @@ package duckdbfile
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	_ "github.com/duckdb/duckdb-go/v2" // reads the version id of a published file
 
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/internal/failpoint"
@@ -32,6 +35,7 @@ type Publisher struct{ path string }
 var (
 	_ load.Publisher  = (*Publisher)(nil)
 	_ load.Rollbacker = (*Publisher)(nil)
+	_ load.Versioned  = (*Publisher)(nil)
 )
 
 func open(cfg load.TargetConfig) (load.Publisher, error) {
@@ -101,6 +105,16 @@ func (p *Publisher) build(ctx context.Context, m load.Marts, tmp string) error {
 		}
 		failpoint.Hit("publish.duckdb.mid-write") // new file half built, aside
 	}
+	if m.Version != "" {
+		// In the file itself, so the id switches with the file in one
+		// rename; a view in its own schema, so it is no mart.
+		for _, q := range []string{"CREATE SCHEMA cdw_publish." + versionSchema,
+			"CREATE VIEW cdw_publish." + versionSchema + ".version AS SELECT " + load.QuoteString(m.Version) + " AS id"} {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("labelling %s with version %s: %w", p.path, m.Version, err)
+			}
+		}
+	}
 	// Checkpoint so the file is complete on its own, with no WAL beside it.
 	if _, err := conn.ExecContext(ctx, "CHECKPOINT cdw_publish"); err != nil {
 		return fmt.Errorf("checkpointing %s: %w", tmp, err)
@@ -146,4 +160,75 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return "the previous file (was " + filepath.Base(p.PrevPath()) + ")", nil
+}
+
+// versionSchema holds the version id view in a published file.
+const versionSchema = "cdw"
+
+// versionOf reads the version id a published file carries ("" for none).
+func versionOf(ctx context.Context, path string) (string, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return "", fmt.Errorf("reading the version of %s: %w", path, err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the version of %s: %w", path, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "ATTACH "+load.QuoteString(path)+" AS v (READ_ONLY)"); err != nil {
+		return "", fmt.Errorf("reading the version of %s: %w", path, err)
+	}
+	defer conn.ExecContext(context.Background(), "DETACH v")
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_views() WHERE database_name = 'v' AND schema_name = ? AND view_name = 'version'`, versionSchema).Scan(&n); err != nil || n == 0 {
+		return "", err
+	}
+	var id string
+	if err := conn.QueryRowContext(ctx, "SELECT id FROM v."+versionSchema+".version").Scan(&id); err != nil {
+		return "", fmt.Errorf("reading the version of %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// CurrentVersion is the version id marts.duckdb carries.
+func (p *Publisher) CurrentVersion(ctx context.Context) (string, error) {
+	return versionOf(ctx, p.path)
+}
+
+// KeptVersions are the previous file's version and the current one's.
+func (p *Publisher) KeptVersions(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, f := range []string{p.PrevPath(), p.path} {
+		id, err := versionOf(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// RollbackTo makes version id current: nothing to do when it is, the
+// previous file when that is id.
+func (p *Publisher) RollbackTo(ctx context.Context, id string) error {
+	cur, err := versionOf(ctx, p.path)
+	if err != nil || cur == id {
+		return err
+	}
+	prev, err := versionOf(ctx, p.PrevPath())
+	if err != nil {
+		return err
+	}
+	if prev != id {
+		return fmt.Errorf("%s: version %s is not kept (current %q, previous %q): %w", p.path, id, cur, prev, load.ErrNoPreviousVersion)
+	}
+	_, err = p.Rollback(ctx)
+	return err
 }

@@ -49,6 +49,7 @@ type Publisher struct {
 var (
 	_ load.Publisher  = (*Publisher)(nil)
 	_ load.Rollbacker = (*Publisher)(nil)
+	_ load.Versioned  = (*Publisher)(nil)
 )
 
 func open(cfg load.TargetConfig) (load.Publisher, error) {
@@ -148,6 +149,12 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		seq = vs[len(vs)-1].seq + 1
 	}
 	name := fmt.Sprintf("%06d-%s", seq, time.Now().UTC().Format("20060102T150405Z"))
+	if m.Version != "" {
+		if !versionName.MatchString(m.Version) {
+			return fmt.Errorf("parquet marts in %s: version id %q is not <seq>-<time>", p.dir, m.Version)
+		}
+		name = m.Version
+	}
 	staging := filepath.Join(vdir, "."+name+".tmp-publish")
 	if err := os.Mkdir(staging, durable.DirPerm); err != nil {
 		return fmt.Errorf("creating %s: %w", staging, err)
@@ -226,6 +233,57 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("removing rolled-back version %s: %w", cur, err)
 	}
 	return "version " + prev, nil
+}
+
+// CurrentVersion is the version readers see ("" before the first).
+func (p *Publisher) CurrentVersion(context.Context) (string, error) { return p.Current() }
+
+// KeptVersions lists the complete versions, oldest first.
+func (p *Publisher) KeptVersions(context.Context) ([]string, error) {
+	vs, err := p.versions()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.name
+	}
+	return out, nil
+}
+
+// RollbackTo switches readers to version id and deletes the versions after
+// it, so a later publish or rollback never lands on them again.
+func (p *Publisher) RollbackTo(_ context.Context, id string) error {
+	cur, err := p.Current()
+	if err != nil {
+		return err
+	}
+	vs, err := p.versions()
+	if err != nil {
+		return err
+	}
+	seq := -1
+	for _, v := range vs {
+		if v.name == id {
+			seq = v.seq
+		}
+	}
+	if seq < 0 {
+		return fmt.Errorf("parquet marts in %s: version %s is not kept: %w", p.dir, id, load.ErrNoPreviousVersion)
+	}
+	if cur != id {
+		if err := p.switchTo(id, cur); err != nil {
+			return err
+		}
+	}
+	for _, v := range vs {
+		if v.seq > seq {
+			if err := os.RemoveAll(p.versionPath(v.name)); err != nil {
+				return fmt.Errorf("removing rolled-back version %s: %w", v.name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // switchTo points marts/current at version name, then replaces each

@@ -38,7 +38,13 @@ type Publisher struct{ s *settings }
 var (
 	_ load.Publisher  = (*Publisher)(nil)
 	_ load.Rollbacker = (*Publisher)(nil)
+	_ load.Versioned  = (*Publisher)(nil)
 )
+
+// versionTable records, in the published schema, the version id of the live
+// marts ('current') and of the kept __prev ones ('prev'); it changes in the
+// same transaction as the tables.
+const versionTable = "cdw_publish_version"
 
 func open(cfg load.TargetConfig) (load.Publisher, error) {
 	s, err := parseOptions(cfg.Options)
@@ -94,7 +100,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		failpoint.Hit("publish.postgres.mid-load") // some <mart>__new tables loaded
 	}
 	failpoint.Hit("publish.postgres.before-swap")
-	if err := p.swap(ctx, conn, m.Names); err != nil {
+	if err := p.swap(ctx, conn, m.Names, m.Version); err != nil {
 		p.dropNew(conn, m.Names)
 		return err
 	}
@@ -262,7 +268,7 @@ func policyName(role string) string {
 // swap renames every <mart>__new into place in one transaction. It waits at
 // most lock_timeout for readers' locks and retries; readers queued behind
 // the swap wait rather than fail, and then see the new tables.
-func (p *Publisher) swap(ctx context.Context, conn *pgx.Conn, marts []string) error {
+func (p *Publisher) swap(ctx context.Context, conn *pgx.Conn, marts []string, version string) error {
 	var err error
 	for attempt := 1; attempt <= p.s.retries; attempt++ {
 		err = p.inTx(ctx, conn, func(tx pgx.Tx) error {
@@ -271,7 +277,7 @@ func (p *Publisher) swap(ctx context.Context, conn *pgx.Conn, marts []string) er
 					return err
 				}
 			}
-			return nil
+			return p.recordVersion(ctx, tx, version)
 		})
 		if !isLockTimeout(err) || attempt == p.s.retries {
 			break
@@ -408,10 +414,114 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 				return err
 			}
 		}
-		return nil
+		return p.versionBack(ctx, tx)
 	})
 	if err != nil {
 		return "", fmt.Errorf("rolling back marts in %s on %s: %w", p.s.schema, p.s.where, err)
 	}
 	return fmt.Sprintf("previous %s restored in %s", strings.Join(marts, ", "), p.s.schema), nil
+}
+
+// recordVersion makes version the current one and the current one 'prev'
+// (when __prev tables are kept), inside the swap's transaction.
+func (p *Publisher) recordVersion(ctx context.Context, tx pgx.Tx, version string) error {
+	if version == "" {
+		return nil
+	}
+	t := ident(p.s.schema, versionTable)
+	stmts := []string{"CREATE TABLE IF NOT EXISTS " + t + " (slot text PRIMARY KEY, id text NOT NULL)", "DELETE FROM " + t + " WHERE slot = 'prev'"}
+	if p.s.keepPrev {
+		stmts = append(stmts, "UPDATE "+t+" SET slot = 'prev' WHERE slot = 'current'")
+	}
+	stmts = append(stmts, "DELETE FROM "+t+" WHERE slot = 'current'")
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("recording version %s in %s: %w", version, p.s.schema, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+t+" (slot, id) VALUES ('current', $1)", version); err != nil {
+		return fmt.Errorf("recording version %s in %s: %w", version, p.s.schema, err)
+	}
+	return nil
+}
+
+// versionBack makes the 'prev' version current, inside a rollback's transaction.
+func (p *Publisher) versionBack(ctx context.Context, tx pgx.Tx) error {
+	var exists bool
+	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ident(p.s.schema, versionTable)).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	t := ident(p.s.schema, versionTable)
+	for _, q := range []string{"DELETE FROM " + t + " WHERE slot = 'current'", "UPDATE " + t + " SET slot = 'current' WHERE slot = 'prev'"} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("recording the rolled-back version in %s: %w", p.s.schema, err)
+		}
+	}
+	return nil
+}
+
+// versions reads the current and previous version ids ("" when unknown).
+func (p *Publisher) versions(ctx context.Context) (cur, prev string, err error) {
+	conn, err := p.connect(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ident(p.s.schema, versionTable)).Scan(&exists); err != nil {
+		return "", "", fmt.Errorf("reading the published version in %s: %w", p.s.schema, err)
+	}
+	if !exists {
+		return "", "", nil
+	}
+	rows, err := conn.Query(ctx, "SELECT slot, id FROM "+ident(p.s.schema, versionTable))
+	if err != nil {
+		return "", "", fmt.Errorf("reading the published version in %s: %w", p.s.schema, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var slot, id string
+		if err := rows.Scan(&slot, &id); err != nil {
+			return "", "", fmt.Errorf("reading the published version in %s: %w", p.s.schema, err)
+		}
+		switch slot {
+		case "current":
+			cur = id
+		case "prev":
+			prev = id
+		}
+	}
+	return cur, prev, rows.Err()
+}
+
+// CurrentVersion is the version id of the live marts.
+func (p *Publisher) CurrentVersion(ctx context.Context) (string, error) {
+	cur, _, err := p.versions(ctx)
+	return cur, err
+}
+
+// KeptVersions are the __prev marts' version and the live ones'.
+func (p *Publisher) KeptVersions(ctx context.Context) ([]string, error) {
+	cur, prev, err := p.versions(ctx)
+	var out []string
+	for _, id := range []string{prev, cur} {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out, err
+}
+
+// RollbackTo makes version id live: nothing to do when it is, the __prev
+// marts when they are id.
+func (p *Publisher) RollbackTo(ctx context.Context, id string) error {
+	cur, prev, err := p.versions(ctx)
+	if err != nil || cur == id {
+		return err
+	}
+	if prev != id {
+		return fmt.Errorf("PostgreSQL %s schema %s: version %s is not kept (current %q, previous %q): %w", p.s.where, p.s.schema, id, cur, prev, load.ErrNoPreviousVersion)
+	}
+	_, err = p.Rollback(ctx)
+	return err
 }

@@ -519,3 +519,45 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		t.Fatalf("want a connection error naming the server and not the password, got %v", err)
 	}
 }
+
+// TestVersionIDsSwitchWithTheMarts: the version id the pipeline gives a
+// publish is recorded in the swap's transaction, kept with __prev, and
+// restored by a rollback to it (issue #16 item 8).
+func TestVersionIDsSwitchWithTheMarts(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	wh := warehouse(t)
+	p := publisher(t, e.yaml(""))
+	const v1, v2 = "000001-20270101T000000Z", "000002-20270102T000000Z"
+	if cur, err := p.CurrentVersion(ctx); err != nil || cur != "" {
+		t.Fatalf("before any publish: %q, %v", cur, err)
+	}
+	buildMarts(t, wh, 1)
+	n1 := duckCount(t, wh, "SELECT count(*) FROM customer_segments")
+	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames, Version: v1}); err != nil {
+		t.Fatal(err)
+	}
+	buildMarts(t, wh, 2)
+	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames, Version: v2}); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := p.KeptVersions(ctx)
+	if err != nil || strings.Join(kept, " ") != v1+" "+v2 {
+		t.Fatalf("kept versions %v, %v; want [%s %s]", kept, err, v1, v2)
+	}
+	if err := p.RollbackTo(ctx, "000007-20270107T000000Z"); !errors.Is(err, load.ErrNoPreviousVersion) {
+		t.Fatalf("rollback to a version never published: %v", err)
+	}
+	if err := p.RollbackTo(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := p.CurrentVersion(ctx); err != nil || cur != v1 {
+		t.Fatalf("after the rollback the current version is %q (%v), want %s", cur, err, v1)
+	}
+	if got := count(t, e.as(t, e.bi), "SELECT count(*) FROM cdw_marts.customer_segments"); got != n1 {
+		t.Errorf("after the rollback bi sees %d rows, want version 1's %d", got, n1)
+	}
+	if err := p.RollbackTo(ctx, v1); err != nil {
+		t.Errorf("rollback to the current version: %v, want nothing to do", err)
+	}
+}
