@@ -66,25 +66,28 @@ var defaultFormats = []string{
 
 // plan is a validated entityOptions.
 type plan struct {
-	entity     extract.Entity
-	glob       string
-	format     string
-	delim      rune
-	header     bool
-	encoding   string
-	gzip       string
-	skip       int
-	columns    []mapped // canonical and extra columns in output order
-	fields     []fixedField
-	loc        *time.Location
-	formats    []string
-	onChange   string
-	lineNoCol  int // index in columns of orders.line_no when it is unmapped, else -1
-	extraCol   int // index in columns of _extra under extra_fields: keep, else -1
-	budget     extract.Budget
-	allowEmpty bool
-	settingsID string          // parseSettings
-	settings   json.RawMessage // parseSettings
+	entity    extract.Entity
+	glob      string
+	format    string
+	delim     rune
+	header    bool
+	encoding  string
+	gzip      string
+	skip      int
+	columns   []mapped // canonical and extra columns in output order
+	fields    []fixedField
+	loc       *time.Location
+	formats   []string
+	onChange  string
+	lineNoCol int // index in columns of orders.line_no when it is unmapped, else -1
+	extraCol  int // index in columns of _extra under extra_fields: keep, else -1
+	// qtyCol, priceCol index orders.quantity and unit_price when amount is
+	// unmapped (staging then uses their product as the amount), else -1.
+	qtyCol, priceCol int
+	budget           extract.Budget
+	allowEmpty       bool
+	settingsID       string          // parseSettings
+	settings         json.RawMessage // parseSettings
 }
 
 // mapped is one output column and the source column it comes from.
@@ -100,7 +103,7 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 	if err := n.Decode(&o); err != nil {
 		return nil, err
 	}
-	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1, extraCol: -1}
+	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1, extraCol: -1, qtyCol: -1, priceCol: -1}
 	p.settingsID, p.settings = parseSettings(o)
 	p.glob = o.Path
 	if !filepath.IsAbs(p.glob) {
@@ -211,6 +214,16 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 			p.lineNoCol = len(p.columns)
 		}
 		p.columns = append(p.columns, mapped{name: c.Name, typ: c.Type, req: c.Required, source: src})
+	}
+	if ent.Name == "orders" && o.Columns["amount"] == "" && o.Columns["quantity"] != "" && o.Columns["unit_price"] != "" {
+		for i, c := range p.columns {
+			switch c.name {
+			case "quantity":
+				p.qtyCol = i
+			case "unit_price":
+				p.priceCol = i
+			}
+		}
 	}
 	extras := make([]string, 0, len(o.Extra))
 	for name := range o.Extra {
