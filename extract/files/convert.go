@@ -27,6 +27,10 @@ func (p *plan) convert(of *openFile, fields [][]byte, line int64, rb *rowsBuilde
 		rb.rollback()
 		return reason
 	}
+	if reason := p.checkProduct(rb); reason != "" {
+		rb.rollback()
+		return reason
+	}
 	rb.commit(line)
 	return ""
 }
@@ -159,6 +163,28 @@ func checkRange(v float64) error {
 		return fmt.Errorf("is out of range (the warehouse keeps numbers below 1e14 in magnitude)")
 	}
 	return nil
+}
+
+// checkProduct applies the range check to quantity × unit_price of the row
+// being appended, when that product is the line's amount in staging.
+func (p *plan) checkProduct(rb *rowsBuilder) string {
+	if p.qtyCol < 0 || p.priceCol < 0 {
+		return ""
+	}
+	q, okQ := rb.cols[p.qtyCol].lastFloat(rb.n)
+	u, okU := rb.cols[p.priceCol].lastFloat(rb.n)
+	if okQ && okU && checkRange(q*u) != nil {
+		return fmt.Sprintf("quantity × unit_price (%s × %s) %v", p.columns[p.qtyCol].source, p.columns[p.priceCol].source, checkRange(q*u))
+	}
+	return ""
+}
+
+// lastFloat is the value of row in a Float column, false when it is NULL.
+func (c *column) lastFloat(row int) (float64, bool) {
+	if row >= len(c.floats) || (len(c.nulls) > 0 && c.nulls[len(c.nulls)-1] == row) {
+		return 0, false
+	}
+	return c.floats[row], true
 }
 
 func maxIndex(idx []int) int {

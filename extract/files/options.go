@@ -81,6 +81,9 @@ type plan struct {
 	settings   json.RawMessage // parseSettings
 	raw        bool            // a raw table: every source column, types inferred per file
 	onNew      string          // keep, ignore or fail
+	// qtyCol, priceCol index orders.quantity and unit_price when amount is
+	// unmapped (staging then uses their product as the amount), else -1.
+	qtyCol, priceCol int
 }
 
 // mapped is one output column and the source column it comes from.
@@ -170,7 +173,7 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 	if err := n.Decode(&o); err != nil {
 		return nil, err
 	}
-	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1, extraCol: -1}
+	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1, extraCol: -1, qtyCol: -1, priceCol: -1}
 	p.settingsID, p.settings = parseSettings(o)
 	p.glob = o.Path
 	if !filepath.IsAbs(p.glob) {
@@ -331,6 +334,16 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 			m.source, m.parts = strings.Join(parts, "+"), parts
 		}
 		p.columns = append(p.columns, m)
+	}
+	if ent.Name == "orders" && len(cols["amount"]) == 0 && len(cols["quantity"]) > 0 && len(cols["unit_price"]) > 0 {
+		for i, c := range p.columns {
+			switch c.name {
+			case "quantity":
+				p.qtyCol = i
+			case "unit_price":
+				p.priceCol = i
+			}
+		}
 	}
 	extras := make([]string, 0, len(o.Extra))
 	for name := range o.Extra {

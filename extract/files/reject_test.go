@@ -63,18 +63,19 @@ func TestNonFiniteAndOutOfRangeNumbersAreRejected(t *testing.T) {
 		"4,C4,2024-01-03,1,-infinity\n"+ // line 5
 		"5,C5,2024-01-03,1,1e20\n"+ // line 6
 		"6,C6,2024-01-03,-1e15,1\n"+ // line 7
-		"7,C7,2024-01-04,1,99999999999999\n") // the largest whole DECIMAL(18,4) value: loads
+		"7,C7,2024-01-04,1,99999999999999\n"+ // the largest whole DECIMAL(18,4) value: loads
+		"8,C8,2024-01-04,1e8,1e7\n") // line 9: each in range, but the product (the amount) is not
 	src := openSource(t, dir, ordersYAML+"    max_rejected: 100%\n")
 	res, err := (&extract.Extractor{Dir: wh}).Extract(context.Background(), "shop", src, "orders", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rows != 2 || res.Rejected != 5 {
-		t.Fatalf("rows=%d rejected=%d, want 2 and 5", res.Rows, res.Rejected)
+	if res.Rows != 2 || res.Rejected != 6 {
+		t.Fatalf("rows=%d rejected=%d, want 2 and 6", res.Rows, res.Rejected)
 	}
 	got := quarantined(t, wh, "orders")
 	want := []string{`3:column "unit_price" (price)`, `4:column "unit_price" (price)`, `5:column "unit_price" (price)`,
-		`6:column "unit_price" (price)`, `7:column "quantity" (qty)`}
+		`6:column "unit_price" (price)`, `7:column "quantity" (qty)`, `9:quantity × unit_price (qty × price) is out of range`}
 	for i, w := range want {
 		if i >= len(got) || !strings.HasPrefix(got[i], w) {
 			t.Fatalf("quarantine = %q, want entries starting %q", got, want)
