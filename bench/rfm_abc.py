@@ -7,7 +7,9 @@ Computes exactly what bench/models/marts/bench_rfm_abc.sql computes on top of cd
 stg_orders, from the same orders CSV cdw extracts:
 - staging: the latest version of each (order_no, line) by updated_at; returns
   and cancellations (status cancelled/canceled/returned/refunded/storno, or a
-  negative quantity) count negative; net amount = qty × unit_price rounded to
+  negative quantity) count negative, except that a cancelled/returned status on
+  a line with a positive quantity and amount voids the sale (counts 0: nothing
+  was paid, as cdw's stg_orders has it); net amount = qty × unit_price rounded to
   4 decimals (cdw keeps DECIMAL(18,4)); lines without a customer are dropped;
 - per customer: business unit (smallest non-empty, else 'Unassigned'), last
   order day, frequency (distinct orders with a non-return line), monetary
@@ -36,7 +38,8 @@ df = df.sort_values("updated_at", kind="stable").drop_duplicates(["order_no", "l
 status = df["status"].str.strip().str.lower().fillna("")
 reversed_ = status.isin(["cancelled", "canceled", "returned", "refunded", "storno"]).to_numpy() | (df["qty"].fillna(0) < 0).to_numpy()
 amount = (df["qty"] * df["unit_price"]).fillna(0)
-df["net"] = np.where(reversed_, -amount.abs(), amount).round(4)
+void = status.isin(["cancelled", "canceled", "returned", "refunded", "storno"]).to_numpy() & (df["qty"].fillna(0) >= 0).to_numpy() & (amount >= 0).to_numpy()
+df["net"] = np.where(void, 0.0, np.where(reversed_, -amount.abs(), amount)).round(4)
 df["is_return"] = reversed_
 df["customer"] = df["customer"].str.strip().replace("", pd.NA)
 df["business_unit"] = df["business_unit"].str.strip().replace("", pd.NA)

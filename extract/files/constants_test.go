@@ -35,7 +35,7 @@ entities:
 		t.Fatalf("got %s, want %s", got, want)
 	}
 	// A constant that is not of the column's type is one clear error per row.
-	src = openSource(t, dir, "entities:\n  orders:\n    path: items.csv\n    columns: {order_id: order_id, order_ts: shipping_limit_date, quantity: {value: one}}\n")
+	src = openSource(t, dir, "entities:\n  orders:\n    path: items.csv\n    max_rejected: 100%\n    columns: {order_id: order_id, order_ts: shipping_limit_date, quantity: {value: one}}\n")
 	res, err = (&extract.Extractor{Dir: wh}).Extract(context.Background(), "bad", src, "orders", false)
 	if err != nil || res.Rows != 0 || res.Rejected != 2 {
 		t.Fatalf("%+v %v", res, err)

@@ -75,18 +75,14 @@ func TestTimestampLayoutAmbiguous(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rows != 2 || res.Rejected != 1 {
-		t.Fatalf("rows=%d rejected=%d, want 2 and 1", res.Rows, res.Rejected)
+	// ISO 8601 (T3) is read besides timestamp_formats: it cannot be taken
+	// for another layout, and the fix for the odd rows must not reject it.
+	if res.Rows != 3 || res.Rejected != 0 {
+		t.Fatalf("rows=%d rejected=%d, want 3 and 0", res.Rows, res.Rejected)
 	}
 	var got string
-	if err := rawQuery(t, wh, "desk", "tickets", "SELECT string_agg(strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%d'), ',' ORDER BY ticket_id) FROM RAW").Scan(&got); err != nil || got != "2011-04-03,2011-06-05" {
+	if err := rawQuery(t, wh, "desk", "tickets", "SELECT string_agg(strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%d'), ',' ORDER BY ticket_id) FROM RAW").Scan(&got); err != nil || got != "2011-04-03,2011-06-05,2011-06-05" {
 		t.Fatalf("day/month dates = %q (%v)", got, err)
-	}
-	st, _ := extract.StateStore{Dir: wh}.Load("desk", "tickets")
-	var reason string
-	if err := rawQuery(t, wh, "desk", "tickets", "SELECT reason FROM read_parquet('"+filepath.Join(wh, st.Quarantine[0].Path)+"')").Scan(&reason); err != nil ||
-		!strings.Contains(reason, `"2011-06-05" is not a timestamp written as timestamp_formats 02/01/2006 15:04`) {
-		t.Fatalf("reject reason %q (%v)", reason, err)
 	}
 
 	// No layout fits at all: one error naming file, column and an example.
@@ -127,7 +123,7 @@ entities:
 
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "us.csv"), "id,ts,qty,price\n1,2011-04-02,\"1,200\",\"1,234.50\"\n2,2011-04-03,2,0.5\n3,2011-04-03,2,\"12,34,5\"\n")
-	src = openSource(t, dir, ordersYAML[:strings.Index(ordersYAML, "path:")]+"path: us.csv\n    columns: {order_id: id, order_ts: ts, quantity: qty, unit_price: price}\n")
+	src = openSource(t, dir, ordersYAML[:strings.Index(ordersYAML, "path:")]+"path: us.csv\n    max_rejected: 100%\n    columns: {order_id: id, order_ts: ts, quantity: qty, unit_price: price}\n")
 	res, err = (&extract.Extractor{Dir: wh}).Extract(context.Background(), "us", src, "orders", false)
 	if err != nil {
 		t.Fatal(err)

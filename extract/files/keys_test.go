@@ -67,6 +67,7 @@ func TestCompositeKeyCSV(t *testing.T) {
 entities:
   tickets:
     path: t.csv
+    max_rejected: 100%
     columns: {ticket_id: [desk, no], created_at: opened}
 `)
 	x := &extract.Extractor{Dir: wh}

@@ -271,7 +271,9 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 				return nil, n.Get("timestamp_formats").Errorf("entry %d: %q is not a Go time layout (write the reference time, e.g. 2006-01-02 15:04:05)", i+1, l)
 			}
 		}
-		p.userTS = &tsGroup{name: "timestamp_formats " + strings.Join(o.Formats, ", "), layouts: o.Formats, suggest: o.Formats[0]}
+		// ISO 8601 is read besides the given layouts: it cannot be mistaken for
+		// another layout, and a fix for the odd rows must not reject the ISO ones.
+		p.userTS = &tsGroup{name: "timestamp_formats " + strings.Join(o.Formats, ", "), layouts: o.Formats, iso: true, suggest: o.Formats[0]}
 	}
 	p.fields = o.Fields
 	fieldNames := map[string]bool{}

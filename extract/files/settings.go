@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/cdwhq/cdw/internal/config"
 )
 
 // Parse settings: the ledger records, per file, the settings it was read
@@ -30,7 +32,17 @@ func parseSettings(o entityOptions) (id string, js json.RawMessage) {
 		if name == "" || notParse[name] || v.Field(i).IsZero() {
 			continue
 		}
-		m[name] = v.Field(i).Interface()
+		val := v.Field(i).Interface()
+		if n, ok := val.(config.Node); ok {
+			// The value as written, not the node: a node carries its line,
+			// and an edit elsewhere in cdw.yaml must not re-read every file.
+			var plain any
+			if n.Y == nil || n.Y.Decode(&plain) != nil {
+				continue
+			}
+			val = plain
+		}
+		m[name] = val
 	}
 	js, err := json.Marshal(m) // map keys sorted: the same settings, the same id
 	if err != nil {

@@ -373,12 +373,12 @@ func (m *marts) churn(ctx context.Context, f *figures, _ *Options) error {
 // riskDrivers are churn_risk's driver columns: the points each adds to the
 // score and the figure the plain-words reason quotes.
 var riskDrivers = []struct{ kind, points, figure string }{
-	{"rhythm", "points_rhythm", "recency_days"},
+	{"rhythm", "points_lapse", "recency_days"},
 	{"alive", "points_alive", "p_alive"},
 	{"open", "points_open", "open_tickets"},
 	{"overdue", "points_overdue", "overdue_tickets"},
 	{"complaints", "points_complaints", "complaints_90d"},
-	{"satisfaction", "points_satisfaction", "low_satisfaction_90d"},
+	{"satisfaction", "points_satisfaction", "low_satisfaction"},
 }
 
 // atRisk lists the most valuable customers whose churn score is at least
