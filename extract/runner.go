@@ -294,7 +294,7 @@ func (b *batch) commit(cursor json.RawMessage, unit string) error {
 		if err := b.data.Finish(); err != nil {
 			return err
 		}
-		added = append(added, RawFile{Path: b.x.rel(b.data.Path()), Rows: b.data.Rows(), At: now, Unit: unit})
+		added = append(added, RawFile{Path: b.x.rel(b.data.Path()), Rows: b.data.Rows(), At: now, Unit: unit, Format: RawFormat})
 		b.files++
 		b.data = nil
 	}
