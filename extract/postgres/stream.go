@@ -119,7 +119,7 @@ func (s *Source) openStream(ctx context.Context, ec *entityConfig, pos *position
 	}
 	var confirmed, current string
 	var active bool
-		// The target is the insert position: with synchronous_commit off a
+	// The target is the insert position: with synchronous_commit off a
 	// commit may not be written yet, and it counts all the same.
 	err = st.sql.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, pg_current_wal_insert_lsn()::text, active,
        coalesce(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn), 0)::bigint
