@@ -86,9 +86,10 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 		s.mu.Lock()
 		s.addr = ln.Addr()
 		s.mu.Unlock()
-		srv = &http.Server{Handler: s.metrics.handler(s.healthz), ReadHeaderTimeout: 5 * time.Second}
+		docs := &docsSite{runner: s.Runner, log: s.Log}
+		srv = &http.Server{Handler: s.metrics.handler(s.healthz, docs), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
-		s.Log.Info("serving /healthz and /metrics", "addr", ln.Addr().String())
+		s.Log.Info("serving /healthz, /metrics and /docs", "addr", ln.Addr().String())
 	}
 
 	// Runs get their own context: SIGTERM must not cut a step short at
