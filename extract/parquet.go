@@ -117,7 +117,9 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetFile, error) {
 //     timestamps keep theirs, which lets DuckDB skip row groups;
 //   - integers and timestamps DELTA_BINARY_PACKED and not compressed: deltas
 //     are smaller than compression would make the plain values (5.9 against
-//     6.6 MB for a million timestamps), for a fraction of the CPU.
+//     6.6 MB for a million timestamps), for a fraction of the CPU;
+//   - decimals of precision up to 18 (money, DECIMAL(18,4)) as 64-bit
+//     integers, as DuckDB writes them, not 16-byte fixed-length arrays.
 //
 // Before all this: zstd at its default level with dictionaries, 26.3 MB per
 // million order lines; DuckDB writes the same CSV in 31.7 MB.
@@ -127,6 +129,7 @@ func writerProperties(schema *arrow.Schema) *parquet.WriterProperties {
 		parquet.WithMaxRowGroupLength(RowGroupRows),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(true),
+		parquet.WithStoreDecimalAsInteger(true),
 	}
 	for _, f := range schema.Fields() {
 		switch f.Type.ID() {
