@@ -16,6 +16,7 @@
 -- column: phone_norm: digits with country code, e.g. 491511234567
 -- column: customer_type: business or consumer (b2b/company/firm → business; b2c/private/person → consumer)
 -- column: email_rejected: the trimmed e-mail when it was given but failed normalisation (no @), so the run can say so
+-- column: owner: the account owner's e-mail, trimmed (early-warning alerts go there)
 -- column: phone_rejected: the phone when it was given but has fewer than identity_min_phone_digits digits
 WITH versions AS (
     SELECT *,
@@ -65,6 +66,7 @@ SELECT
     nullif(trim(business_unit), '')                   AS business_unit,
     lower(nullif(trim(channel), ''))                  AS channel,
     country,
+    nullif(trim(owner), '')                           AS owner,
     created_at,
     last_contact_at,
     updated_at
