@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
-
-	"github.com/cdwhq/cdw/backtest"
 )
 
 // The shared datasets' backtests, as configured by a new user (the README's
@@ -84,28 +81,16 @@ func TestChurnWeightSearch(t *testing.T) {
 	}
 	aucs := make([][]float64, len(combos))
 	for _, d := range sharedBacktests(t) {
-		s, err := backtest.Prepare(ctx, extracted(t, d.sources, nil), backtest.Options{Cutoff: day(d.cutoff), Horizon: d.horizon, Log: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, _ := shared(t, d.name)
 		res, err := s.Result(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		best := max(res.Baselines[0].AUC, res.Baselines[1].AUC)
-		cols := make([]string, len(churnSignals))
-		for i, sig := range churnSignals {
-			cols[i] = fmt.Sprintf("(%s) AS sig%d", sig, i)
-		}
-		if _, err := s.Conn().ExecContext(ctx, `CREATE TEMP TABLE signals AS SELECT customer_id, `+strings.Join(cols, ", ")+` FROM backtest_scored`); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Conn().ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE backtest_scored AS SELECT * FROM backtest_scored JOIN signals USING (customer_id)`); err != nil {
-			t.Fatal(err)
-		}
 		for i, c := range combos {
 			// the score as churn_risk rounds it
-			k, err := s.Rank(ctx, "w", fmt.Sprintf("round(%d * sig0 + %d * sig1 + %d * sig2)", c.a, c.l, c.v))
+			k, err := s.Rank(ctx, "w", fmt.Sprintf("round(%d * (%s) + %d * (%s) + %d * (%s))",
+				c.a, churnSignals[0], c.l, churnSignals[1], c.v, churnSignals[2]))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +98,6 @@ func TestChurnWeightSearch(t *testing.T) {
 			margin[i] = min(margin[i], k.AUC-best)
 		}
 		t.Logf("%s: churn_score AUC %.4f, baselines %.4f / %.4f; model %s", d.name, res.Churn.AUC, res.Baselines[0].AUC, res.Baselines[1].AUC, res.Model)
-		s.Close()
 	}
 	order := make([]int, len(combos))
 	for i := range order {
