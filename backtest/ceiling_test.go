@@ -7,6 +7,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/cdwhq/cdw/backtest"
 	"gonum.org/v1/gonum/optimize"
 )
 
@@ -17,7 +18,8 @@ import (
 // log recency, log purchase days, log tenure, log purchase days in the last
 // horizon-length window, log net revenue, 1 − p_repurchase and the log lapse
 // ratio (recency + 30) / purchase days. churn_score must come within 0.005
-// of it: the issue's targets (Online Retail 0.75, CDNOW 0.79, +0.02 over
+// of it. Line detail (products, units, lines per order) and squares lift the
+// ceiling a little where the data have them (logged): the issue's targets (Online Retail 0.75, CDNOW 0.79, +0.02 over
 // the better baseline) are above the ceiling on both datasets.
 func TestChurnCeiling(t *testing.T) {
 	ctx := context.Background()
@@ -27,45 +29,70 @@ func TestChurnCeiling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := s.Conn().QueryContext(ctx, fmt.Sprintf(`WITH recent AS (
-			    SELECT customer_key, count(DISTINCT order_date) FILTER (WHERE is_purchase AND order_date > DATE '%[2]s' - %[1]d) AS pd_h
-			    FROM customer_orders GROUP BY customer_key)
-			SELECT churned, ln(recency_days + 1), ln(greatest(purchase_days, 1)), ln(b.t + 1), ln(coalesce(pd_h, 0) + 1),
-			       ln(greatest(net_revenue, 0) + 1), 1 - p_repurchase, ln((recency_days + 30) / greatest(purchase_days, 1))
-			FROM backtest_scored b LEFT JOIN recent ON recent.customer_key = b.customer_id`, d.horizon, d.cutoff))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var X [][]float64
-		var y []float64
-		for rows.Next() {
-			var c bool
-			f := make([]float64, 8)
-			f[0] = 1
-			if err := rows.Scan(&c, &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7]); err != nil {
-				t.Fatal(err)
-			}
-			X = append(X, f)
-			y = append(y, map[bool]float64{true: 1}[c])
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		standardise(X)
-		w := fitLogit(t, X, y)
-		score := make([]float64, len(X))
-		for i, x := range X {
-			for j := range x {
-				score[i] += w[j] * x[j]
-			}
-		}
-		ceiling := aucOf(score, y)
-		t.Logf("%s: logistic ceiling AUC %.4f (weights on standardised features %.3f); churn_score %.4f; baselines %.4f / %.4f",
-			d.name, ceiling, w, res.Churn.AUC, res.Baselines[0].AUC, res.Baselines[1].AUC)
+		ceiling, w := logisticCeiling(t, s, d, 7)
+		wide, _ := logisticCeiling(t, s, d, 17)
+		t.Logf("%s: logistic ceiling AUC %.4f (weights on standardised features %.3f), %.4f with line detail and squares; churn_score %.4f; baselines %.4f / %.4f",
+			d.name, ceiling, w, wide, res.Churn.AUC, res.Baselines[0].AUC, res.Baselines[1].AUC)
 		if res.Churn.AUC < ceiling-0.005 {
 			t.Errorf("%s: churn_score AUC %.4f, more than 0.005 below what a fitted logistic regression reaches (%.4f)", d.name, res.Churn.AUC, ceiling)
 		}
 	}
+}
+
+// logisticCeiling fits the in-sample logistic regression on the first
+// features of the list below and returns its AUC and weights. Beyond the
+// seven of TestChurnCeiling: log lines per order, log distinct products,
+// log units bought, log recency × log purchase days, their squares, log
+// first-to-last-purchase days, log purchase days in the last 30 days, log
+// reversal orders, log mean repeat spend.
+func logisticCeiling(t *testing.T, s *backtest.Scratch, d sharedBacktest, features int) (float64, []float64) {
+	t.Helper()
+	q := fmt.Sprintf(`WITH recent AS (
+		    SELECT customer_key, count(DISTINCT order_date) FILTER (WHERE is_purchase AND order_date > DATE '%[2]s' - %[1]d) AS pd_h,
+		           count(DISTINCT order_date) FILTER (WHERE is_purchase AND order_date > DATE '%[2]s' - 30) AS pd_30,
+		           avg(lines) AS lines, count(*) FILTER (WHERE NOT is_purchase) AS reversals
+		    FROM customer_orders GROUP BY customer_key),
+		items AS (
+		    SELECT i.customer_key, count(DISTINCT o.product_id) AS products, sum(o.quantity) FILTER (WHERE NOT o.is_return) AS units
+		    FROM stg_orders o JOIN customer_identity i ON i.member_kind = 'customer_id' AND i.member_id = o.customer_id
+		    WHERE o.order_date <= DATE '%[2]s' GROUP BY 1)
+		SELECT churned, ln(recency_days + 1), ln(greatest(purchase_days, 1)), ln(b.t + 1), ln(coalesce(pd_h, 0) + 1),
+		       ln(greatest(net_revenue, 0) + 1), 1 - p_repurchase, ln((recency_days + 30) / greatest(purchase_days, 1)),
+		       ln(coalesce(lines, 1)), ln(coalesce(products, 0) + 1), ln(greatest(coalesce(units, 0), 0) + 1),
+		       ln(recency_days + 1) * ln(greatest(purchase_days, 1)), ln(recency_days + 1)^2, ln(greatest(purchase_days, 1))^2,
+		       ln(b.recency + 1), ln(coalesce(pd_30, 0) + 1), ln(coalesce(reversals, 0) + 1), ln(greatest(coalesce(monetary, 0), 0) + 1)
+		FROM backtest_scored b LEFT JOIN recent ON recent.customer_key = b.customer_id
+		LEFT JOIN items ON items.customer_key = b.customer_id`, d.horizon, d.cutoff)
+	rows, err := s.Conn().QueryContext(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var X [][]float64
+	var y []float64
+	for rows.Next() {
+		var c bool
+		f := make([]float64, 18)
+		f[0] = 1
+		dest := []any{&c}
+		for i := 1; i < len(f); i++ {
+			dest = append(dest, &f[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		X = append(X, f[:features+1])
+		y = append(y, map[bool]float64{true: 1}[c])
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	standardise(X)
+	w := fitLogit(t, X, y)
+	score := make([]float64, len(X))
+	for i, x := range X {
+		score[i] = dot(w, x)
+	}
+	return aucOf(score, y), w
 }
 
 // standardise scales every feature but the intercept (column 0) to mean 0,
