@@ -98,7 +98,7 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 	}
 	n := c.Pipelines
 	if n.Y == nil || len(n.Y.Content) == 0 {
-		return nil, n.Errorf("cdw serve needs a pipelines: list in %s", c.File)
+		return nil, &config.Error{File: c.File, Msg: "no pipelines: list; cdw serve runs the pipelines listed there (see README, Configuration)"}
 	}
 	var list []config.Node
 	if n.Y.Kind != yaml.SequenceNode {
