@@ -629,3 +629,17 @@ func topoSort(byName map[string]*Model) ([]*Model, error) {
 	}
 	return order, nil
 }
+
+// Compiled renders a model as documentation shows it: for a full build,
+// with env_var values as *** (they are never shown).
+func Compiled(m *Model, vars Vars) (string, error) {
+	if m.Go != nil {
+		return "", nil
+	}
+	r := &rendering{m: m, vars: vars}
+	body, err := r.render()
+	if err != nil {
+		return "", err
+	}
+	return r.redact(body), nil
+}

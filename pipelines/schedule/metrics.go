@@ -143,8 +143,10 @@ func (m *metrics) refreshFreshness(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-func (m *metrics) handler(health func() (int, any)) http.Handler {
+func (m *metrics) handler(health func() (int, any), docs http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /docs/", docs)
+	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		code, body := health()
 		w.Header().Set("Content-Type", "application/json")
