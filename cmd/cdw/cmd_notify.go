@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"github.com/spf13/pflag"
 
+	"github.com/spf13/pflag"
+
 	"github.com/cdwhq/cdw/load/alert"
 	"github.com/cdwhq/cdw/pipelines"
 )
