@@ -61,6 +61,7 @@ func init() {
 			{Name: "business_unit", Type: String},
 			{Name: "channel", Type: String},
 			{Name: "country", Type: String},
+			{Name: "owner", Type: String, Doc: "e-mail of the account owner: early-warning alerts about the customer go there"},
 			{Name: "created_at", Type: Timestamp},
 			{Name: "last_contact_at", Type: Timestamp, Doc: "last touch (call, visit, mail) recorded in the CRM"},
 			{Name: "updated_at", Type: Timestamp},

@@ -37,6 +37,10 @@ type Result struct {
 	Rejected       int64 // rows sent to quarantine
 	Files          int   // raw files committed
 	Duration       time.Duration
+	// Slot, for a read from a replication slot: its name, the WAL it held
+	// back when the read began and the configured limit (WALReporter).
+	Slot                string
+	SlotWAL, SlotWALMax int64
 }
 
 // Extract runs one read of one entity and commits it. full starts a full
@@ -146,6 +150,9 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 				tick.Done()
 				return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
 			}
+			if a, ok := rd.(Acknowledger); ok {
+				a.Committed(ch.Checkpoint)
+			}
 			pf.committed()
 		}
 		select {
@@ -168,6 +175,11 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 		}
 	}
 	res.Rows, res.Rejected, res.Files, res.Duration = b.rows, b.rejected, b.files, x.now().Sub(start)
+	if w, ok := rd.(WALReporter); ok {
+		if slot, n, limit, ok := w.RetainedWAL(); ok {
+			res.Slot, res.SlotWAL, res.SlotWALMax = slot, n, limit
+		}
+	}
 	x.log().Info("extracted", "source", sourceName, "entity", entityName, "rows", res.Rows,
 		"rejected", res.Rejected, "files", res.Files, "seconds", res.Duration.Round(time.Millisecond).Seconds())
 	return res, nil
@@ -198,6 +210,7 @@ type batch struct {
 	ent            Entity
 	schema         interface{ Schema() *arrow.Schema }
 	data           *ParquetFile
+	finished       []*ParquetFile // files of this checkpoint already renamed into place (the schema changed)
 	quar           *ParquetFile
 	rows, rejected int64
 	files          int
@@ -224,6 +237,17 @@ func (b *batch) add(ch Chunk) error {
 	if ch.Rows != nil {
 		defer ch.Rows.Release()
 		if ch.Rows.NumRows() > 0 {
+			if b.data != nil && !ch.Rows.Schema().Equal(b.data.schema) {
+				// The source schema changed between checkpoints (a column
+				// added mid-stream): the rows so far end their file, which
+				// the next checkpoint commits with the new one. Until then it
+				// is an orphan a crash leaves for the next run to remove.
+				if err := b.data.Finish(); err != nil {
+					return err
+				}
+				b.finished = append(b.finished, b.data)
+				b.data = nil
+			}
 			if b.data == nil {
 				// The rows' own schema: a source may shape each file of a
 				// read differently (a files raw table infers types per file),
@@ -274,7 +298,7 @@ func (b *batch) commit(cursor json.RawMessage, unit string) error {
 	if cursor == nil {
 		cursor = b.last
 	}
-	if cursor == nil && b.data == nil && b.quar == nil {
+	if cursor == nil && b.data == nil && b.quar == nil && len(b.finished) == 0 {
 		return nil
 	}
 	now := b.x.now().UTC()
@@ -294,10 +318,14 @@ func (b *batch) commit(cursor json.RawMessage, unit string) error {
 		if err := b.data.Finish(); err != nil {
 			return err
 		}
-		added = append(added, RawFile{Path: b.x.rel(b.data.Path()), Rows: b.data.Rows(), At: now, Unit: unit})
-		b.files++
+		b.finished = append(b.finished, b.data)
 		b.data = nil
 	}
+	for _, f := range b.finished {
+		added = append(added, RawFile{Path: b.x.rel(f.Path()), Rows: f.Rows(), At: now, Unit: unit})
+		b.files++
+	}
+	b.finished = nil
 	if b.quar != nil {
 		if err := b.quar.Finish(); err != nil {
 			return err
@@ -359,6 +387,9 @@ func (b *batch) finishRefresh() error {
 func (b *batch) abort() {
 	if b.data != nil {
 		b.data.Abort()
+	}
+	for _, f := range b.finished {
+		os.Remove(f.Path()) // renamed into place but never committed
 	}
 	if b.quar != nil {
 		b.quar.Abort()

@@ -75,6 +75,20 @@ type Reader interface {
 	Close() error
 }
 
+// Acknowledger is implemented by Readers that hold something at the source
+// until the rows they handed over are durable (a replication slot keeps WAL
+// until confirmed): the runner passes each checkpoint once it is committed.
+type Acknowledger interface {
+	Committed(checkpoint json.RawMessage)
+}
+
+// WALReporter is implemented by Readers that read from a replication slot:
+// how much WAL the slot held back when the read began, and the configured
+// limit above which that is warned about (max_slot_wal).
+type WALReporter interface {
+	RetainedWAL() (slot string, bytes, limit int64, ok bool)
+}
+
 // Chunk is what a Reader hands over at a time.
 type Chunk struct {
 	// Rows may be nil. The runner releases it after writing.

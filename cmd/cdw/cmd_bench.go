@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/extract/sample"
 	"github.com/cdwhq/cdw/pipelines"
@@ -39,8 +40,13 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "Benchmark cdw against psql, DuckDB, pandas at scale and write BENCHMARKS.md.",
-		usage:   "[exec MODE flags…]",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		sub: []*command{{
+			name:    "exec",
+			usage:   "MODE [flags…]",
+			summary: "What the measured child processes run: sql, extract, transform or direct.",
+			setup:   benchExec,
+		}},
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			b := &bench{}
 			fs.StringVar(&b.dir, "dir", "/work/bench-data", "directory for generated data, warehouses, logs and results (needs tens of GB at 100M)")
 			fs.IntVar(&b.orders, "orders", 10_000_000, "order lines for the CSV, transform, pandas and incremental workloads")
@@ -54,9 +60,6 @@ func init() {
 			fs.StringVar(&b.notes, "notes", "bench/NOTES.md", "markdown appended to the report (profiles, analysis); skipped when missing")
 			smoke := fs.Bool("smoke", false, "tiny sizes, 1 run, every workload but postgres: checks the harness works")
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 && args[0] == "exec" {
-					return benchExec(ctx, args[1:])
-				}
 				if len(args) > 0 {
 					return fmt.Errorf("unexpected arguments %q", args)
 				}
@@ -805,11 +808,7 @@ func (s *pgServer) stop() {
 // profiling), "transform" (the
 // pipeline's transform step alone) and "direct" (the rendered models executed
 // in DuckDB without cdw's runner: no run records, counts or data tests).
-func benchExec(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New("bench exec needs a mode: sql, extract, transform or direct")
-	}
-	fs := flag.NewFlagSet("cdw bench exec "+args[0], flag.ContinueOnError)
+func benchExec(fs *pflag.FlagSet) func(context.Context, []string) error {
 	script := fs.String("script", "", "SQL to run (sql)")
 	memLimit := fs.String("memory-limit", "", "DuckDB memory_limit (sql)")
 	cfgPath := fs.String("config", "", "config file (transform, direct)")
@@ -818,11 +817,17 @@ func benchExec(ctx context.Context, args []string) error {
 	sel := fs.String("select", "", "model selection (transform)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	fullRefresh := fs.Bool("full-refresh", false, "rebuild the selected models even when up to date (transform)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return errors.New("bench exec needs one mode: sql, extract, transform or direct")
+		}
+		return benchExecMode(ctx, args[0], *script, *memLimit, *cfgPath, *dbPath, *entity, *sel, *cpuProfile, *fullRefresh)
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+}
+
+func benchExecMode(ctx context.Context, mode, script, memLimit, cfgPath, dbPath, entity, sel, cpuProfile string, fullRefresh bool) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -832,16 +837,16 @@ func benchExec(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	switch args[0] {
+	switch mode {
 	case "extract":
-		cfg, err := pipelines.LoadConfig(*cfgPath)
+		cfg, err := pipelines.LoadConfig(cfgPath)
 		if err != nil {
 			return err
 		}
-		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Extract: true}, Pipeline: "bench", Entities: splitList(*entity)})
+		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Extract: true}, Pipeline: "bench", Entities: splitList(entity)})
 		return err
 	case "sql":
-		db, err := transform.Open(filepath.Join(os.TempDir(), fmt.Sprintf("cdw-bench-%d.duckdb", os.Getpid())), transform.Settings{MemoryLimit: *memLimit})
+		db, err := transform.Open(filepath.Join(os.TempDir(), fmt.Sprintf("cdw-bench-%d.duckdb", os.Getpid())), transform.Settings{MemoryLimit: memLimit})
 		if err != nil {
 			return err
 		}
@@ -849,19 +854,19 @@ func benchExec(ctx context.Context, args []string) error {
 			db.Close()
 			os.Remove(filepath.Join(os.TempDir(), fmt.Sprintf("cdw-bench-%d.duckdb", os.Getpid())))
 		}()
-		_, err = db.ExecContext(ctx, *script)
+		_, err = db.ExecContext(ctx, script)
 		return err
 	case "transform":
-		cfg, err := pipelines.LoadConfig(*cfgPath)
+		cfg, err := pipelines.LoadConfig(cfgPath)
 		if err != nil {
 			return err
 		}
-		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Transform: true}, Pipeline: "bench", Select: *sel, FullRefresh: *fullRefresh})
+		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Transform: true}, Pipeline: "bench", Select: sel, FullRefresh: fullRefresh})
 		return err
 	case "direct":
-		return runDirect(ctx, *cfgPath, *dbPath)
+		return runDirect(ctx, cfgPath, dbPath)
 	}
-	return fmt.Errorf("bench exec: unknown mode %q", args[0])
+	return fmt.Errorf("bench exec: unknown mode %q", mode)
 }
 
 // runDirect builds every model in a fresh DuckDB file the plain way: the raw

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/extract/sample"
 	"github.com/cdwhq/cdw/pipelines"
@@ -15,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "demo",
 		summary: "Generate realistic sample sources and run the whole warehouse on them (local DuckDB + Parquet).",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			dir := fs.String("dir", "cdw-data", "directory for the sample sources, config and warehouse")
 			customers := fs.Int("customers", 3000, "number of customers to generate")
 			seed := fs.Uint64("seed", 42, "random seed; the same seed gives the same data")

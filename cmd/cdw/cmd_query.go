@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/transform"
@@ -24,7 +25,7 @@ func init() {
 		name:    "query",
 		summary: "Run read-only SQL over the published marts and print the result.",
 		usage:   `"SQL"`,
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			dir := fs.String("dir", "", "warehouse directory (instead of --config)")
 			wh := fs.Bool("warehouse", false, "query warehouse.duckdb (staging, core, run records such as cdw_model_runs and cdw_test_runs) instead of the published marts; reads a copy as of the last finished run (state/snapshot/), so it never blocks a run")

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/cdwhq/cdw/extract"
@@ -18,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "run",
 		summary: "Run the pipeline once: extract every source, build the models, publish the marts.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			full := fs.Bool("full-refresh", false, "re-extract everything instead of only new and changed rows, and rebuild every model (incremental ones from scratch)")
 			sel := selectFlag(fs)
@@ -37,7 +37,7 @@ func init() {
 	register(&command{
 		name:    "extract",
 		summary: "Extract sources into the raw Parquet layer, without transforming or publishing.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			source := fs.String("source", "", "only this source (comma-separated list allowed)")
 			entity := fs.String("entity", "", "only this entity: orders, tickets or contacts (comma-separated list allowed)")
@@ -57,7 +57,7 @@ func init() {
 	})
 }
 
-func configFlag(fs *flag.FlagSet) *string {
+func configFlag(fs *pflag.FlagSet) *string {
 	def := "cdw.yaml"
 	if env := os.Getenv("CDW_CONFIG"); env != "" {
 		def = env
@@ -135,7 +135,7 @@ func printReport(rep *pipelines.Report) {
 }
 
 // selectFlag is the --select flag shared by run, test and models.
-func selectFlag(fs *flag.FlagSet) *string {
+func selectFlag(fs *pflag.FlagSet) *string {
 	return fs.String("select", "", "models to use: name, name+ (and downstream), +name (and upstream), path:DIR, tag:NAME; several = union")
 }
 

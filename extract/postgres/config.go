@@ -48,6 +48,8 @@ type options struct {
 	CheckpointRows int64          `yaml:"checkpoint_rows"`
 	Parallel       int            `yaml:"parallel"`
 	ConnectTimeout time.Duration  `yaml:"connect_timeout"`
+	Mode           string         `yaml:"mode"`         // cdc: every entity by logical replication (cdc.go)
+	MaxSlotWAL     string         `yaml:"max_slot_wal"` // warn above this much WAL held by a slot, e.g. 1GB
 	Entities       config.Node    `yaml:"entities" required:"true"`
 }
 
@@ -59,6 +61,7 @@ type entityOptions struct {
 	Key     []string    `yaml:"key"`
 	Columns config.Node `yaml:"columns"`
 	Exclude []string    `yaml:"exclude"`
+	Mode    string      `yaml:"mode"` // cdc, or cursor/full (the default: cursor when cursor is set)
 }
 
 // entityConfig is a validated entityOptions.
@@ -71,6 +74,7 @@ type entityConfig struct {
 	columns map[string]string   // canonical column → source column
 	parts   map[string][]string // canonical column → the source columns of a composite key
 	exclude map[string]bool     // source columns not passed through
+	cdc     bool                // mode: cdc (cdc.go)
 }
 
 // what names the entity's source in messages: the table, or the entity's query.
@@ -122,6 +126,14 @@ func parseOptions(n config.Node) (*options, connSettings, map[string]*entityConf
 	if o.ConnectTimeout < 0 {
 		return nil, connSettings{}, nil, n.Get("connect_timeout").Errorf("must not be negative")
 	}
+	if o.Mode != "" && o.Mode != modeCDC {
+		return nil, connSettings{}, nil, n.Get("mode").Errorf("expected cdc (or leave it out: cursor or full per entity), found %q", o.Mode)
+	}
+	if o.MaxSlotWAL != "" {
+		if _, err := parseSize(o.MaxSlotWAL); err != nil {
+			return nil, connSettings{}, nil, n.Get("max_slot_wal").Errorf("%v", err)
+		}
+	}
 	if o.Entities.Y == nil || o.Entities.Y.Kind != yaml.MappingNode || len(o.Entities.Keys()) == 0 {
 		return nil, connSettings{}, nil, o.Entities.Errorf("expected a mapping of entity names (%s) to their table or query", strings.Join(extract.EntityNames(), ", "))
 	}
@@ -136,7 +148,7 @@ func parseOptions(n config.Node) (*options, connSettings, map[string]*entityConf
 			return nil, connSettings{}, nil, en.Get("columns").Errorf("%s is a raw table (no entity of that name: %s): its columns land as the source has them; map them in a SQL model, or name a canonical entity",
 				name, strings.Join(extract.EntityNames(), ", "))
 		}
-		ec, err := parseEntity(en, ent)
+		ec, err := parseEntity(en, ent, o.Mode)
 		if err != nil {
 			return nil, connSettings{}, nil, err
 		}
@@ -145,10 +157,14 @@ func parseOptions(n config.Node) (*options, connSettings, map[string]*entityConf
 	return &o, cs, ents, nil
 }
 
-func parseEntity(n config.Node, ent extract.Entity) (*entityConfig, error) {
+func parseEntity(n config.Node, ent extract.Entity, sourceMode string) (*entityConfig, error) {
 	var eo entityOptions
 	if err := n.Decode(&eo); err != nil {
 		return nil, err
+	}
+	mode := eo.Mode
+	if mode == "" {
+		mode = sourceMode
 	}
 	ec := &entityConfig{entity: ent, columns: map[string]string{}, parts: map[string][]string{}, exclude: map[string]bool{}}
 	switch {
@@ -190,6 +206,22 @@ func parseEntity(n config.Node, ent extract.Entity) (*entityConfig, error) {
 		}
 	}
 	ec.key = eo.Key
+	switch mode {
+	case "", modeCursor, modeFull:
+	case modeCDC:
+		if ec.table == nil {
+			return nil, n.Errorf("mode: cdc reads a table's changes from the write-ahead log; give table:, not query:")
+		}
+		if ec.cursor != "" {
+			return nil, n.Get("cursor").Errorf("mode: cdc reads every change from the write-ahead log and has no cursor; remove cursor: or the mode")
+		}
+		ec.cdc = true
+	default:
+		return nil, n.Get("mode").Errorf("expected cdc, cursor or full, found %q", mode)
+	}
+	if mode == modeCursor && ec.cursor == "" {
+		return nil, n.Get("mode").Errorf("mode: cursor needs cursor: (the column that grows on every change)")
+	}
 	if cn := eo.Columns; cn.Y != nil {
 		if cn.Y.Kind != yaml.MappingNode {
 			return nil, cn.Errorf("expected a mapping of canonical column names to source column names, e.g. {order_id: order_no}")

@@ -44,6 +44,10 @@ type position struct {
 	// Changes is the change fingerprint of a table read in full, taken
 	// before its first attempt's snapshot (changes.go).
 	Changes string `json:"changes,omitempty"`
+	// Slot and LSN, in mode cdc: the entity's replication slot, and the WAL
+	// position up to which every committed change is in raw (stream.go).
+	Slot string `json:"slot,omitempty"`
+	LSN  string `json:"lsn,omitempty"`
 }
 
 const positionVersion = 1

@@ -69,6 +69,7 @@ type reader struct {
 	read            int64  // rows handed over, rejected ones included
 	sinceCheckpoint int64
 	checkpointRows  int64
+	final           []byte // set: the checkpoint that ends the read (a cdc initial load's stream position)
 }
 
 // decoded is one chunk of one span, or the error that ended the read.
@@ -286,6 +287,9 @@ func (r *reader) position() *position {
 // the committed position alone; a full read marks itself done, so the next
 // one starts over; an incremental one ends where its last span does.
 func (r *reader) finalCheckpoint() []byte {
+	if r.final != nil {
+		return r.final
+	}
 	p := r.position()
 	switch {
 	case r.read == 0 && !r.resumed:

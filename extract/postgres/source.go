@@ -14,6 +14,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -52,6 +53,7 @@ type Source struct {
 	checkpointRows int64
 	parallel       int
 	entities       map[string]*entityConfig
+	maxSlotWAL     int64 // bytes; a slot holding more is warned about
 	log            *slog.Logger
 }
 
@@ -86,6 +88,10 @@ func Open(ctx context.Context, cfg extract.SourceConfig) (extract.Source, error)
 	if o.Parallel > 0 {
 		s.parallel = o.Parallel
 	}
+	s.maxSlotWAL = DefaultMaxSlotWAL
+	if o.MaxSlotWAL != "" {
+		s.maxSlotWAL, _ = parseSize(o.MaxSlotWAL) // checked by parseOptions
+	}
 	return s, nil
 }
 
@@ -106,7 +112,7 @@ func (s *Source) Close() error { return nil }
 // the runner replaces its raw files on each run instead of appending copies.
 func (s *Source) Snapshot(entity string) bool {
 	ec, err := s.entity(entity)
-	return err == nil && ec.cursor == ""
+	return err == nil && ec.cursor == "" && !ec.cdc
 }
 
 func (s *Source) entity(name string) (*entityConfig, error) {
@@ -236,6 +242,9 @@ func (s *Source) Count(ctx context.Context, req extract.ReadRequest) (int64, err
 	if err != nil {
 		return 0, err
 	}
+	if ec.cdc {
+		return 0, errors.New("a cdc read does not know its changes before it streams them")
+	}
 	conn, err := s.begin(ctx, ec, "")
 	if err != nil {
 		return 0, err
@@ -284,6 +293,9 @@ func (s *Source) Read(ctx context.Context, req extract.ReadRequest) (extract.Rea
 	ec, err := s.entity(req.Entity.Name)
 	if err != nil {
 		return nil, err
+	}
+	if ec.cdc {
+		return s.readCDC(ctx, ec, req)
 	}
 	conn, err := s.connect(ctx)
 	if err != nil {

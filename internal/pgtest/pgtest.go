@@ -266,7 +266,9 @@ func (s *Server) spawn() (*process, error) {
 		"-c", "listen_addresses="+s.Host,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=128MB",
-		"-c", "log_min_messages=warning", "-c", "TimeZone=UTC")
+		"-c", "log_min_messages=warning", "-c", "TimeZone=UTC",
+		// Logical replication, for the postgres source's mode: cdc.
+		"-c", "wal_level=logical", "-c", "max_replication_slots=50", "-c", "max_wal_senders=50")
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -414,7 +416,16 @@ func (s *Server) NewDB(t testing.TB) *DB {
 	db := &DB{Server: s, Name: name, DSN: withDatabase(s.DSN, name)}
 	t.Cleanup(func() {
 		// A test may have stopped the server; nothing to drop then, and a
-		// private cluster is removed as a whole anyway.
+		// private cluster is removed as a whole anyway. Replication slots
+		// keep a database from being dropped: they go first (a slot still
+		// in use by a walsender a killed child left goes a moment later).
+		for range 50 {
+			err := s.admin(context.Background(), "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '"+name+"' AND NOT active")
+			if err != nil || s.admin(context.Background(), "DO $$ BEGIN IF EXISTS (SELECT FROM pg_replication_slots WHERE database = '"+name+"') THEN RAISE 'slots left'; END IF; END $$") == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if err := s.admin(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 			t.Logf("pgtest: dropping database %s: %v", name, err)
 		}

@@ -56,6 +56,42 @@ func send(ctx context.Context, s *SMTPOptions, v Version) error {
 	if err != nil {
 		return fmt.Errorf("building message: %w", err)
 	}
+	return deliver(ctx, s, msg)
+}
+
+// Notice is a short plain-text e-mail (an alert, not a report). MessageID,
+// when set, is the Message-ID without angle brackets: a resend after a crash
+// carries the same one, so a mail system that dedupes by it shows one.
+type Notice struct {
+	To        []string
+	Subject   string
+	Text      string
+	MessageID string
+}
+
+// SendNotice delivers one notice through the smtp: server, the same way
+// reports go (STARTTLS policy, credentials, scrubbed errors).
+func SendNotice(ctx context.Context, s *SMTPOptions, n Notice) error {
+	m := gomail.NewMsg()
+	if err := m.From(s.From); err != nil {
+		return fmt.Errorf("sender %q: %w", s.From, err)
+	}
+	if err := m.To(n.To...); err != nil {
+		return fmt.Errorf("recipients %v: %w", n.To, err)
+	}
+	m.Subject(n.Subject)
+	m.SetDateWithValue(time.Now())
+	if n.MessageID != "" {
+		m.SetMessageIDWithValue(n.MessageID)
+	} else {
+		m.SetMessageID()
+	}
+	m.SetBodyString(gomail.TypeTextPlain, n.Text)
+	return deliver(ctx, s, m)
+}
+
+// deliver sends a built message.
+func deliver(ctx context.Context, s *SMTPOptions, msg *gomail.Msg) error {
 	tc := &tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12}
 	if s.CAFile != "" {
 		pem, err := os.ReadFile(s.CAFile)

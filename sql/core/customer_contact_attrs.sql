@@ -14,7 +14,7 @@ WITH ordered AS (
     -- skipped every contact whose updated_at is NULL, so a CRM export
     -- without that column lost all its attributes.
     SELECT m.customer_key, c.business_unit, c.channel, c.customer_type, c.name, c.company,
-           c.email_norm, c.phone_norm, c.country, c.last_contact_at,
+           c.email_norm, c.phone_norm, c.country, c.owner, c.last_contact_at,
            row_number() OVER (ORDER BY c.updated_at ASC NULLS FIRST, c.source, c.contact_id) AS _recency
     FROM customer_identity m
     JOIN stg_contacts c ON c.source = m.source AND c.contact_id = m.member_id
@@ -29,6 +29,7 @@ SELECT customer_key,
        arg_max(email_norm, _recency)    FILTER (WHERE email_norm IS NOT NULL)    AS email,
        arg_max(phone_norm, _recency)    FILTER (WHERE phone_norm IS NOT NULL)    AS phone,
        arg_max(country, _recency)       FILTER (WHERE country IS NOT NULL)       AS country,
+       arg_max(owner, _recency)         FILTER (WHERE owner IS NOT NULL)         AS owner,
        max(last_contact_at)                                                      AS last_contact_at,
        count(*)                                                                  AS contacts
 FROM ordered

@@ -16,6 +16,7 @@
 -- column: email: the customer's e-mail (most recently updated contact)
 -- column: phone: the customer's phone, normalised
 -- column: country: from the CRM
+-- column: owner: the account owner's e-mail (most recently updated contact that has one)
 -- column: source_customer_ids: the source customer ids merged into this customer
 -- column: contacts: number of contact records merged into this customer
 -- column: last_contact_at: last touch recorded in any of the customer's contacts
@@ -41,12 +42,12 @@ WITH key_ids AS (
 -- aggregation spills. Each part has at most one row per customer.
 combined AS (
     SELECT customer_key, source_customer_ids, NULL AS crm_unit, NULL AS crm_channel, NULL AS crm_type,
-           NULL AS name, NULL AS company, NULL AS email, NULL AS phone, NULL AS country,
+           NULL AS name, NULL AS company, NULL AS email, NULL AS phone, NULL AS country, NULL AS owner,
            NULL::BIGINT AS contacts, NULL::TIMESTAMPTZ AS last_contact_at, NULL AS order_unit, NULL AS order_channel
     FROM keys
     UNION ALL BY NAME
     SELECT customer_key, business_unit AS crm_unit, channel AS crm_channel, customer_type AS crm_type,
-           name, company, email, phone, country, contacts, last_contact_at
+           name, company, email, phone, country, owner, contacts, last_contact_at
     FROM customer_contact_attrs
     UNION ALL BY NAME
     SELECT customer_key, business_unit AS order_unit, channel AS order_channel
@@ -56,7 +57,7 @@ combined AS (
            any_value(source_customer_ids) AS source_customer_ids, any_value(crm_unit) AS crm_unit,
            any_value(crm_channel) AS crm_channel, any_value(crm_type) AS crm_type, any_value(name) AS name,
            any_value(company) AS company, any_value(email) AS email, any_value(phone) AS phone,
-           any_value(country) AS country, any_value(contacts) AS contacts,
+           any_value(country) AS country, any_value(owner) AS owner, any_value(contacts) AS contacts,
            any_value(last_contact_at) AS last_contact_at, any_value(order_unit) AS order_unit,
            any_value(order_channel) AS order_channel
     FROM combined
@@ -74,6 +75,7 @@ SELECT
     email,
     phone,
     country,
+    owner,
     source_customer_ids,
     coalesce(contacts, 0)                                                    AS contacts,
     last_contact_at

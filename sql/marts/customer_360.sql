@@ -16,6 +16,7 @@
 -- column: email: e-mail
 -- column: phone: phone, normalised
 -- column: country: country from the CRM
+-- column: owner: the account owner's e-mail from the CRM (early-warning alerts go there)
 -- column: source_customer_ids: source customer ids merged into this customer
 -- column: contacts: contact records merged into this customer
 -- column: first_order_date: first purchase day
@@ -52,6 +53,7 @@ SELECT
     c.email,
     c.phone,
     c.country,
+    c.owner,
     c.source_customer_ids,
     c.contacts,
     s.first_order_date,

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// raw runs the CLI exactly as given, without the --log-level the cdw helper adds.
+func raw(args ...string) (int, string, string) {
+	var o, e bytes.Buffer
+	code := run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestHelpOnStdout: help is output, not an error, so `cdw run --help | less` works.
+func TestHelpOnStdout(t *testing.T) {
+	for _, args := range [][]string{{}, {"--help"}, {"help"}, {"run", "--help"}, {"help", "run"}, {"new", "-h"}, {"query", "--help"}} {
+		code, stdout, stderr := raw(args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, "Usage:") {
+			t.Errorf("cdw %q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	_, stdout, _ := raw("run", "--help")
+	for _, want := range []string{"--full-refresh", "--select", "--config", "--log-level"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("cdw run --help lacks %s:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestFlagsAnywhere: flags may follow the arguments, and Go-style single-dash
+// long flags still work.
+func TestFlagsAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := raw("new", "model", "vip", "--dir", dir, "--materialized", "view")
+	if code != 0 || !strings.Contains(stdout, "Created "+filepath.Join(dir, "vip.sql")) {
+		t.Fatalf("new model NAME --dir: exit %d: %s%s", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "vip.sql")); err != nil || !strings.Contains(string(b), "materialized: view") {
+		t.Fatalf("scaffold: %v\n%s", err, b)
+	}
+	if code, _, stderr := raw("new", "model", "old_style", "-dir", dir); code != 0 {
+		t.Fatalf("-dir: exit %d: %s", code, stderr)
+	}
+
+	db, err := sql.Open("duckdb", filepath.Join(dir, "marts.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE t AS SELECT 7 AS n`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, stdout, stderr = raw("query", "SELECT n FROM t", "--format", "json", "--dir", dir)
+	var got struct{ N int }
+	if code != 0 || json.Unmarshal([]byte(stdout), &got) != nil || got.N != 7 {
+		t.Fatalf(`query "SQL" --format json: exit %d: %q %s`, code, stdout, stderr)
+	}
+}
+
+// TestErrorLines: every failure is one line "cdw <cmd>: <error>"; mistakes in
+// the command line exit 2, failures of the work exit 1.
+func TestErrorLines(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.yaml")
+	noPipelines := filepath.Join(t.TempDir(), "cdw.yaml")
+	if err := os.WriteFile(noPipelines, []byte("sources: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args   []string
+		code   int
+		prefix string
+	}{
+		{[]string{"run", "--bogus"}, 2, "cdw run: unknown flag: --bogus"},
+		{[]string{"bogus"}, 2, `cdw: unknown command "bogus"`},
+		{[]string{"run", "--log-level", "loud"}, 2, `cdw run: --log-level: "loud"`},
+		{[]string{"run", "--config", missing}, 1, "cdw run: "},
+		{[]string{"serve", "--config", missing}, 1, "cdw serve: "},
+		{[]string{"serve", "--config", noPipelines}, 1, "cdw serve: " + noPipelines + ": no pipelines: list"},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := raw(c.args...)
+		if code != c.code || stdout != "" || !strings.HasPrefix(stderr, c.prefix) ||
+			strings.Count(stderr, "\n") != 1 || strings.Contains(stderr, ": :") {
+			t.Errorf("cdw %q: exit %d (want %d), stdout %q, stderr %q (want one line starting %q)", c.args, code, c.code, stdout, stderr, c.prefix)
+		}
+	}
+}
+
+// TestCompletion: the shell completion scripts are generated for each shell.
+func TestCompletion(t *testing.T) {
+	for shell, want := range map[string]string{"bash": "__start_cdw", "zsh": "#compdef cdw", "fish": "complete -c cdw"} {
+		code, stdout, stderr := raw("completion", shell)
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("completion %s: exit %d, stderr %q, no %q in the script", shell, code, stderr, want)
+		}
+	}
+	// Completing a command's flags goes through cobra's __complete.
+	code, stdout, _ := raw("__complete", "run", "--full")
+	if code != 0 || !strings.Contains(stdout, "--full-refresh") {
+		t.Errorf("__complete run --full: exit %d: %q", code, stdout)
+	}
+}
