@@ -106,3 +106,20 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("__complete run --full: exit %d: %q", code, stdout)
 	}
 }
+
+// TestQuietWhereStdoutShows: demo and run print their tables on stdout, so
+// their INFO logs show only with -v; warnings always show.
+func TestQuietWhereStdoutShows(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wh")
+	code, stdout, stderr := raw("demo", "--dir", dir, "--customers", "100")
+	if code != 0 || !strings.Contains(stdout, "Models:") {
+		t.Fatalf("demo: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(stderr, "level=INFO") || !strings.Contains(stderr, "level=WARN") || !strings.Contains(stderr, "quarantined 2 row(s)") {
+		t.Errorf("demo without -v: want warnings only on stderr, got:\n%s", stderr)
+	}
+	code, _, stderr = raw("run", "-v", "--config", filepath.Join(dir, "cdw.yaml"))
+	if code != 0 || !strings.Contains(stderr, "level=INFO") {
+		t.Errorf("run -v: exit %d, want INFO lines on stderr:\n%s", code, stderr)
+	}
+}
