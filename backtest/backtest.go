@@ -221,7 +221,7 @@ func score(ctx context.Context, conn *sql.Conn, cutoff string, horizon int) (*Re
 }
 
 // modelColumn names the purchase model clv_params used.
-const modelColumn = "'bgnbd'"
+const modelColumn = "model"
 
 // Baseline is a naive churn score every backtest reports beside churn_score:
 // a score that does not beat them adds nothing to what a data team knows.

@@ -53,6 +53,7 @@ type Config struct {
 	Pipelines config.Node
 	Report    config.Node
 	SMTP      config.Node
+	Alerts    config.Node // load/alert: early-warning alerts
 
 	// Timezone is the reporting time zone (IANA name, default UTC): order
 	// days, weeks, months, recency and the seasonal index are taken in it.
@@ -105,6 +106,7 @@ type fileConfig struct {
 	Pipelines     config.Node                    `yaml:"pipelines"`
 	Report        config.Node                    `yaml:"report"`
 	SMTP          config.Node                    `yaml:"smtp"`
+	Alerts        config.Node                    `yaml:"alerts"`
 }
 
 type entryHead struct {
@@ -141,7 +143,7 @@ func parseConfig(root config.Node) (*Config, error) {
 		return nil, fmt.Errorf("resolving %s: %w", root.File, err)
 	}
 	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB,
-		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP}
+		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP, Alerts: fc.Alerts}
 	c.Warehouse = c.path(fc.Warehouse, "cdw-data")
 	c.LockTimeout = DefaultLockTimeout
 	if fc.LockTimeout != nil {

@@ -3,6 +3,8 @@ package clv
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"gonum.org/v1/gonum/integrate/quad"
 	"gonum.org/v1/gonum/mathext"
@@ -404,14 +406,47 @@ func (d *bgData) paretoNegLogLik(logTheta, grad []float64) float64 {
 			g[2] += w * lnB
 			g[3] += w * s / beta
 		}
-		for _, t := range d.tuples[grp.lo:grp.hi] {
-			lb, _, gb := pnbdLogBracket(x, r, alpha, s, beta, d.vals[t.iTx], d.vals[t.iT], wantGrad)
-			ll += t.w * lb
-			if wantGrad {
-				for i := range g {
-					g[i] += t.w * gb[i]
+	}
+	// The brackets, on all CPUs for many tuples.
+	workers := runtime.GOMAXPROCS(0)
+	if len(d.tuples) < parallelMinTuples/4 || workers < 2 {
+		workers = 1
+	}
+	type part struct {
+		ll float64
+		g  [4]float64
+	}
+	parts := make([]part, workers)
+	chunk := (len(d.tuples) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for k := range workers {
+		lo, hi := k*chunk, min((k+1)*chunk, len(d.tuples))
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &parts[k]
+			for _, grp := range d.groups {
+				a, b := max(lo, grp.lo), min(hi, grp.hi)
+				for _, t := range d.tuples[a:max(a, b)] {
+					lb, _, gb := pnbdLogBracket(grp.x, r, alpha, s, beta, d.vals[t.iTx], d.vals[t.iT], wantGrad)
+					p.ll += t.w * lb
+					if wantGrad {
+						for i := range gb {
+							p.g[i] += t.w * gb[i]
+						}
+					}
 				}
 			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range parts {
+		ll += p.ll
+		for i := range g {
+			g[i] += p.g[i]
 		}
 	}
 	if !finite(ll) {

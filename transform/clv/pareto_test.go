@@ -1,7 +1,9 @@
 package clv
 
 import (
+	"context"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -148,6 +150,56 @@ func TestParetoGradient(t *testing.T) {
 			if math.Abs(num-g[i]) > 1e-6*math.Max(1, math.Abs(num)) {
 				t.Errorf("at %v: d/dθ%d analytic %.9g, numeric %.9g", p, i, g[i], num)
 			}
+		}
+	}
+}
+
+// FitFromQuery fits both purchase models, chooses by the holdout column
+// (or as configured), and the Pareto/NBD UDFs agree with the Go methods.
+func TestFitFromQueryChoosesModel(t *testing.T) {
+	ctx := context.Background()
+	conn := openDuckDB(t)
+	src := cdnowCSVSQL(t)
+	q := "SELECT x, t_x, T, zbar, ID % 5 = 0 FROM " + src
+	fit, err := FitFromQuery(ctx, conn, q, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("auto: %s (%s)", fit.Model, fit.ModelReason)
+	if !finite(fit.BGHoldoutLL) || !finite(fit.PNBDHoldoutLL) || fit.HoldoutCustomers < 400 || fit.HoldoutCustomers > 550 {
+		t.Fatalf("holdout: %d customers, LL %v / %v", fit.HoldoutCustomers, fit.BGHoldoutLL, fit.PNBDHoldoutLL)
+	}
+	want := ModelBGNBD
+	if fit.PNBDHoldoutLL > fit.BGHoldoutLL {
+		want = ModelPNBD
+	}
+	if fit.Model != want || !strings.Contains(fit.ModelReason, "holdout") {
+		t.Errorf("auto chose %s (%s), want %s by holdout log-likelihood", fit.Model, fit.ModelReason, want)
+	}
+	if round(fit.PNBD.R, 3) != 0.553 || round(fit.PNBD.S, 3) != 0.606 {
+		t.Errorf("Pareto/NBD on all rows: %+v", fit.PNBD)
+	}
+	forced, err := FitFromQuery(ctx, conn, q, FitOptions{Model: ModelPNBD})
+	if err != nil || forced.Model != ModelPNBD || !strings.Contains(forced.ModelReason, "config") {
+		t.Errorf("clv_model pnbd: %v %q %q", err, forced.Model, forced.ModelReason)
+	}
+	if _, err := FitFromQuery(ctx, conn, q, FitOptions{Model: "bgbnd"}); err == nil {
+		t.Error("an unknown model name is accepted")
+	}
+	// Without a holdout column the full-data log-likelihood decides.
+	nohold, err := FitFromQuery(ctx, conn, "SELECT x, t_x, T, zbar FROM "+src, FitOptions{})
+	if err != nil || nohold.Model != ModelBGNBD || !strings.Contains(nohold.ModelReason, "full-data") {
+		t.Errorf("no holdout: %v %q %q (BG/NBD has the higher LL on CDNOW, −9582.4 vs −9595.0)", err, nohold.Model, nohold.ModelReason)
+	}
+	m := fit.PNBD
+	for _, c := range [][3]float64{{0, 0, 38.86}, {2, 30.43, 38.86}, {20, 35, 38}, {1, 1.71, 38.86}} {
+		pa, _ := queryFloat(t, conn, `SELECT pnbd_p_alive(?, ?, ?, ?, ?, ?, ?)`, m.R, m.Alpha, m.S, m.Beta, c[0], c[1], c[2])
+		ep, _ := queryFloat(t, conn, `SELECT pnbd_expected_purchases(?, ?, ?, ?, 39, ?, ?, ?)`, m.R, m.Alpha, m.S, m.Beta, c[0], c[1], c[2])
+		if pa != m.ProbabilityAlive(c[0], c[1], c[2]) || ep != m.ExpectedPurchases(39, c[0], c[1], c[2]) {
+			t.Errorf("UDFs at %v: %v %v, Go %v %v", c, pa, ep, m.ProbabilityAlive(c[0], c[1], c[2]), m.ExpectedPurchases(39, c[0], c[1], c[2]))
+		}
+		if c[0] == 0 && !(pa < 1 && pa > 0) {
+			t.Errorf("one-time buyer at T=%v has P(alive) %v: Pareto/NBD lets them die", c[2], pa)
 		}
 	}
 }
