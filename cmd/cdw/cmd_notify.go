@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/spf13/pflag"
+
 	"github.com/cdwhq/cdw/load/alert"
 	"github.com/cdwhq/cdw/pipelines"
 )

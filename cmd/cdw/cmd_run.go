@@ -18,6 +18,7 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
+		tables:  true,
 		summary: "Run the pipeline once: extract every source, build the models, publish the marts.",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
@@ -37,6 +38,7 @@ func init() {
 	})
 	register(&command{
 		name:    "extract",
+		tables:  true,
 		summary: "Extract sources into the raw Parquet layer, without transforming or publishing.",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
