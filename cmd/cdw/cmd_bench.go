@@ -51,9 +51,12 @@ func init() {
 			fs.StringVar(&b.dir, "dir", "/work/bench-data", "directory for generated data, warehouses, logs and results (needs tens of GB at 100M)")
 			fs.IntVar(&b.orders, "orders", 10_000_000, "order lines for the CSV, transform, pandas and incremental workloads")
 			fs.IntVar(&b.runs, "runs", 5, "runs per side; the median is reported")
-			workloads := fs.String("workloads", "csv,transform,pandas,incremental,e2e", "comma-separated: postgres, csv, transform, pandas, e2e, incremental; none = only write the report")
+			workloads := fs.String("workloads", "csv,transform,pandas,incremental,e2e", "comma-separated: postgres, cdc, csv, transform, pandas, e2e, incremental; none = only write the report")
 			sizes := fs.String("e2e-sizes", "1000000,10000000", "order lines for the end-to-end workload (comma-separated); 100000000 runs once")
-			fs.IntVar(&b.pgOrders, "pg-orders", 5_000_000, "order lines in PostgreSQL for the postgres workload")
+			fs.IntVar(&b.pgOrders, "pg-orders", 5_000_000, "order lines in PostgreSQL for the postgres and cdc workloads")
+			fs.IntVar(&b.cdcChanges, "cdc-changes", 5_000_000, "row changes the cdc workload streams per run (at most the orders table's rows)")
+			fs.IntVar(&b.cdcRate, "cdc-rate", 500, "transactions per second of the cdc workload's steady pgbench load")
+			fs.IntVar(&b.cdcSeconds, "cdc-seconds", 60, "seconds of the cdc workload's steady pgbench load")
 			fs.StringVar(&b.memLimit, "memory-limit", "3GB", "DuckDB memory_limit for cdw and the DuckDB baselines")
 			fs.StringVar(&b.out, "out", "BENCHMARKS.md", "report to write")
 			pandasRows := fs.String("pandas-rows", "matched,transform,segments", "rows of the pandas workload: matched (extract + transform, same definitions), transform (transform step only), segments (the customer_segments mart)")
@@ -93,7 +96,7 @@ func init() {
 				}
 				for _, w := range splitList(*workloads) {
 					run, ok := map[string]func(context.Context) error{
-						"postgres": b.postgres, "csv": b.csv, "transform": b.transform, "pandas": b.pandas,
+						"postgres": b.postgres, "cdc": b.cdc, "csv": b.csv, "transform": b.transform, "pandas": b.pandas,
 						"e2e": b.e2e, "incremental": b.incremental, "none": func(context.Context) error { return nil },
 					}[w]
 					if !ok {
@@ -119,6 +122,7 @@ var (
 type bench struct {
 	dir, self, memLimit, out, notes string
 	orders, runs, pgOrders          int
+	cdcChanges, cdcRate, cdcSeconds int
 	sizes                           []int
 	pandasRows                      []string
 }
@@ -548,16 +552,8 @@ func (b *bench) postgres(ctx context.Context) error {
 		return err
 	}
 	defer pg.stop()
-	marker := filepath.Join(b.dir, "pg", fmt.Sprintf(".loaded-%d", b.pgOrders))
-	if _, err := os.Stat(marker); err != nil {
-		start := time.Now()
-		// 0.4 tickets per order gives about one wide ticket per 5 order lines.
-		n, err := sample.LoadPostgres(ctx, pg.dsn, sample.Options{Customers: max(b.pgOrders/10, 100), Orders: b.pgOrders, TicketRate: 0.4})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "  loaded %d order lines and %d tickets in %.1fs\n", n.OrderLines, n.Tickets, time.Since(start).Seconds())
-		os.WriteFile(marker, nil, 0o644)
+	if err := b.pgLoad(ctx, pg); err != nil {
+		return err
 	}
 	psql, err := exec.LookPath("psql")
 	if err != nil {
@@ -778,7 +774,7 @@ func startPostgres(ctx context.Context, dir string) (*pgServer, error) {
 			return nil, fmt.Errorf("initdb: %v: %s", err, out)
 		}
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB -c max_wal_size=8GB", s.port, dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB -c max_wal_size=8GB -c wal_level=logical -c max_replication_slots=10", s.port, dir)
 	if out, err := asPG(filepath.Join(s.bin, "pg_ctl"), "-D", data, "-w", "-l", filepath.Join(dir, "log"), "-o", opts, "start").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("starting PostgreSQL: %v: %s", err, out)
 	}

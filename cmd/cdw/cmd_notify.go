@@ -2,8 +2,14 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
+
+	"github.com/spf13/pflag"
+
+	"github.com/spf13/pflag"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/load/alert"
 	"github.com/cdwhq/cdw/pipelines"
@@ -13,7 +19,7 @@ func init() {
 	register(&command{
 		name:    "notify",
 		summary: "Alert (webhook and/or e-mail) for every customer that entered or left early warning since the last run, once per episode.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			return func(ctx context.Context, _ []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
