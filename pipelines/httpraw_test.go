@@ -42,36 +42,24 @@ func marketplaceAPI(t *testing.T) *httptest.Server {
 	return srv
 }
 
-const marketplaceYAML = `sources:
-  - name: api
-    kind: httpapi
-    base_url: %s
-    entities:
-      orders:
-        path: /orders
-        records: data
-        pagination: {type: none}
-        passthrough: [discount]
-        fields:
-          order_id: id
-          customer_id: buyer
-          order_ts: placed
-          unit_price: price
-          quantity: 1
-          channel: {value: online}
-          amount: {sql: "unit_price * quantity - coalesce(CAST(discount AS DECIMAL(18,4)), 0)"}
-      order_items:
-        path: /items
-        records: data
-        pagination: {type: page}
-`
+// marketplaceYAML is the README's HTTP example with base_url a format verb.
+func marketplaceYAML(t *testing.T) string {
+	t.Helper()
+	for _, b := range readmeBlocks(t) {
+		if filepath.Clean(b.file) == filepath.Join("..", "README.md") && strings.Contains(b.text, "kind: httpapi") && strings.Contains(b.text, "{sql:") {
+			return strings.Replace(b.text, "https://marketplace.example.com/v1", "%s", 1)
+		}
+	}
+	t.Fatal("README.md has no yaml block of an httpapi source with {sql: …}")
+	return ""
+}
 
-// Issue 17 item 9 for the HTTP source: a raw table of any name lands every
+// Issue 17 item 9 for the HTTP source, the README's example as written: a raw table of any name lands every
 // field of the records (types inferred and widened across pages, objects
 // as JSON text), and canonical fields take constants and expressions.
 func TestHTTPRawTablesConstantsExpressions(t *testing.T) {
 	srv := marketplaceAPI(t)
-	_, db := runFiles(t, fmt.Sprintf(marketplaceYAML, srv.URL), nil)
+	_, db := runFiles(t, fmt.Sprintf(marketplaceYAML(t), srv.URL), nil)
 
 	types := scalar[string](t, db, `SELECT string_agg(column_name || ' ' || column_type, '; ' ORDER BY column_name)
 		FROM (DESCRIBE SELECT * EXCLUDE (_source, _file, dt) FROM raw.api_order_items)`)
@@ -103,7 +91,7 @@ func TestHTTPMappingExpressionRefused(t *testing.T) {
 		`unit_price * no_such_column`:                  "no_such_column",
 	} {
 		dir := t.TempDir()
-		yml := strings.Replace(fmt.Sprintf(marketplaceYAML, srv.URL), `"unit_price * quantity - coalesce(CAST(discount AS DECIMAL(18,4)), 0)"`, fmt.Sprintf("%q", expr), 1)
+		yml := strings.Replace(fmt.Sprintf(marketplaceYAML(t), srv.URL), `"unit_price * quantity - coalesce(CAST(discount AS DECIMAL(18,4)), 0)"`, fmt.Sprintf("%q", expr), 1)
 		cfgPath := filepath.Join(dir, "cdw.yaml")
 		if err := os.WriteFile(cfgPath, []byte("warehouse: wh\n"+yml+publishYAML), 0o600); err != nil {
 			t.Fatal(err)
@@ -138,4 +126,32 @@ func TestFilesMappingExpression(t *testing.T) {
 `, map[string]string{"orders.csv": "id,ts,qty,price,rebate_pct\n1,2024-06-01,3,0.70,10\n2,2024-06-02,1,19.99,0\n"})
 	got := rows(t, db, `SELECT order_id, net_amount::VARCHAR FROM stg_orders`)
 	expectRows(t, "stg_orders", got, map[string][]string{"1": {"1.8900"}, "2": {"19.9900"}})
+}
+
+// Issue 17: a source path matching no file exited 0 and published empty
+// marts. Now the run fails, naming the path and allow_empty, and publishes
+// nothing.
+func TestSourceMatchingNoFileFailsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "cdw.yaml")
+	yml := "warehouse: wh\nsources:\n  - name: shop\n    kind: files\n    entities:\n      orders:\n        path: exports/orders_*.csv\n" +
+		"        columns: {order_id: id, order_ts: ts}\n" + publishYAML
+	if err := os.WriteFile(cfgPath, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pipelines.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := (&pipelines.Runner{Cfg: cfg}).Run(context.Background(), pipelines.Options{
+		Steps: pipelines.AllSteps, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "no file matches") || !strings.Contains(err.Error(), "allow_empty") {
+		t.Fatalf("run: %v, want an error naming the path and allow_empty", err)
+	}
+	if rep != nil && len(rep.Published) > 0 {
+		t.Errorf("published %v from a source with no file", rep.Published)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wh", "marts")); !os.IsNotExist(err) {
+		t.Errorf("marts directory exists after the failed run (%v)", err)
+	}
 }
