@@ -45,9 +45,12 @@ func ParseDecimal(s string) (scaled int64, rounded bool, err error) {
 	case '+':
 		s = s[1:]
 	}
-	switch strings.ToLower(s) {
-	case "nan", "inf", "infinity":
-		return 0, false, ErrNotFinite
+	if c := s[0] | 0x20; c == 'n' || c == 'i' { // lower case: no allocation on the common path
+		switch strings.ToLower(s) {
+		case "nan", "inf", "infinity":
+			return 0, false, ErrNotFinite
+		}
+		return 0, false, ErrNotANumber
 	}
 	mant, exp := s, 0
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
@@ -85,32 +88,45 @@ func ParseDecimal(s string) (scaled int64, rounded bool, err error) {
 			}
 		}
 	}
-	// value = digits × 10^(k - DecimalScale): k places to shift the
-	// unscaled digits by.
-	digits := strings.TrimLeft(intPart+frac, "0")
+	// The digits are intPart then frac, read without joining them: value
+	// = digits × 10^(k - DecimalScale), k the places to shift by.
+	n := len(intPart) + len(frac)
+	digit := func(i int) byte {
+		if i < len(intPart) {
+			return intPart[i]
+		}
+		return frac[i-len(intPart)]
+	}
+	lead := 0
+	for lead < n && digit(lead) == '0' {
+		lead++
+	}
+	sig := n - lead
 	k := exp - len(frac) + DecimalScale
+	keep := sig + k // digits of the unscaled value
 	var v int64
 	switch {
-	case digits == "":
+	case sig == 0:
+	case keep > 18:
+		return 0, false, ErrOutOfRange
 	case k >= 0:
-		if len(digits)+k > 18 {
-			return 0, false, ErrOutOfRange
+		for i := lead; i < n; i++ {
+			v = v*10 + int64(digit(i)-'0')
 		}
-		v = atoi(digits) * pow10(k)
+		v *= pow10(k)
 	default:
-		keep := len(digits) + k
-		if keep > 18 {
-			return 0, false, ErrOutOfRange
+		i := lead
+		for ; i < lead+max(keep, 0); i++ {
+			v = v*10 + int64(digit(i)-'0')
 		}
-		dropped := digits
-		if keep > 0 {
-			v, dropped = atoi(digits[:keep]), digits[keep:]
-		} else if keep < 0 {
-			dropped = "0" // below half the last place: rounds to 0
-		}
-		rounded = strings.Trim(dropped, "0") != "" || keep < 0
-		if dropped[0] >= '5' {
+		if keep >= 0 && digit(i) >= '5' {
 			v++
+		}
+		if keep < 0 {
+			rounded = true
+		}
+		for ; i < n && !rounded; i++ {
+			rounded = digit(i) != '0'
 		}
 	}
 	if v > maxScaled {
@@ -122,13 +138,6 @@ func ParseDecimal(s string) (scaled int64, rounded bool, err error) {
 	return v, rounded, nil
 }
 
-func atoi(d string) int64 {
-	var v int64
-	for i := 0; i < len(d); i++ {
-		v = v*10 + int64(d[i]-'0')
-	}
-	return v
-}
 
 // DecimalFromFloat is a float's shortest decimal text read by ParseDecimal:
 // 0.1 is 0.1000, not 0.1000000000000000055…; for sources whose values are

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 )
 
@@ -55,5 +56,25 @@ func TestParseDecimal(t *testing.T) {
 	}
 	if v, _, _ := DecimalFromFloat(0.1); v != 1000 {
 		t.Errorf("DecimalFromFloat(0.1) = %d, want 1000", v)
+	}
+}
+
+// The money parse against the float parse it replaced, on prices as
+// exports write them.
+var benchPrices = []string{"2.55", "0.85", "12.75", "1.25", "4.95", "165.00", "0.1", "1234.5", "3", "16.950000000000003"}
+
+func BenchmarkParseDecimal(b *testing.B) {
+	for i := range b.N {
+		if _, _, err := ParseDecimal(benchPrices[i%len(benchPrices)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseFloatBaseline(b *testing.B) {
+	for i := range b.N {
+		if _, err := strconv.ParseFloat(benchPrices[i%len(benchPrices)], 64); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
