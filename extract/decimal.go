@@ -138,7 +138,6 @@ func ParseDecimal(s string) (scaled int64, rounded bool, err error) {
 	return v, rounded, nil
 }
 
-
 // DecimalFromFloat is a float's shortest decimal text read by ParseDecimal:
 // 0.1 is 0.1000, not 0.1000000000000000055…; for sources whose values are
 // binary floating point already.
