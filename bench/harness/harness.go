@@ -35,7 +35,7 @@ import (
 )
 
 // Workloads lists the workloads Run knows, in report order.
-var Workloads = []string{"postgres", "csv", "transform", "pandas", "e2e", "incremental"}
+var Workloads = []string{"postgres", "cdc", "csv", "transform", "pandas", "e2e", "incremental"}
 
 // Options are what `cdw bench` passes in from its flags.
 type Options struct {
@@ -43,7 +43,10 @@ type Options struct {
 	Workloads  []string // of Workloads, or "none" to only write the report
 	Orders     int      // order lines for the csv, transform, pandas and incremental workloads
 	Sizes      []int    // order lines of the e2e workload
-	PgOrders   int      // order lines in PostgreSQL for the postgres workload
+	PgOrders   int      // order lines in PostgreSQL for the postgres and cdc workloads
+	CDCChanges int      // row changes the cdc workload streams per run
+	CDCRate    int      // transactions per second of the cdc workload's pgbench load
+	CDCSeconds int      // seconds of that load
 	Runs       int      // runs per side; the median is reported
 	MemLimit   string   // DuckDB memory_limit for cdw and the DuckDB baselines
 	PandasRows []string // rows of the pandas workload: matched, transform, segments
@@ -66,7 +69,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	b := &bench{dir: o.Dir, memLimit: o.MemLimit, out: o.Out, notes: o.Notes, python: o.Python,
-		orders: o.Orders, runs: o.Runs, pgOrders: o.PgOrders, sizes: o.Sizes, pandasRows: o.PandasRows,
+		orders: o.Orders, runs: o.Runs, pgOrders: o.PgOrders, cdcChanges: o.CDCChanges, cdcRate: o.CDCRate, cdcSeconds: o.CDCSeconds, sizes: o.Sizes, pandasRows: o.PandasRows,
 		cdwArgs: o.Cdw, w: o.Stdout}
 	if b.w == nil {
 		b.w = io.Discard
@@ -86,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	for _, w := range o.Workloads {
 		run, ok := map[string]func(context.Context) error{
-			"postgres": b.postgres, "csv": b.csv, "transform": b.transform, "pandas": b.pandas,
+			"postgres": b.postgres, "cdc": b.cdc, "csv": b.csv, "transform": b.transform, "pandas": b.pandas,
 			"e2e": b.e2e, "incremental": b.incremental, "none": func(context.Context) error { return nil },
 		}[w]
 		if !ok {
@@ -103,6 +106,7 @@ func Run(ctx context.Context, o Options) error {
 type bench struct {
 	dir, memLimit, out, notes, python string
 	orders, runs, pgOrders            int
+	cdcChanges, cdcRate, cdcSeconds   int
 	sizes                             []int
 	pandasRows                        []string
 	cdwArgs                           []string // the cdw binary and its leading arguments
@@ -538,26 +542,13 @@ func (b *bench) incremental(ctx context.Context) error {
 // postgres: PostgreSQL → raw Parquet against psql \copy to /dev/null, on a
 // throwaway server started here.
 func (b *bench) postgres(ctx context.Context) error {
-	pg, err := pgtest.Keep(filepath.Join(b.dir, "pg"), "shared_buffers=1GB", "max_wal_size=8GB")
+	pg, err := b.startPostgres()
 	if err != nil {
 		return err
 	}
-	defer pg.Stop()
-	db, err := sql.Open("pgx", pg.DSN)
-	if err != nil {
+	defer pg.stop()
+	if err := b.pgLoad(ctx, pg); err != nil {
 		return err
-	}
-	defer db.Close()
-	marker := filepath.Join(b.dir, "pg", fmt.Sprintf(".loaded-%d", b.pgOrders))
-	if _, err := os.Stat(marker); err != nil {
-		start := time.Now()
-		// 0.4 tickets per order gives about one wide ticket per 5 order lines.
-		n, err := sample.LoadPostgres(ctx, pg.DSN, sample.Options{Customers: max(b.pgOrders/10, 100), Orders: b.pgOrders, TicketRate: 0.4})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(b.w, "  loaded %d order lines and %d tickets in %.1fs\n", n.OrderLines, n.Tickets, time.Since(start).Seconds())
-		os.WriteFile(marker, nil, 0o644)
 	}
 	psql, err := exec.LookPath("psql")
 	if err != nil {
@@ -570,7 +561,7 @@ func (b *bench) postgres(ctx context.Context) error {
 		{"tickets", "tickets", "updated_at, ticket_id", "cursor: updated_at\n        key: [ticket_id]\n        columns: {customer_id: customer, satisfaction: csat}"},
 	} {
 		var rows int64
-		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+t.table).Scan(&rows); err != nil {
+		if err := pg.db.QueryRowContext(ctx, "SELECT count(*) FROM "+t.table).Scan(&rows); err != nil {
 			return fmt.Errorf("counting %s: %w", t.table, err)
 		}
 		cols := 13
@@ -746,6 +737,31 @@ func machineInfo(ctx context.Context, python string) [][2]string {
 		}
 	}
 	return info
+}
+
+// pgServer is the PostgreSQL of the postgres and cdc workloads, kept in
+// DIR/pg so its tables are loaded once.
+type pgServer struct {
+	*pgtest.Server
+	db *sql.DB
+}
+
+func (b *bench) startPostgres() (*pgServer, error) {
+	s, err := pgtest.Keep(filepath.Join(b.dir, "pg"), "shared_buffers=1GB", "max_wal_size=8GB")
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("pgx", s.DSN)
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return &pgServer{Server: s, db: db}, nil
+}
+
+func (s *pgServer) stop() {
+	s.db.Close()
+	s.Stop()
 }
 
 // ExecOptions are the flags of `cdw bench exec MODE`.

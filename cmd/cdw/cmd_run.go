@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -44,9 +45,17 @@ func init() {
 			source := fs.String("source", "", "only this source (comma-separated list allowed)")
 			entity := fs.String("entity", "", "only this entity: orders, tickets or contacts (comma-separated list allowed)")
 			full := fs.Bool("full-refresh", false, "re-extract everything; the new files replace the old ones when complete")
+			dropSlot := fs.Bool("drop-slot", false, "extract nothing: drop the replication slot and publication of each selected mode: cdc entity (its next extract then needs --full-refresh)")
 			return func(ctx context.Context, _ []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
 				if err != nil {
+					return err
+				}
+				if *dropSlot {
+					done, err := (&pipelines.Runner{Cfg: cfg}).DropSlots(ctx, pipelines.Options{Sources: splitList(*source), Entities: splitList(*entity)}, slog.Default())
+					for _, d := range done {
+						fmt.Println(d)
+					}
 					return err
 				}
 				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
