@@ -333,7 +333,7 @@ func (b *batch) commit(cursor json.RawMessage, unit string) error {
 		b.data = nil
 	}
 	for _, f := range b.finished {
-		added = append(added, RawFile{Path: b.x.rel(f.Path()), Rows: f.Rows(), At: now, Unit: unit})
+		added = append(added, RawFile{Path: b.x.rel(f.Path()), Rows: f.Rows(), At: now, Unit: unit, Format: RawFormat})
 		b.files++
 	}
 	b.finished = nil

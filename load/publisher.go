@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/cdwhq/cdw/internal/config"
@@ -62,6 +63,30 @@ type Marts struct {
 	// Version is the id of the version this publish makes, the same on
 	// every target ("" lets a target name it itself).
 	Version string
+	// Docs are the marts' descriptions (header comments, schema.yml), by
+	// mart name; targets publish them where BI tools read them (COMMENT ON,
+	// Parquet metadata). A mart without an entry has none.
+	Docs map[string]MartDoc
+}
+
+// MartDoc describes a mart and its columns.
+type MartDoc struct {
+	Description string
+	Columns     map[string]string // column name → description
+}
+
+// Column returns the description of a column, matched as SQL matches
+// names (case-insensitively).
+func (d MartDoc) Column(name string) string {
+	if s, ok := d.Columns[name]; ok {
+		return s
+	}
+	for c, s := range d.Columns {
+		if strings.EqualFold(c, name) {
+			return s
+		}
+	}
+	return ""
 }
 
 // Kind is a registered publish target.

@@ -58,6 +58,7 @@ type Config struct {
 	// IcebergSettings its checked form, nil when Iceberg is off.
 	Iceberg         config.Node
 	IcebergSettings *iceberg.Settings
+	Alerts          config.Node // load/alert: early-warning alerts
 
 	// Timezone is the reporting time zone (IANA name, default UTC): order
 	// days, weeks, months, recency and the seasonal index are taken in it.
@@ -111,6 +112,7 @@ type fileConfig struct {
 	Report        config.Node                    `yaml:"report"`
 	SMTP          config.Node                    `yaml:"smtp"`
 	Iceberg       config.Node                    `yaml:"iceberg"`
+	Alerts        config.Node                    `yaml:"alerts"`
 }
 
 type entryHead struct {
@@ -147,7 +149,7 @@ func parseConfig(root config.Node) (*Config, error) {
 		return nil, fmt.Errorf("resolving %s: %w", root.File, err)
 	}
 	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB,
-		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP, Iceberg: fc.Iceberg}
+		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP, Iceberg: fc.Iceberg, Alerts: fc.Alerts}
 	c.Warehouse = c.path(fc.Warehouse, "cdw-data")
 	if c.IcebergSettings, err = iceberg.Parse(fc.Iceberg, c.Warehouse, c.BaseDir); err != nil {
 		return nil, err

@@ -196,6 +196,30 @@ func checkCDNOWFit(t *testing.T, db *sql.DB) {
 			t.Errorf("BG/NBD %s = %.4f, published %.3f", c.name, c.got, c.want)
 		}
 	}
+	// Pareto/NBD, FHL 2005: r 0.553, α 10.578, s 0.606, β 11.669 (weeks;
+	// β is flat in the likelihood, see transform/clv TestCDNOWParetoNBDMatchesPublished).
+	var pr, pa, ps, pb float64
+	var model, reason string
+	if err := db.QueryRow(`SELECT pnbd_r, pnbd_alpha, pnbd_s, pnbd_beta, model, model_reason FROM clv_params`).Scan(&pr, &pa, &ps, &pb, &model, &reason); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"r", pr, 0.553}, {"alpha per week", pa / 7, 10.578}, {"s", ps, 0.606}, {"beta per week", pb / 7, 11.669}} {
+		if math.Abs(c.got-c.want) > 0.002 {
+			t.Errorf("Pareto/NBD %s = %.4f, published %.3f", c.name, c.got, c.want)
+		}
+	}
+	t.Logf("model %s: %s", model, reason)
+	var rows, chosen int
+	if err := db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE chosen AND model = ?) FROM clv_model
+		WHERE loglik < 0 AND holdout_loglik < 0 AND NOT at_boundary AND fallback = ''`, model).Scan(&rows, &chosen); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 || chosen != 1 || !strings.Contains(reason, "holdout") {
+		t.Errorf("clv_model: %d fitted rows, %d chosen (want 2 and 1, chosen by holdout); reason %q", rows, chosen, reason)
+	}
 }
 
 func contains(ss []string, s string) bool {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/transform"
 )
 
 // A publish is one version id across every target. The ledger
@@ -100,13 +101,13 @@ type PublishOutcome struct {
 
 // publishVersion publishes names to every target as one new version, or
 // nothing when the marts and targets are what the current version holds.
-func (r *Runner) publishVersion(ctx context.Context, db *sql.DB, names []string, log *slog.Logger) (PublishOutcome, error) {
+func (r *Runner) publishVersion(ctx context.Context, db *sql.DB, names []string, docs map[string]load.MartDoc, log *slog.Logger) (PublishOutcome, error) {
 	dir := r.Cfg.Warehouse
 	targets, err := r.PublishTargets()
 	if err != nil {
 		return PublishOutcome{}, err
 	}
-	fp, err := fingerprint(ctx, db, names, r.Cfg.Publish)
+	fp, err := fingerprint(ctx, db, names, docs, r.Cfg.Publish)
 	if err != nil {
 		return PublishOutcome{}, err
 	}
@@ -133,7 +134,7 @@ func (r *Runner) publishVersion(ctx context.Context, db *sql.DB, names []string,
 	}
 	now := time.Now().UTC()
 	id := fmt.Sprintf("%06d-%s", seq+1, now.Format("20060102T150405Z"))
-	marts := load.Marts{DB: db, Names: names, Dir: dir, Version: id}
+	marts := load.Marts{DB: db, Names: names, Dir: dir, Version: id, Docs: docs}
 	for i, t := range targets {
 		if err := t.Publisher.Publish(ctx, marts); err != nil {
 			err = fmt.Errorf("publishing version %s to %s: %w", id, t.Kind, err)
@@ -204,8 +205,14 @@ func allServe(ctx context.Context, targets []PublishTarget, id string) bool {
 // fingerprint hashes the published marts' content (columns, types, and an
 // order-independent sum of row hashes) with the targets' settings, so an
 // unchanged publish is recognised without comparing files.
-func fingerprint(ctx context.Context, db *sql.DB, names []string, targets []PublishConfig) (string, error) {
+func fingerprint(ctx context.Context, db *sql.DB, names []string, docs map[string]load.MartDoc, targets []PublishConfig) (string, error) {
 	h := sha256.New()
+	// Descriptions are published too: a new one is a new version.
+	js, err := json.Marshal(docs) // map keys come out sorted
+	if err != nil {
+		return "", fmt.Errorf("fingerprinting the marts' descriptions: %w", err)
+	}
+	fmt.Fprintf(h, "docs %s\n", js)
 	for _, t := range targets {
 		opts, err := yaml.Marshal(t.Options.Y)
 		if err != nil {
@@ -327,4 +334,27 @@ func (r *Runner) Rollback(ctx context.Context) (string, error) {
 		ledger.Versions = append(ledger.Versions, *ledger.Current)
 	}
 	return target, ledger.write(r.Cfg.Warehouse)
+}
+
+// martDocs collects the descriptions of the marts to publish: each model's
+// and its columns' (header comments, properties files).
+func martDocs(p *transform.Project, names []string) map[string]load.MartDoc {
+	out := map[string]load.MartDoc{}
+	for _, n := range names {
+		m, ok := p.Model(n)
+		if !ok || m.Header.Description == "" && len(m.Header.Columns) == 0 {
+			continue
+		}
+		d := load.MartDoc{Description: m.Header.Description}
+		for _, c := range m.Header.Columns {
+			if c.Description != "" {
+				if d.Columns == nil {
+					d.Columns = map[string]string{}
+				}
+				d.Columns[c.Name] = c.Description
+			}
+		}
+		out[n] = d
+	}
+	return out
 }

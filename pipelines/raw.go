@@ -59,10 +59,18 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 		return nil, nil, err
 	}
 	files := map[string][]string{} // source_entity → absolute paths
+	// and of those, the files written before money was DECIMAL (RawFormat
+	// 2): read apart and cast, since one read_parquet over both would take
+	// DOUBLE for both.
+	oldFiles := map[string]bool{}
 	for _, st := range states {
 		for _, f := range st.Files {
 			key := st.Source + "_" + st.Entity
-			files[key] = append(files[key], filepath.Join(cfg.Warehouse, filepath.FromSlash(f.Path)))
+			p := filepath.Join(cfg.Warehouse, filepath.FromSlash(f.Path))
+			files[key] = append(files[key], p)
+			if f.Format < extract.RawFormat {
+				oldFiles[p] = true
+			}
 		}
 	}
 	var views []rawView
@@ -77,21 +85,33 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 				continue
 			}
 			view := s.Name + "_" + name
-			body := empty
 			// The shape is the view without its file list: sources and
 			// columns. Whether there are files at all does not count, so
 			// a first file extends the relation rather than reshaping it.
 			read := func(list string) string {
-				return fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
-					empty, load.QuoteString(s.Name), list)
+				return canonicalTypes(ent, fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
+					empty, load.QuoteString(s.Name), list))
 			}
 			shape := read("…")
-			if fs := files[view]; len(fs) > 0 {
-				quoted := make([]string, len(fs))
-				for i, f := range fs {
-					quoted[i] = load.QuoteString(f)
+			body := empty
+			var current, old []string
+			for _, f := range files[view] {
+				if oldFiles[f] {
+					old = append(old, load.QuoteString(f))
+				} else {
+					current = append(current, load.QuoteString(f))
 				}
-				body = read(strings.Join(quoted, ", "))
+			}
+			switch {
+			case len(current) > 0 && len(old) > 0:
+				body = read(strings.Join(current, ", ")) + "\nUNION ALL BY NAME\n" + read(strings.Join(old, ", "))
+			case len(current) > 0:
+				body = read(strings.Join(current, ", "))
+			case len(old) > 0:
+				body = read(strings.Join(old, ", "))
+			}
+			if len(old) > 0 {
+				shape += "\n-- and files of raw format 0"
 			}
 			views = append(views, rawView{view, body})
 			inputs["raw."+view] = transform.RawInput{Shape: shape, Files: files[view]}
@@ -132,6 +152,25 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 		}
 	}
 	return views, inputs, nil
+}
+
+// canonicalTypes casts the entity's Decimal columns of a relation that has
+// every canonical column to DECIMAL(18,4): a source's own numeric type
+// (PostgreSQL numeric(12,2), float8) or a file written as DOUBLE by an
+// earlier version becomes the canonical type, and the union of the sources
+// stays exact.
+func canonicalTypes(e extract.Entity, rel string) string {
+	var casts []string
+	for _, c := range e.Columns {
+		if c.Type == extract.Decimal {
+			q := load.QuoteIdent(c.Name)
+			casts = append(casts, fmt.Sprintf("CAST(%s AS %s) AS %s", q, c.Type.DuckDB(), q))
+		}
+	}
+	if len(casts) == 0 {
+		return rel
+	}
+	return "SELECT * REPLACE (" + strings.Join(casts, ", ") + ") FROM (" + rel + ")"
 }
 
 // emptySelect is a typed, empty relation with the entity's canonical columns,

@@ -218,7 +218,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 		if err != nil {
 			return err
 		}
-		out, err := r.publishVersion(ctx, db, names, log)
+		out, err := r.publishVersion(ctx, db, names, martDocs(project, names), log)
 		if err != nil {
 			return err
 		}

@@ -54,6 +54,10 @@ func LoadDBTProject(dir string) (*DBTProject, error) {
 		Vars       map[string]any `yaml:"vars"`
 		Models     map[string]any `yaml:"models"`
 		Seeds      map[string]any `yaml:"seeds"`
+		// What cdw does not run: refused, not skipped in silence.
+		SnapshotPaths []string `yaml:"snapshot-paths"`
+		OnRunStart    any      `yaml:"on-run-start"`
+		OnRunEnd      any      `yaml:"on-run-end"`
 	}
 	if err := yaml.Unmarshal(data, &y); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
@@ -66,6 +70,18 @@ func LoadDBTProject(dir string) (*DBTProject, error) {
 	def := func(s *[]string, d string) {
 		if len(*s) == 0 {
 			*s = []string{d}
+		}
+	}
+	for key, hook := range map[string]any{"on-run-start": y.OnRunStart, "on-run-end": y.OnRunEnd} {
+		if hook != nil {
+			return nil, fmt.Errorf("%s: %s hooks are not supported: run the statements as a model or a test", file, key)
+		}
+	}
+	def(&y.SnapshotPaths, "snapshots")
+	for _, sp := range y.SnapshotPaths {
+		snaps, _ := filepath.Glob(filepath.Join(dir, sp, "*.sql"))
+		if len(snaps) > 0 {
+			return nil, fmt.Errorf("%s: dbt snapshots are not supported (%s): write an incremental model with unique_key instead", file, snaps[0])
 		}
 	}
 	def(&p.ModelPaths, "models")

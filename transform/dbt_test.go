@@ -43,6 +43,10 @@ func TestDBTProjectRunsUnchanged(t *testing.T) {
 	if m, _ := p.Model("customers"); len(m.Header.Columns) != 2 || m.Header.Columns[0].Description != "The customer's id in the shop." {
 		t.Errorf("customers columns = %+v", m.Header.Columns)
 	}
+	if m, _ := p.Model("orders"); len(m.Header.Columns) < 1 || m.Header.Columns[0].Name != "status" ||
+		!strings.HasPrefix(m.Header.Columns[0].Description, "Orders can be one of: placed") {
+		t.Errorf("orders.status: the {{ doc() }} block was not used: %+v", m.Header.Columns)
+	}
 	db := emptyWarehouse(t)
 	t.Setenv("JAFFLE_REGION", "us")
 	r := &Runner{DB: db, Vars: proj.Vars}
@@ -207,6 +211,38 @@ func TestPropertiesErrorsNameFileAndLine(t *testing.T) {
 		"models:\n  - name: a\n    columns:\n      - name: x\n        tests:\n          - relationships: {field: id}": "relationships needs to: ref('model')",
 	} {
 		msg := loadErr(t, files("sql", nil), files("models", map[string]string{"a.sql": "SELECT 1 AS x", "schema.yml": yml}))
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q, want %q", msg, want)
+		}
+	}
+}
+
+// TestDBTProjectRefusesWhatCdwDoesNotRun: snapshots and on-run hooks are
+// errors naming the file, not skipped in silence.
+func TestDBTProjectRefusesWhatCdwDoesNotRun(t *testing.T) {
+	for name, c := range map[string]struct{ project, file, want string }{
+		"snapshot": {"name: p\n", "snapshots/orders_snapshot.sql", "dbt snapshots are not supported"},
+		"hook":     {"name: p\non-run-end: [\"grant select on all tables in schema main to bi\"]\n", "", "on-run-end hooks are not supported"},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "dbt_project.yml"), []byte(c.project), 0o644)
+		if c.file != "" {
+			os.MkdirAll(filepath.Join(dir, filepath.Dir(c.file)), 0o755)
+			os.WriteFile(filepath.Join(dir, c.file), []byte("{% snapshot s %}select 1{% endsnapshot %}"), 0o644)
+		}
+		_, err := LoadDBTProject(dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "dbt_project.yml") {
+			t.Errorf("%s: %v, want %q naming dbt_project.yml", name, err, c.want)
+		}
+	}
+}
+
+func TestDocBlockErrors(t *testing.T) {
+	for yml, want := range map[string]string{
+		"models:\n  - name: a\n    description: '{{ doc(\"nope\") }}'": "models/schema.yml:2: model a: {{ doc('nope') }}: no {% docs nope %} block",
+		"models:\n  - name: a\n    description: '{{ var(\"x\") }}'":    "a description may use only {{ doc('name') }}",
+	} {
+		msg := loadErr(t, files("sql", nil), files("models", map[string]string{"a.sql": "SELECT 1 AS x", "schema.yml": yml, "docs.md": "{% docs other %}x{% enddocs %}"}))
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q, want %q", msg, want)
 		}

@@ -82,6 +82,7 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 	var all []*Model
 	var schemas []*schemaFile
 	testFiles := map[string]*DataTest{} // later roots replace by name, like models
+	docBlocks := docs{}                 // dbt's {% docs name %} blocks in .md files
 	under := func(dir, folder string) bool { return dir == folder || strings.HasPrefix(dir, folder+"/") }
 	for ri, root := range roots {
 		builtin := ri == 0 && !opts.NoBuiltins
@@ -109,7 +110,7 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 			}
 			switch {
 			case kind == SeedsRoot && ext == ".csv":
-			case kind == ModelsRoot && (ext == ".yml" || ext == ".yaml"):
+			case kind == ModelsRoot && (ext == ".yml" || ext == ".yaml" || ext == ".md"):
 			case ext == ".sql":
 			default:
 				return nil
@@ -140,6 +141,8 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 				inRoot[m.Name] = file
 				all = append(all, m)
 				return nil
+			case ext == ".md":
+				return docBlocks.add(file, string(data))
 			case ext != ".sql":
 				sf, err := parseSchemaFile(file, data)
 				if err != nil {
@@ -231,7 +234,7 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 	described := map[string]bool{}
 	for _, m := range all {
 		if sm := props[m.Name]; sm != nil && !m.Builtin && !m.disabled {
-			if err := sm.apply(propsFile[m.Name], m); err != nil {
+			if err := sm.apply(propsFile[m.Name], m, docBlocks); err != nil {
 				return nil, err
 			}
 			described[m.Name] = true

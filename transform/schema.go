@@ -160,11 +160,15 @@ func (sf *schemaFile) sourceFreshness() ([]SourceFreshness, error) {
 }
 
 // apply adds a properties entry's descriptions and tests to its model.
-func (sm *schemaModel) apply(file string, m *Model) error {
-	if sm.Description != "" {
-		m.Header.Description = strings.TrimSpace(sm.Description)
-	}
+func (sm *schemaModel) apply(file string, m *Model, blocks docs) error {
 	at := func(err error) error { return fmt.Errorf("%s:%d: model %s: %w", file, sm.line, sm.Name, err) }
+	if sm.Description != "" {
+		d, err := blocks.expand(sm.Description)
+		if err != nil {
+			return at(err)
+		}
+		m.Header.Description = d
+	}
 	for _, n := range append(sm.Tests, sm.DataTests...) {
 		ts, err := genericTest(n, "")
 		if err != nil {
@@ -177,6 +181,11 @@ func (sm *schemaModel) apply(file string, m *Model) error {
 			return at(fmt.Errorf("a column needs a name"))
 		}
 		if c.Description != "" {
+			d, err := blocks.expand(c.Description)
+			if err != nil {
+				return fmt.Errorf("%s:%d: model %s, column %s: %w", file, sm.line, sm.Name, c.Name, err)
+			}
+			c.Description = d
 			found := false
 			for i := range m.Header.Columns {
 				if strings.EqualFold(m.Header.Columns[i].Name, c.Name) {
@@ -302,4 +311,44 @@ func (sf *schemaFile) seedTypes() map[string]map[string]string {
 		out[strings.ToLower(s.Name)] = types
 	}
 	return out
+}
+
+// docs are dbt's doc blocks, {% docs name %}…{% enddocs %} in .md files
+// beside the models, which descriptions name with {{ doc('name') }}.
+type docs map[string]string
+
+var (
+	docBlock = regexp.MustCompile(`(?s)\{%-?\s*docs\s+(\w+)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}`)
+	docCall  = regexp.MustCompile(`\{\{-?\s*doc\(\s*['"](\w+)['"]\s*\)\s*-?\}\}`)
+)
+
+func (d docs) add(file, src string) error {
+	for _, g := range docBlock.FindAllStringSubmatch(src, -1) {
+		if _, dup := d[g[1]]; dup {
+			return fmt.Errorf("%s: doc block %s is defined twice", file, g[1])
+		}
+		d[g[1]] = strings.TrimSpace(g[2])
+	}
+	return nil
+}
+
+// expand replaces {{ doc('name') }} in a description with the block's
+// text; any other templating in a description is an error.
+func (d docs) expand(desc string) (string, error) {
+	var err error
+	out := docCall.ReplaceAllStringFunc(desc, func(call string) string {
+		name := docCall.FindStringSubmatch(call)[1]
+		text, ok := d[name]
+		if !ok && err == nil {
+			err = fmt.Errorf("{{ doc('%s') }}: no {%% docs %s %%} block in the project's .md files", name, name)
+		}
+		return text
+	})
+	if err != nil {
+		return "", err
+	}
+	if hasTemplate(out) {
+		return "", fmt.Errorf("a description may use only {{ doc('name') }}, got %q", strings.TrimSpace(desc))
+	}
+	return strings.TrimSpace(out), nil
 }

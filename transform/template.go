@@ -17,6 +17,7 @@ import (
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
+	"github.com/nikolalohinski/gonja/v2/parser"
 )
 
 // Templating is Jinja (gonja v2) with dbt's context: ref, source, var,
@@ -47,6 +48,23 @@ var tplConfig = func() *config.Config {
 	return c
 }()
 
+// tplEnv is gonja's environment without the tags that read other files
+// ({% include %}, {% import %}, {% from %}, {% extends %}, {% block %}):
+// a model is one file, and gonja's include of a name its loader lacks
+// crashes instead of failing. A model using one gets gonja's parse error
+// for an unknown tag, naming the file and line.
+var tplEnv = func() *exec.Environment {
+	tags := map[string]parser.ControlStructureParser{}
+	for _, name := range []string{"autoescape", "filter", "for", "if", "macro", "raw", "set", "with", "do", "break", "continue", "trans", "call"} {
+		if p, ok := gonja.DefaultEnvironment.ControlStructures.Get(name); ok {
+			tags[name] = p
+		}
+	}
+	env := *gonja.DefaultEnvironment
+	env.ControlStructures = exec.NewControlStructureSet(tags)
+	return &env
+}()
+
 // parseTemplate parses one file; file names the errors.
 func parseTemplate(file, src string) (*exec.Template, error) {
 	id := "/" + strings.TrimPrefix(file, "/")
@@ -54,7 +72,7 @@ func parseTemplate(file, src string) (*exec.Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	t, err := exec.NewTemplate(id, tplConfig, loader, gonja.DefaultEnvironment)
+	t, err := exec.NewTemplate(id, tplConfig, loader, tplEnv)
 	if err != nil {
 		return nil, templateError(file, src, err)
 	}
@@ -159,7 +177,7 @@ func (r *rendering) render() (string, error) {
 		Context:           gonja.DefaultContext.Inherit(),
 		Filters:           gonja.DefaultEnvironment.Filters,
 		Tests:             gonja.DefaultEnvironment.Tests,
-		ControlStructures: gonja.DefaultEnvironment.ControlStructures,
+		ControlStructures: tplEnv.ControlStructures,
 		Methods:           gonja.DefaultEnvironment.Methods,
 	}
 	r.globals(env.Context)

@@ -150,3 +150,20 @@ func TestTemplatedErrorPointsIntoTheFile(t *testing.T) {
 		t.Errorf("env_var value in the error: %q", msg)
 	}
 }
+
+// TestTagsReadingOtherFilesAreErrors: {% include %} used to crash the
+// process inside gonja (its loader has no other file); it and the other
+// tags that read files are a template error naming the file and line.
+func TestTagsReadingOtherFilesAreErrors(t *testing.T) {
+	for sql, want := range map[string]string{
+		"{% include 'x.sql' %}\nSELECT 1 AS x":       "models/a.sql:1: template error: ControlStructure 'include' not found",
+		"SELECT 1 AS x\n{% import 'm.sql' as m %}":   "models/a.sql:2: template error: ControlStructure 'import' not found",
+		"{% extends 'base.sql' %}":                   "models/a.sql:1: template error: ControlStructure 'extends' not found",
+		"SELECT 1 AS x\n{% from 'm.sql' import y %}": "models/a.sql:2: template error: ControlStructure 'from' not found",
+		"{% snapshot s %}select 1{% endsnapshot %}":  "models/a.sql:1: template error: ControlStructure 'snapshot' not found",
+	} {
+		if msg := loadErr(t, files("sql", nil), files("models", map[string]string{"a.sql": sql})); !strings.Contains(msg, want) {
+			t.Errorf("%q: %s, want %q", sql, msg, want)
+		}
+	}
+}

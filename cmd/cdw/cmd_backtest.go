@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/backtest"
 	"github.com/cdwhq/cdw/pipelines"
@@ -17,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "backtest",
 		summary: "Build the marts as of a past date from raw (nothing published) and score churn, P(alive), purchases and spend against what happened next.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			cutoff := fs.String("cutoff", "", "the day the marts are built as of (YYYY-MM-DD), required")
 			horizon := fs.String("horizon", "90d", "how long after the cutoff the outcome is measured: days (90d) or weeks (39w)")
@@ -62,6 +63,9 @@ func init() {
 func printBacktest(w io.Writer, r *backtest.Result) {
 	fmt.Fprintf(w, "Backtest: marts as of %s, outcome %d days to %s (last order %s), model %s\n",
 		r.Cutoff, r.Horizon, mustDate(r.Cutoff).AddDate(0, 0, r.Horizon).Format(time.DateOnly), r.LastOrder, r.Model)
+	if r.ModelReason != "" {
+		fmt.Fprintf(w, "purchase model %s: %s\n", r.Model, r.ModelReason)
+	}
 	fmt.Fprintf(w, "%d customers, %d churned (no purchase in the horizon): base rate %.3f\n\n", r.Customers, r.Churned, r.BaseRate)
 	t := &table{header: []string{"churn ranking", "AUC", "top-decile precision", "top-decile lift"}}
 	for _, k := range append([]backtest.Ranking{r.Churn}, r.Baselines...) {

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/extract/sample"
 	"github.com/cdwhq/cdw/pipelines"
@@ -39,24 +40,29 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "Benchmark cdw against psql, DuckDB, pandas at scale and write BENCHMARKS.md.",
-		usage:   "[exec MODE flags…]",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		sub: []*command{{
+			name:    "exec",
+			usage:   "MODE [flags…]",
+			summary: "What the measured child processes run: sql, extract, transform or direct.",
+			setup:   benchExec,
+		}},
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			b := &bench{}
 			fs.StringVar(&b.dir, "dir", "/work/bench-data", "directory for generated data, warehouses, logs and results (needs tens of GB at 100M)")
 			fs.IntVar(&b.orders, "orders", 10_000_000, "order lines for the CSV, transform, pandas and incremental workloads")
 			fs.IntVar(&b.runs, "runs", 5, "runs per side; the median is reported")
-			workloads := fs.String("workloads", "csv,transform,pandas,incremental,e2e", "comma-separated: postgres, csv, transform, pandas, e2e, incremental; none = only write the report")
+			workloads := fs.String("workloads", "csv,transform,pandas,incremental,e2e", "comma-separated: postgres, cdc, csv, transform, pandas, e2e, incremental; none = only write the report")
 			sizes := fs.String("e2e-sizes", "1000000,10000000", "order lines for the end-to-end workload (comma-separated); 100000000 runs once")
-			fs.IntVar(&b.pgOrders, "pg-orders", 5_000_000, "order lines in PostgreSQL for the postgres workload")
+			fs.IntVar(&b.pgOrders, "pg-orders", 5_000_000, "order lines in PostgreSQL for the postgres and cdc workloads")
+			fs.IntVar(&b.cdcChanges, "cdc-changes", 5_000_000, "row changes the cdc workload streams per run (at most the orders table's rows)")
+			fs.IntVar(&b.cdcRate, "cdc-rate", 500, "transactions per second of the cdc workload's steady pgbench load")
+			fs.IntVar(&b.cdcSeconds, "cdc-seconds", 60, "seconds of the cdc workload's steady pgbench load")
 			fs.StringVar(&b.memLimit, "memory-limit", "3GB", "DuckDB memory_limit for cdw and the DuckDB baselines")
 			fs.StringVar(&b.out, "out", "BENCHMARKS.md", "report to write")
 			pandasRows := fs.String("pandas-rows", "matched,transform,segments", "rows of the pandas workload: matched (extract + transform, same definitions), transform (transform step only), segments (the customer_segments mart)")
 			fs.StringVar(&b.notes, "notes", "bench/NOTES.md", "markdown appended to the report (profiles, analysis); skipped when missing")
 			smoke := fs.Bool("smoke", false, "tiny sizes, 1 run, every workload but postgres: checks the harness works")
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 && args[0] == "exec" {
-					return benchExec(ctx, args[1:])
-				}
 				if len(args) > 0 {
 					return fmt.Errorf("unexpected arguments %q", args)
 				}
@@ -90,7 +96,7 @@ func init() {
 				}
 				for _, w := range splitList(*workloads) {
 					run, ok := map[string]func(context.Context) error{
-						"postgres": b.postgres, "csv": b.csv, "transform": b.transform, "pandas": b.pandas,
+						"postgres": b.postgres, "cdc": b.cdc, "csv": b.csv, "transform": b.transform, "pandas": b.pandas,
 						"e2e": b.e2e, "incremental": b.incremental, "none": func(context.Context) error { return nil },
 					}[w]
 					if !ok {
@@ -116,6 +122,7 @@ var (
 type bench struct {
 	dir, self, memLimit, out, notes string
 	orders, runs, pgOrders          int
+	cdcChanges, cdcRate, cdcSeconds int
 	sizes                           []int
 	pandasRows                      []string
 }
@@ -545,16 +552,8 @@ func (b *bench) postgres(ctx context.Context) error {
 		return err
 	}
 	defer pg.stop()
-	marker := filepath.Join(b.dir, "pg", fmt.Sprintf(".loaded-%d", b.pgOrders))
-	if _, err := os.Stat(marker); err != nil {
-		start := time.Now()
-		// 0.4 tickets per order gives about one wide ticket per 5 order lines.
-		n, err := sample.LoadPostgres(ctx, pg.dsn, sample.Options{Customers: max(b.pgOrders/10, 100), Orders: b.pgOrders, TicketRate: 0.4})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "  loaded %d order lines and %d tickets in %.1fs\n", n.OrderLines, n.Tickets, time.Since(start).Seconds())
-		os.WriteFile(marker, nil, 0o644)
+	if err := b.pgLoad(ctx, pg); err != nil {
+		return err
 	}
 	psql, err := exec.LookPath("psql")
 	if err != nil {
@@ -775,7 +774,7 @@ func startPostgres(ctx context.Context, dir string) (*pgServer, error) {
 			return nil, fmt.Errorf("initdb: %v: %s", err, out)
 		}
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB -c max_wal_size=8GB", s.port, dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB -c max_wal_size=8GB -c wal_level=logical -c max_replication_slots=10", s.port, dir)
 	if out, err := asPG(filepath.Join(s.bin, "pg_ctl"), "-D", data, "-w", "-l", filepath.Join(dir, "log"), "-o", opts, "start").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("starting PostgreSQL: %v: %s", err, out)
 	}
@@ -805,11 +804,7 @@ func (s *pgServer) stop() {
 // profiling), "transform" (the
 // pipeline's transform step alone) and "direct" (the rendered models executed
 // in DuckDB without cdw's runner: no run records, counts or data tests).
-func benchExec(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New("bench exec needs a mode: sql, extract, transform or direct")
-	}
-	fs := flag.NewFlagSet("cdw bench exec "+args[0], flag.ContinueOnError)
+func benchExec(fs *pflag.FlagSet) func(context.Context, []string) error {
 	script := fs.String("script", "", "SQL to run (sql)")
 	memLimit := fs.String("memory-limit", "", "DuckDB memory_limit (sql)")
 	cfgPath := fs.String("config", "", "config file (transform, direct)")
@@ -818,11 +813,17 @@ func benchExec(ctx context.Context, args []string) error {
 	sel := fs.String("select", "", "model selection (transform)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	fullRefresh := fs.Bool("full-refresh", false, "rebuild the selected models even when up to date (transform)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return errors.New("bench exec needs one mode: sql, extract, transform or direct")
+		}
+		return benchExecMode(ctx, args[0], *script, *memLimit, *cfgPath, *dbPath, *entity, *sel, *cpuProfile, *fullRefresh)
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+}
+
+func benchExecMode(ctx context.Context, mode, script, memLimit, cfgPath, dbPath, entity, sel, cpuProfile string, fullRefresh bool) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -832,16 +833,16 @@ func benchExec(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	switch args[0] {
+	switch mode {
 	case "extract":
-		cfg, err := pipelines.LoadConfig(*cfgPath)
+		cfg, err := pipelines.LoadConfig(cfgPath)
 		if err != nil {
 			return err
 		}
-		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Extract: true}, Pipeline: "bench", Entities: splitList(*entity)})
+		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Extract: true}, Pipeline: "bench", Entities: splitList(entity)})
 		return err
 	case "sql":
-		db, err := transform.Open(filepath.Join(os.TempDir(), fmt.Sprintf("cdw-bench-%d.duckdb", os.Getpid())), transform.Settings{MemoryLimit: *memLimit})
+		db, err := transform.Open(filepath.Join(os.TempDir(), fmt.Sprintf("cdw-bench-%d.duckdb", os.Getpid())), transform.Settings{MemoryLimit: memLimit})
 		if err != nil {
 			return err
 		}
@@ -849,19 +850,19 @@ func benchExec(ctx context.Context, args []string) error {
 			db.Close()
 			os.Remove(filepath.Join(os.TempDir(), fmt.Sprintf("cdw-bench-%d.duckdb", os.Getpid())))
 		}()
-		_, err = db.ExecContext(ctx, *script)
+		_, err = db.ExecContext(ctx, script)
 		return err
 	case "transform":
-		cfg, err := pipelines.LoadConfig(*cfgPath)
+		cfg, err := pipelines.LoadConfig(cfgPath)
 		if err != nil {
 			return err
 		}
-		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Transform: true}, Pipeline: "bench", Select: *sel, FullRefresh: *fullRefresh})
+		_, err = (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{Steps: pipelines.Steps{Transform: true}, Pipeline: "bench", Select: sel, FullRefresh: fullRefresh})
 		return err
 	case "direct":
-		return runDirect(ctx, *cfgPath, *dbPath)
+		return runDirect(ctx, cfgPath, dbPath)
 	}
-	return fmt.Errorf("bench exec: unknown mode %q", args[0])
+	return fmt.Errorf("bench exec: unknown mode %q", mode)
 }
 
 // runDirect builds every model in a fresh DuckDB file the plain way: the raw

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/pipelines"
 )
@@ -13,7 +14,7 @@ func init() {
 	register(&command{
 		name:    "docs",
 		summary: "Write the documentation site (models, SQL, columns, tests with last results, lineage graph) as static HTML.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			dir := fs.String("out", "", "folder to write the site into (default: docs/ in the warehouse directory)")
 			return func(ctx context.Context, _ []string) error {

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/extract/sample"
 )
@@ -15,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "gen",
 		summary: "Generate deterministic synthetic orders, tickets and contacts at any size, as CSV or Parquet files or into PostgreSQL.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			var o sample.Options
 			fs.IntVar(&o.Customers, "customers", 3000, "number of customers")
 			fs.IntVar(&o.Orders, "orders", 0, "target number of order lines (0: the demo's natural purchase rates)")

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/transform"
@@ -14,13 +15,14 @@ func init() {
 	register(&command{
 		name:    "models",
 		summary: "List the models in dependency order with materialization, dependencies and description.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			columns := fs.Bool("columns", false, "also list each model's documented columns")
 			status := fs.Bool("status", false, "show what the next run would do: which models are up to date, which it would rebuild and why")
 			sel := selectFlag(fs)
 			var graph graphFlag
 			fs.Var(&graph, "graph", "print the DAG instead of a table: --graph (Mermaid) or --graph dot")
+			fs.Lookup("graph").NoOptDefVal = "mermaid"
 			return func(ctx context.Context, args []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
 				if err != nil {
@@ -30,14 +32,10 @@ func init() {
 				if err != nil {
 					return err
 				}
-				// "--graph dot": a bool-style flag leaves the format as an
-				// argument and stops flag parsing, so parse the rest again.
-				if graph == "true" && len(args) > 0 && (args[0] == "dot" || args[0] == "mermaid") {
-					graph = graphFlag(args[0])
-					if err := fs.Parse(args[1:]); err != nil {
-						return err
-					}
-					args = fs.Args()
+				// "--graph dot": a flag with an optional value leaves the
+				// format as an argument.
+				if graph == "mermaid" && len(args) > 0 && (args[0] == "dot" || args[0] == "mermaid") {
+					graph, args = graphFlag(args[0]), args[1:]
 				}
 				if len(args) > 0 {
 					return fmt.Errorf("unexpected arguments %q", args)
@@ -50,11 +48,7 @@ func init() {
 					return printStatuses(ctx, cfg, *sel)
 				}
 				if graph != "" {
-					format := string(graph)
-					if format == "true" {
-						format = "mermaid"
-					}
-					return transform.WriteGraph(out, models, format)
+					return transform.WriteGraph(out, models, string(graph))
 				}
 				t := &table{header: []string{"#", "model", "materialized", "published", "depends on", "file"}}
 				for i, m := range models {
@@ -83,7 +77,7 @@ func init() {
 	register(&command{
 		name:    "runs",
 		summary: "Show the run history: last runs with status, duration, rows and error.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			n := fs.Int("n", 20, "how many runs to show")
 			return func(ctx context.Context, _ []string) error {
@@ -140,4 +134,4 @@ type graphFlag string
 
 func (g *graphFlag) String() string     { return string(*g) }
 func (g *graphFlag) Set(v string) error { *g = graphFlag(v); return nil }
-func (g *graphFlag) IsBoolFlag() bool   { return true }
+func (g *graphFlag) Type() string       { return "format" }

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/pipelines"
@@ -19,7 +20,7 @@ func init() {
 		name:    "new",
 		usage:   "model NAME",
 		summary: "Scaffold a new model file with its header filled in (in the first models: directory, or --dir).",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			dir := fs.String("dir", "", "directory for the file (default: the first models: directory of the config)")
 			mat := fs.String("materialized", "table", "view, table or incremental")

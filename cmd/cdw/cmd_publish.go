@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/load"
 	"github.com/cdwhq/cdw/pipelines"
@@ -16,8 +17,9 @@ import (
 func init() {
 	register(&command{
 		name:    "publish",
+		tables:  true,
 		summary: "Publish the marts from the current warehouse again, or --rollback to the previously published version.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			rollback := fs.Bool("rollback", false, "switch every target back to the newest earlier version that all of them keep")
 			status := fs.Bool("status", false, "show the version each target serves and the versions it keeps")

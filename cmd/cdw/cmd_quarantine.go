@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/pipelines"
 )
@@ -12,7 +13,7 @@ func init() {
 	register(&command{
 		name:    "quarantine",
 		summary: "List the rejected rows of the committed files, grouped by reason with an example each, and what to change.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			source := fs.String("source", "", "only this source")
 			entity := fs.String("entity", "", "only this entity")

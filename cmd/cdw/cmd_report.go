@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/load/report"
 	"github.com/cdwhq/cdw/pipelines"
@@ -13,7 +14,7 @@ func init() {
 	register(&command{
 		name:    "report",
 		summary: "Build the executive segment summary from the published marts, save it under reports/ and e-mail it.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			outFile := fs.String("out", "", "write the HTML report to this file and stop (no save, no e-mail)")
 			unit := fs.String("unit", "", "with --out: only this business unit")

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/cdwhq/cdw/extract"
@@ -17,8 +18,9 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
+		tables:  true,
 		summary: "Run the pipeline once: extract every source, build the models, publish the marts.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			full := fs.Bool("full-refresh", false, "re-extract everything instead of only new and changed rows, and rebuild every model (incremental ones from scratch)")
 			sel := selectFlag(fs)
@@ -36,15 +38,24 @@ func init() {
 	})
 	register(&command{
 		name:    "extract",
+		tables:  true,
 		summary: "Extract sources into the raw Parquet layer, without transforming or publishing.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			source := fs.String("source", "", "only this source (comma-separated list allowed)")
 			entity := fs.String("entity", "", "only this entity: orders, tickets or contacts (comma-separated list allowed)")
 			full := fs.Bool("full-refresh", false, "re-extract everything; the new files replace the old ones when complete")
+			dropSlot := fs.Bool("drop-slot", false, "extract nothing: drop the replication slot and publication of each selected mode: cdc entity (its next extract then needs --full-refresh)")
 			return func(ctx context.Context, _ []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
 				if err != nil {
+					return err
+				}
+				if *dropSlot {
+					done, err := (&pipelines.Runner{Cfg: cfg}).DropSlots(ctx, pipelines.Options{Sources: splitList(*source), Entities: splitList(*entity)}, slog.Default())
+					for _, d := range done {
+						fmt.Println(d)
+					}
 					return err
 				}
 				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
@@ -57,7 +68,7 @@ func init() {
 	})
 }
 
-func configFlag(fs *flag.FlagSet) *string {
+func configFlag(fs *pflag.FlagSet) *string {
 	def := "cdw.yaml"
 	if env := os.Getenv("CDW_CONFIG"); env != "" {
 		def = env
@@ -135,7 +146,7 @@ func printReport(rep *pipelines.Report) {
 }
 
 // selectFlag is the --select flag shared by run, test and models.
-func selectFlag(fs *flag.FlagSet) *string {
+func selectFlag(fs *pflag.FlagSet) *string {
 	return fs.String("select", "", "models to use: name, name+ (and downstream), +name (and upstream), path:DIR, tag:NAME; several = union")
 }
 

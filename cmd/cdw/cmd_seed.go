@@ -2,7 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/pipelines"
 )
@@ -10,8 +11,9 @@ import (
 func init() {
 	register(&command{
 		name:    "seed",
+		tables:  true,
 		summary: "Load the CSV files of the seeds folders into warehouse tables (cdw run also does, when a file changed).",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			full := fs.Bool("full-refresh", false, "reload every seed, changed or not")
 			return func(ctx context.Context, _ []string) error {

@@ -53,6 +53,22 @@ func TestDBTProjectWithCdwRun(t *testing.T) {
 	if err := duck(t).QueryRow(`SELECT count(*) FROM read_parquet(?)`, filepath.Join(dir, "marts", "customers.parquet")).Scan(&n); err != nil || n != 6 {
 		t.Fatalf("customers published with %d rows: %v", n, err)
 	}
+	// schema.yml's descriptions travel with the marts: comments in
+	// marts.duckdb, key-value metadata in the Parquet file.
+	db := duck(t)
+	var table, column, kv string
+	if _, err := db.Exec(`ATTACH '` + filepath.Join(dir, "marts.duckdb") + `' AS m (READ_ONLY)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT (SELECT comment FROM duckdb_tables() WHERE database_name = 'm' AND table_name = 'customers'),
+		(SELECT comment FROM duckdb_columns() WHERE database_name = 'm' AND table_name = 'customers' AND column_name = 'customer_id'),
+		(SELECT value::VARCHAR FROM parquet_kv_metadata(?) WHERE key::VARCHAR = 'description')`,
+		filepath.Join(dir, "marts", "customers.parquet")).Scan(&table, &column, &kv); err != nil {
+		t.Fatal(err)
+	}
+	if table != "One row per customer, with their order history." || column != "The customer's id in the shop." || kv != table {
+		t.Errorf("published descriptions: table %q, column %q, Parquet %q", table, column, kv)
+	}
 	// The built-in package is off: none of its marts was built.
 	if _, err := os.Stat(filepath.Join(dir, "marts", "customer_segments.parquet")); err == nil {
 		t.Error("builtins: false, yet customer_segments was published")

@@ -2,7 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/pipelines/schedule"
@@ -12,7 +13,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "Run the pipelines of cdw.yaml on their cron schedules, with /healthz and /metrics; SIGTERM stops safely.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			listen := fs.String("listen", "", "address for /healthz and /metrics (overrides serve.listen; \"off\" disables)")
 			return func(ctx context.Context, _ []string) error {

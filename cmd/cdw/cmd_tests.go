@@ -2,7 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/pipelines"
 )
@@ -10,8 +11,9 @@ import (
 func init() {
 	register(&command{
 		name:    "test",
+		tables:  true,
 		summary: "Run the data tests (header tests, tests/*.sql) and source freshness checks on the warehouse as built.",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			sel := selectFlag(fs)
 			return func(ctx context.Context, _ []string) error {

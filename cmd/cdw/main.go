@@ -6,15 +6,17 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
+	"regexp"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/internal/memtrim"
 	"github.com/cdwhq/cdw/internal/secret"
@@ -25,7 +27,11 @@ type command struct {
 	name    string
 	summary string
 	usage   string // argument synopsis after the command name
-	setup   func(fs *flag.FlagSet) func(ctx context.Context, args []string) error
+	setup   func(fs *pflag.FlagSet) func(ctx context.Context, args []string) error
+	sub     []*command // subcommands (cdw bench exec …)
+	// tables: stdout shows what the run did, so INFO logs would repeat it;
+	// they show only with -v (or an explicit --log-level).
+	tables bool
 }
 
 var commands = map[string]*command{}
@@ -42,44 +48,121 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// usageError is a mistake in the command line (exit 2) rather than a failure
+// of the work (exit 1).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
 // run is main without the exit, so tests can drive the CLI in-process.
 func run(args []string, stdout, stderr io.Writer) int {
 	out, errOut = stdout, stderr
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printUsage(stdout)
-		return 0
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "cdw: unknown command %q (run 'cdw --help' for the list)\n", args[0])
-		return 2
-	}
-	fs := flag.NewFlagSet("cdw "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	action := cmd.setup(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cdw %s [flags] %s\n\n%s\n\nFlags:\n", cmd.name, cmd.usage, cmd.summary)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if err := setupLogging(stderr, *logLevel, *logFormat); err != nil {
-		fmt.Fprintf(stderr, "cdw: %v\n", err)
-		return 2
-	}
+	root := newRoot()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(longFlags(root, args))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := action(ctx, fs.Args()); err != nil {
-		fmt.Fprintf(stderr, "cdw %s: %s\n", cmd.name, oneLine(err))
-		return 1
+	c, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
 	}
-	return 0
+	name := "cdw"
+	if c != nil && c != root {
+		name = c.CommandPath()
+	}
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%s: %s (run '%s --help' for usage)\n", name, oneLine(err), name)
+		return 2
+	case c == root || c == nil:
+		// cobra's own: an unknown command.
+		fmt.Fprintf(stderr, "cdw: %s (run 'cdw --help' for the list)\n", oneLine(err))
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", name, errorText(err))
+	return 1
+}
+
+// newRoot builds the cobra command tree from the registered commands.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cdw",
+		Short:         "cdw keeps a customer data warehouse up to date.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	logLevel := root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := root.PersistentFlags().String("log-format", "text", "log format: text or json")
+	verbose := root.PersistentFlags().BoolP("verbose", "v", false, "log at INFO also where stdout already shows the result tables (run, demo, extract, test, seed, publish log only warnings by default)")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		level := *logLevel
+		if c.Annotations["tables"] != "" && !*verbose && !c.Flags().Changed("log-level") {
+			level = "warn"
+		}
+		if err := setupLogging(c.ErrOrStderr(), level, *logFormat); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	for _, c := range commands {
+		root.AddCommand(c.cobra())
+	}
+	return root
+}
+
+func (c *command) cobra() *cobra.Command {
+	cc := &cobra.Command{
+		Use:   strings.TrimSpace(c.name + " " + c.usage),
+		Short: c.summary,
+		Long:  c.summary,
+		// The commands check their own arguments, with messages that say what to give.
+		Args: cobra.ArbitraryArgs,
+	}
+	if c.tables {
+		cc.Annotations = map[string]string{"tables": "yes"}
+	}
+	if c.setup != nil {
+		action := c.setup(cc.Flags())
+		cc.RunE = func(cc *cobra.Command, args []string) error { return action(cc.Context(), args) }
+	}
+	for _, s := range c.sub {
+		cc.AddCommand(s.cobra())
+	}
+	return cc
+}
+
+// longFlags rewrites Go-style single-dash long flags (-config x) as --config x,
+// so command lines written for the flag package keep working: -h and -v stay
+// shorthands, and nothing after "--" is touched.
+func longFlags(root *cobra.Command, args []string) []string {
+	names := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		c.PersistentFlags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+	res := make([]string, len(args))
+	copy(res, args)
+	for i, a := range res {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") || strings.HasPrefix(a, "--") {
+			continue
+		}
+		name, _, _ := strings.Cut(a[1:], "=")
+		if names[name] && (len(name) > 1 || name == "n") {
+			res[i] = "-" + a
+		}
+	}
+	return res
 }
 
 var out, errOut io.Writer = os.Stdout, os.Stderr
@@ -101,20 +184,26 @@ func setupLogging(w io.Writer, level, format string) error {
 	return nil
 }
 
+// sqlPosition is the "LINE 1: …" line under which DuckDB puts a caret.
+var sqlPosition = regexp.MustCompile(`(?m)^LINE \d+:`)
+
+// errorText is the error for the terminal: one line, except that DuckDB's
+// "LINE n: SQL" and caret lines stay on their own lines so the caret points.
+func errorText(err error) string {
+	msg := secret.Scrub(err.Error())
+	if !sqlPosition.MatchString(msg) {
+		return oneLine(err)
+	}
+	var lines []string
+	for l := range strings.Lines(msg) {
+		if l = strings.TrimRight(l, " \t\r\n"); strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // oneLine folds a (possibly joined) error into one line for the terminal.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(secret.Scrub(err.Error()), "\n", "; ")), " ")
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "cdw keeps a customer data warehouse up to date.\n\nUsage: cdw <command> [flags]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'cdw <command> --help' for a command's flags.")
 }

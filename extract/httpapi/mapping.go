@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -28,6 +29,10 @@ type mapper struct {
 	cols    []column // one per schema field
 	layouts []string // extra timestamp layouts, tried after RFC 3339
 	epoch   string   // "", "seconds" or "millis": how numbers in timestamp columns are read
+	// rounded counts values with more than the warehouse's 4 decimal
+	// places (rounded); roundedEx is the first, for the log line.
+	rounded   int64
+	roundedEx string
 }
 
 // column maps one output column from a JSON path.
@@ -176,6 +181,7 @@ type value struct {
 	s    string
 	i    int64
 	f    float64
+	d    int64 // Decimal, unscaled
 	b    bool
 	t    time.Time
 }
@@ -254,6 +260,25 @@ func (m *mapper) convert(c *column, raw any) (value, error) {
 		if n, ok := numberText(raw); ok {
 			if f, err := strconv.ParseFloat(n, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
 				return value{f: f}, nil
+			}
+		}
+		return value{}, wrongType("a number", raw)
+	case extract.Decimal:
+		// Exactly as written: JSON numbers are decoded as json.Number,
+		// never through float64.
+		if n, ok := numberText(raw); ok {
+			d, rounded, err := extract.ParseDecimal(n)
+			if err == nil {
+				if rounded {
+					if m.rounded == 0 {
+						m.roundedEx = fmt.Sprintf("%s (from %s) %s → %s", c.name, c.from, truncate(n, 40), extract.FormatDecimal(d))
+					}
+					m.rounded++
+				}
+				return value{d: d}, nil
+			}
+			if errors.Is(err, extract.ErrOutOfRange) || errors.Is(err, extract.ErrNotFinite) {
+				return value{}, fmt.Errorf("%s %w", preview(raw), err)
 			}
 		}
 		return value{}, wrongType("a number", raw)
@@ -436,6 +461,8 @@ func (rb *rowBuilder) append(vals []value) {
 			fb.Append(v.i)
 		case *array.Float64Builder:
 			fb.Append(v.f)
+		case *array.Decimal128Builder:
+			fb.Append(extract.DecimalNum(v.d))
 		case *array.BooleanBuilder:
 			fb.Append(v.b)
 		case *array.TimestampBuilder:

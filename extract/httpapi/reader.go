@@ -169,6 +169,11 @@ func (r *reader) page(ctx context.Context) error {
 	case last:
 		tail.Checkpoint = r.finalCheckpoint()
 		r.done = true
+		if m := e.mapper; m.rounded > 0 {
+			s.client.log().Warn("numbers with more than 4 decimal places rounded to 4", "source", s.name, "entity", e.name,
+				"records", m.rounded, "first", s.spec.redact.Text(m.roundedEx))
+			m.rounded, m.roundedEx = 0, ""
+		}
 	default:
 		r.pos = next
 		if r.pages >= e.checkpointN {

@@ -36,10 +36,14 @@ func (e *Error) Error() string {
 	if e.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
 	}
+	msg := e.Msg
 	if e.Path != "" {
-		return fmt.Sprintf("%s: %s: %s", loc, e.Path, e.Msg)
+		msg = e.Path + ": " + msg
 	}
-	return fmt.Sprintf("%s: %s", loc, e.Msg)
+	if loc == "" {
+		return msg
+	}
+	return loc + ": " + msg
 }
 
 // Load reads a YAML file into a Node.

@@ -287,3 +287,30 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Lines says what the run did, one line each, for the terminal and the run
+// history: nothing is left to silence (a baseline, an e-mail with nowhere to
+// go, alerts still queued).
+func (r *Result) Lines() []string {
+	if r == nil {
+		return nil
+	}
+	var out []string
+	if r.Baseline > 0 || (r.Entered == 0 && r.Left == 0 && r.Webhooks == 0 && r.Emails == 0 && r.Pending == 0) {
+		if r.Baseline > 0 {
+			out = append(out, fmt.Sprintf("alerts: first run: %d customers already on early warning as of %s taken as the baseline, not alerted (alerts.initial: notify alerts them)", r.Baseline, r.AsOf))
+		} else {
+			out = append(out, fmt.Sprintf("alerts: no change in early warning as of %s", r.AsOf))
+		}
+	} else {
+		out = append(out, fmt.Sprintf("alerts: as of %s %d customers entered early warning, %d left; delivered %d webhook posts, %d e-mails",
+			r.AsOf, r.Entered, r.Left, r.Webhooks, r.Emails))
+	}
+	if len(r.NoRecipient) > 0 {
+		out = append(out, fmt.Sprintf("not e-mailed: %d alerts have no owner, unit address or alerts.to: %s", len(r.NoRecipient), strings.Join(r.NoRecipient, ", ")))
+	}
+	if r.Pending > 0 {
+		out = append(out, fmt.Sprintf("alerts: %d still queued (a delivery failed; the next run retries them)", r.Pending))
+	}
+	return out
+}

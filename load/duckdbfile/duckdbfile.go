@@ -103,6 +103,9 @@ func (p *Publisher) build(ctx context.Context, m load.Marts, tmp string) error {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("copying mart %s into %s: %w", name, p.path, err)
 		}
+		if err := comment(ctx, conn, name, m.Docs[name]); err != nil {
+			return fmt.Errorf("describing mart %s in %s: %w", name, p.path, err)
+		}
 		failpoint.Hit("publish.duckdb.mid-write") // new file half built, aside
 	}
 	if m.Version != "" {
@@ -231,4 +234,44 @@ func (p *Publisher) RollbackTo(ctx context.Context, id string) error {
 	}
 	_, err = p.Rollback(ctx)
 	return err
+}
+
+// comment publishes a mart's descriptions as COMMENT ON TABLE/COLUMN, which
+// duckdb_tables() and duckdb_columns() (and DBeaver, Superset) show.
+func comment(ctx context.Context, conn *sql.Conn, mart string, doc load.MartDoc) error {
+	table := "cdw_publish.main." + load.QuoteIdent(mart)
+	if doc.Description != "" {
+		if _, err := conn.ExecContext(ctx, "COMMENT ON TABLE "+table+" IS "+load.QuoteString(doc.Description)); err != nil {
+			return err
+		}
+	}
+	if len(doc.Columns) == 0 {
+		return nil
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT column_name FROM duckdb_columns() WHERE database_name = 'cdw_publish'
+		AND schema_name = 'main' AND table_name = ? ORDER BY column_index`, mart)
+	if err != nil {
+		return err
+	}
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return err
+		}
+		cols = append(cols, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range cols {
+		if d := doc.Column(c); d != "" {
+			if _, err := conn.ExecContext(ctx, "COMMENT ON COLUMN "+table+"."+load.QuoteIdent(c)+" IS "+load.QuoteString(d)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

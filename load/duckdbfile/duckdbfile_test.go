@@ -240,3 +240,37 @@ func TestHelperReader(t *testing.T) {
 		}
 	}
 }
+
+// TestDescriptionsAsComments (#22 item 8): a mart's descriptions are
+// COMMENT ON TABLE/COLUMN in the published file, as duckdb_tables() and
+// duckdb_columns() show them to a reader.
+func TestDescriptionsAsComments(t *testing.T) {
+	ctx := context.Background()
+	wh := warehouse(t)
+	p := openTest(t, t.TempDir())
+	build(t, wh, 1)
+	docs := map[string]load.MartDoc{"a": {Description: "Mart a: one row per i. It's documented.", Columns: map[string]string{"I": "the row number", "nope": "no such column"}}}
+	if err := p.Publish(ctx, load.Marts{DB: wh, Names: []string{"a", "b"}, Docs: docs}); err != nil {
+		t.Fatal(err)
+	}
+	db := readOnly(t, p.Path())
+	defer db.Close()
+	rows, err := db.Query(`SELECT t.table_name, coalesce(t.comment, ''), c.column_name, coalesce(c.comment, '') FROM duckdb_tables() t
+		JOIN duckdb_columns() c USING (database_name, schema_name, table_name) WHERE t.schema_name = 'main' ORDER BY 1, c.column_index`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var tbl, tc, col, cc string
+		if err := rows.Scan(&tbl, &tc, &col, &cc); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, tbl+"("+tc+")."+col+"("+cc+")")
+	}
+	want := "a(Mart a: one row per i. It's documented.).i(the row number) a(Mart a: one row per i. It's documented.).v() b().i() b().v()"
+	if strings.Join(got, " ") != want {
+		t.Errorf("comments:\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+}

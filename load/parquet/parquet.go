@@ -167,7 +167,11 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 	}()
 	for _, mart := range m.Names {
 		f := filepath.Join(staging, mart+".parquet")
-		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", load.QuoteIdent(mart), load.QuoteString(f))
+		meta, err := kvMetadata(ctx, m.DB, mart, m.Docs[mart], filepath.Join(staging, "."+mart+".schema.parquet"))
+		if err != nil {
+			return err
+		}
+		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd%s)", load.QuoteIdent(mart), load.QuoteString(f), meta)
 		if _, err := m.DB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("writing mart %s to Parquet: %w", mart, err)
 		}

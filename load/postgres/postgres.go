@@ -198,6 +198,17 @@ func (p *Publisher) load(ctx context.Context, conn *pgx.Conn, m load.Marts, mart
 		"DROP TABLE IF EXISTS " + ident(p.s.schema, table),
 		"CREATE TABLE " + ident(p.s.schema, table) + " (" + strings.Join(defs, ", ") + ")",
 	}
+	// Descriptions as comments, where Metabase, Superset and psql's \d+
+	// show them; they follow the table through the swap's rename.
+	doc := m.Docs[mart]
+	if doc.Description != "" {
+		ddl = append(ddl, "COMMENT ON TABLE "+ident(p.s.schema, table)+" IS "+load.QuoteString(doc.Description))
+	}
+	for _, c := range cols {
+		if d := doc.Column(c.name); d != "" {
+			ddl = append(ddl, "COMMENT ON COLUMN "+ident(p.s.schema, table)+"."+ident(c.name)+" IS "+load.QuoteString(d))
+		}
+	}
 	for _, q := range ddl {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return 0, fmt.Errorf("creating table %s.%s: %w", p.s.schema, table, err)

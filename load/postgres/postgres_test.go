@@ -561,3 +561,58 @@ func TestVersionIDsSwitchWithTheMarts(t *testing.T) {
 		t.Errorf("rollback to the current version: %v, want nothing to do", err)
 	}
 }
+
+// TestDescriptionsAsComments (#22 item 8): a mart's description and its
+// columns' become COMMENT ON TABLE/COLUMN, which Metabase and Superset read
+// from pg_description; they survive the swap, and the next publish's
+// descriptions replace them.
+func TestDescriptionsAsComments(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	wh := warehouse(t)
+	buildMarts(t, wh, 1)
+	p := publisher(t, e.yaml(""))
+	docs := map[string]load.MartDoc{"customer_segments": {Description: "One row per customer: RFM segment. It's the mart's doc.",
+		Columns: map[string]string{"Revenue": "net revenue, returns subtracted", "segment": "the RFM segment"}}}
+	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames, Docs: docs}); err != nil {
+		t.Fatal(err)
+	}
+	bi := e.as(t, e.bi) // as a BI tool connects
+	comments := func() map[string]string {
+		t.Helper()
+		rows, err := bi.Query(ctx, `SELECT coalesce(a.attname, ''), d.description FROM pg_description d
+			JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+			WHERE n.nspname = 'cdw_marts' AND c.relname = 'customer_segments'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var col, d string
+			if err := rows.Scan(&col, &d); err != nil {
+				t.Fatal(err)
+			}
+			out[col] = d
+		}
+		return out
+	}
+	got := comments()
+	if got[""] != "One row per customer: RFM segment. It's the mart's doc." || got["revenue"] != "net revenue, returns subtracted" ||
+		got["segment"] != "the RFM segment" || len(got) != 3 {
+		t.Errorf("comments after the first publish: %q", got)
+	}
+	var summary *string
+	if err := bi.QueryRow(ctx, "SELECT obj_description('cdw_marts.segment_summary'::regclass, 'pg_class')").Scan(&summary); err != nil || summary != nil {
+		t.Errorf("segment_summary has no doc, yet its comment is %v (%v)", summary, err)
+	}
+	docs["customer_segments"] = load.MartDoc{Description: "v2"}
+	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames, Docs: docs}); err != nil {
+		t.Fatal(err)
+	}
+	if got := comments(); got[""] != "v2" || len(got) != 1 {
+		t.Errorf("comments after the second publish: %q", got)
+	}
+}

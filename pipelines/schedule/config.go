@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/load/alert"
 	"github.com/cdwhq/cdw/load/report"
 	"github.com/cdwhq/cdw/pipelines"
 )
@@ -34,13 +35,14 @@ type Pipeline struct {
 	Name     string   `yaml:"name" required:"true"`
 	Schedule string   `yaml:"schedule" required:"true"` // cron (5 or 6 fields) or @every/@daily…
 	Timezone string   `yaml:"timezone"`                 // IANA zone; default local
-	Steps    []string `yaml:"steps" required:"true"`    // extract, transform, publish, report
+	Steps    []string `yaml:"steps" required:"true"`    // extract, transform, publish, notify, report
 	Overlap  Overlap  `yaml:"overlap"`
 	Retries  Retries  `yaml:"retries"`
 
 	sched cron.Schedule
 	steps pipelines.Steps
 	rep   bool
+	alert bool
 }
 
 // Retries: a failed run is tried again after Backoff, doubling each time.
@@ -69,6 +71,7 @@ type Config struct {
 	Serve     ServeOptions
 	Pipelines []*Pipeline
 	Report    *report.Config // nil when no pipeline has a report step
+	Alerts    *alert.Config  // nil when no pipeline has a notify step
 }
 
 // ParseConfig checks serve:, pipelines: (and report:/smtp: when a pipeline
@@ -95,7 +98,7 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 	}
 	n := c.Pipelines
 	if n.Y == nil || len(n.Y.Content) == 0 {
-		return nil, n.Errorf("cdw serve needs a pipelines: list in %s", c.File)
+		return nil, &config.Error{File: c.File, Msg: "no pipelines: list; cdw serve runs the pipelines listed there (see README, Configuration)"}
 	}
 	var list []config.Node
 	if n.Y.Kind != yaml.SequenceNode {
@@ -105,7 +108,7 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 		list = append(list, config.Node{File: n.File, Path: fmt.Sprintf("pipelines[%d]", i), Y: item})
 	}
 	seen := map[string]bool{}
-	needReport := false
+	needReport, needAlerts := false, false
 	for _, item := range list {
 		p := &Pipeline{}
 		if err := item.Decode(p); err != nil {
@@ -150,8 +153,10 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 				p.steps.Publish = true
 			case "report":
 				p.rep, needReport = true, true
+			case "notify":
+				p.alert, needAlerts = true, true
 			default:
-				return nil, item.Get("steps").Errorf("unknown step %q (steps: extract, transform, publish, report)", st)
+				return nil, item.Get("steps").Errorf("unknown step %q (steps: extract, transform, publish, notify, report)", st)
 			}
 		}
 		if len(p.Steps) == 0 {
@@ -165,6 +170,13 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 			return nil, err
 		}
 		out.Report = rc
+	}
+	if needAlerts {
+		ac, err := alert.ParseConfig(c.Alerts, c.Report, c.SMTP, c.Warehouse, c.BaseDir)
+		if err != nil {
+			return nil, err
+		}
+		out.Alerts = ac
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/internal/secret"
+	"github.com/cdwhq/cdw/load/alert"
 	"github.com/cdwhq/cdw/load/report"
 	"github.com/cdwhq/cdw/pipelines"
 )
@@ -249,6 +250,7 @@ func (s *Scheduler) runAttempt(ctx context.Context, p *Pipeline, n int) error {
 		if rep != nil {
 			for _, e := range rep.Extract {
 				s.metrics.rows(e.Source, e.Entity, e.Rows)
+				s.metrics.slot(e)
 			}
 			if len(rep.Extract) > 0 {
 				s.metrics.refreshFreshness(ctx, s.Log)
@@ -258,10 +260,39 @@ func (s *Scheduler) runAttempt(ctx context.Context, p *Pipeline, n int) error {
 			return err
 		}
 	}
+	// Alerts before the report: a failing report must not hold them back.
+	if p.alert {
+		if err := s.runNotify(ctx, p, n); err != nil {
+			return err
+		}
+	}
 	if p.rep {
 		return s.runReport(ctx, p, n)
 	}
 	return nil
+}
+
+// runNotify delivers the early-warning alerts under the warehouse lock (the
+// outbox is warehouse state) and records the run; its summary lines go to
+// the log.
+func (s *Scheduler) runNotify(ctx context.Context, p *Pipeline, n int) error {
+	start := time.Now()
+	rec := pipelines.RunRecord{ID: start.UTC().Format("20060102T150405.000Z"), Pipeline: p.Name, StartedAt: start.UTC(), Attempt: n, Status: "success"}
+	lock, err := pipelines.WaitLock(ctx, s.Runner.Cfg.Warehouse, s.Runner.Cfg.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	log := s.Log.With("pipeline", p.Name, "step", "notify")
+	res, err := alert.Run(ctx, s.Cfg.Alerts, alert.RunOptions{Log: log})
+	for _, l := range res.Lines() {
+		log.Info(l)
+	}
+	rec.Duration = time.Since(start)
+	if err != nil {
+		rec.Status, rec.Error = "error", err.Error()
+	}
+	return errors.Join(err, s.record(rec))
 }
 
 // runReport builds and sends the report under the warehouse lock, so a

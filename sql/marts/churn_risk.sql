@@ -33,7 +33,7 @@
 -- column: drivers: the top (up to three) reasons in words, largest first
 -- column: early_warning: true for a high-value customer at high or critical risk
 -- column: high_value: ABC class A or predicted CLV in the unit's top churn_high_value_clv_share
--- column: p_alive: BG/NBD probability the customer is still active
+-- column: p_alive: probability the customer is still active (customer_value.p_alive)
 -- column: p_repurchase: probability of a purchase in the next churn_horizon_days
 -- column: recency_days: days since the last purchase
 -- column: rhythm_days: the customer's purchase rhythm, for the lapse driver's words
@@ -63,7 +63,7 @@ WITH unit_rhythm AS (
            v.p_alive, v.clv,
            -- P(a purchase in the next churn_horizon_days): alive, and a
            -- purchase at the posterior rate Gamma(r + x, α + T)
-           v.p_alive * (1 - pow((p.alpha + m.t) / (p.alpha + m.t + {{ var('churn_horizon_days', 90) }}), p.r + m.frequency)) AS p_repurchase,
+           v.p_alive * (1 - pow((pa.alpha + m.t) / (pa.alpha + m.t + {{ var('churn_horizon_days', 90) }}), pa.r + m.frequency)) AS p_repurchase,
            t.customer_key IS NOT NULL          AS has_tickets,
            coalesce(t.ratings, 0) > 0          AS has_ratings,
            coalesce(t.open_tickets, 0)         AS open_tickets,
@@ -79,7 +79,9 @@ WITH unit_rhythm AS (
     FROM customer_segments s
     JOIN customer_value v USING (customer_id)
     JOIN customer_summary m ON m.customer_key = s.customer_id
-    CROSS JOIN clv_params p
+    -- the purchase-rate prior of the model customer_value predicts with
+    CROSS JOIN (SELECT CASE WHEN model = 'pnbd' THEN pnbd_r ELSE r END AS r,
+                       CASE WHEN model = 'pnbd' THEN pnbd_alpha ELSE alpha END AS alpha FROM clv_params) pa
     LEFT JOIN customer_tickets t ON t.customer_key = s.customer_id
     LEFT JOIN unit_rhythm u ON u.business_unit = s.business_unit
 ), signals AS (

@@ -1,7 +1,8 @@
 -- materialized: table
 -- description: Historic and predicted value per identified customer. Historic:
 --   net revenue, purchase orders, average order value, margin and tenure.
---   Predicted with the BG/NBD and Gamma-Gamma models fitted on all customers
+--   Predicted with the purchase model clv_params chose (BG/NBD or
+--   Pareto/NBD, see clv_model) and Gamma-Gamma, fitted on all customers
 --   (table clv_params; time unit days, a month = 365.25/12 days): expected
 --   purchases in the next 90 and 365 days, P(alive), expected average spend
 --   per purchase, and CLV = the monthly discounted sum of expected purchases ×
@@ -28,13 +29,14 @@
 -- column: recency: days from the first to the last purchase day
 -- column: t: days from the first purchase day to as_of
 -- column: monetary: mean net value of repeat purchase days (Gamma-Gamma input)
--- column: p_alive: BG/NBD probability that the customer is still active
--- column: expected_purchases_90d: BG/NBD expected purchase days in the next 90 days
--- column: expected_purchases_365d: BG/NBD expected purchase days in the next 365 days
+-- column: p_alive: probability that the customer is still active (the chosen purchase model)
+-- column: expected_purchases_90d: expected purchase days in the next 90 days
+-- column: expected_purchases_365d: expected purchase days in the next 365 days
 -- column: expected_avg_spend: Gamma-Gamma expected spend per purchase
 -- column: clv: predicted discounted value over the horizon
 -- column: clv_horizon_months: the CLV horizon used
 -- column: model_fallback: empty when both models are maximum-likelihood fits, else what was used instead
+-- column: purchase_model: bgnbd or pnbd, the model clv_params chose
 WITH p AS (
     SELECT *,
            {{ var('clv_horizon_months', 12) }}::INTEGER    AS horizon,
@@ -44,12 +46,15 @@ WITH p AS (
 ), scored AS (
     SELECT s.*, c.business_unit, c.channel, c.customer_type,
            p.horizon, p.discount, p.days_per_month, p.fallback, p.gg_population_mean,
-           p.r, p.alpha, p.a, p.b, p.p, p.q, p.gamma,
+           p.r, p.alpha, p.a, p.b, p.p, p.q, p.gamma, p.model, p.pnbd_r, p.pnbd_alpha, p.pnbd_s, p.pnbd_beta,
            -- Gamma-Gamma needs a positive mean repeat spend
            s.frequency = 0 OR s.monetary > 0 AS gg_ok,
-           bgnbd_p_alive(p.r, p.alpha, p.a, p.b, s.frequency, s.recency, s.t) AS p_alive,
-           bgnbd_expected_purchases(p.r, p.alpha, p.a, p.b, 90, s.frequency, s.recency, s.t)  AS e90,
-           bgnbd_expected_purchases(p.r, p.alpha, p.a, p.b, 365, s.frequency, s.recency, s.t) AS e365
+           CASE WHEN p.model = 'pnbd' THEN pnbd_p_alive(p.pnbd_r, p.pnbd_alpha, p.pnbd_s, p.pnbd_beta, s.frequency, s.recency, s.t)
+                ELSE bgnbd_p_alive(p.r, p.alpha, p.a, p.b, s.frequency, s.recency, s.t) END AS p_alive,
+           CASE WHEN p.model = 'pnbd' THEN pnbd_expected_purchases(p.pnbd_r, p.pnbd_alpha, p.pnbd_s, p.pnbd_beta, 90, s.frequency, s.recency, s.t)
+                ELSE bgnbd_expected_purchases(p.r, p.alpha, p.a, p.b, 90, s.frequency, s.recency, s.t) END  AS e90,
+           CASE WHEN p.model = 'pnbd' THEN pnbd_expected_purchases(p.pnbd_r, p.pnbd_alpha, p.pnbd_s, p.pnbd_beta, 365, s.frequency, s.recency, s.t)
+                ELSE bgnbd_expected_purchases(p.r, p.alpha, p.a, p.b, 365, s.frequency, s.recency, s.t) END AS e365
     FROM customer_summary s
     JOIN customers c USING (customer_key)
     CROSS JOIN p
@@ -57,8 +62,11 @@ WITH p AS (
     SELECT *,
            coalesce(CASE WHEN gg_ok THEN gg_expected_spend(p, q, gamma, frequency, coalesce(monetary, 0)) END,
                     gg_population_mean, 0) AS spend,
-           CASE WHEN gg_ok THEN clv_value(r, alpha, a, b, p, q, gamma, frequency, recency, t, coalesce(monetary, 0),
-                                          horizon, discount, days_per_month) END AS clv_gg
+           CASE WHEN NOT gg_ok THEN NULL
+                WHEN model = 'pnbd' THEN pnbd_clv_value(pnbd_r, pnbd_alpha, pnbd_s, pnbd_beta, p, q, gamma, frequency, recency, t,
+                                                        coalesce(monetary, 0), horizon, discount, days_per_month)
+                ELSE clv_value(r, alpha, a, b, p, q, gamma, frequency, recency, t, coalesce(monetary, 0),
+                               horizon, discount, days_per_month) END AS clv_gg
     FROM scored
 )
 SELECT
@@ -88,10 +96,13 @@ SELECT
     CASE WHEN net_revenue <= 0 THEN 0 ELSE
     round({{ var('clv_margin', 1) }} * coalesce(clv_gg,
         spend * list_sum(list_transform(range(1, horizon + 1), i ->
-            greatest(0, coalesce(bgnbd_expected_purchases(r, alpha, a, b, i * days_per_month, frequency, recency, t), 0)
-                      - coalesce(bgnbd_expected_purchases(r, alpha, a, b, (i - 1) * days_per_month, frequency, recency, t), 0))
+            greatest(0, coalesce(CASE WHEN model = 'pnbd' THEN pnbd_expected_purchases(pnbd_r, pnbd_alpha, pnbd_s, pnbd_beta, i * days_per_month, frequency, recency, t)
+                                      ELSE bgnbd_expected_purchases(r, alpha, a, b, i * days_per_month, frequency, recency, t) END, 0)
+                      - coalesce(CASE WHEN model = 'pnbd' THEN pnbd_expected_purchases(pnbd_r, pnbd_alpha, pnbd_s, pnbd_beta, (i - 1) * days_per_month, frequency, recency, t)
+                                      ELSE bgnbd_expected_purchases(r, alpha, a, b, (i - 1) * days_per_month, frequency, recency, t) END, 0))
             / pow(1 + discount, i))),
         0), 2) END                                                AS clv,
     horizon                                                       AS clv_horizon_months,
-    coalesce(fallback, '')                                        AS model_fallback
+    coalesce(fallback, '')                                        AS model_fallback,
+    model                                                         AS purchase_model
 FROM valued

@@ -1,5 +1,7 @@
 -- materialized: table
--- description: Contacts from every source, latest version of each, with e-mail
+-- description: Contacts from every source, latest version of each (with var
+--   as_of set, as a backtest does: contacts created by then, in the latest
+--   version updated by then, else their oldest), with e-mail
 --   and phone normalised for identity matching: e-mail trimmed and lower case
 --   (kept only when it contains @); phone reduced to digits with the country
 --   code made explicit (a leading 00 is dropped, a single leading 0 becomes
@@ -16,11 +18,23 @@
 -- column: email_rejected: the trimmed e-mail when it was given but failed normalisation (no @), so the run can say so
 -- column: owner: the account owner's e-mail, trimmed (early-warning alerts go there)
 -- column: phone_rejected: the phone when it was given but has fewer than identity_min_phone_digits digits
-WITH ranked AS (
+WITH versions AS (
     SELECT *,
-           row_number() OVER (PARTITION BY _source, contact_id
-                              ORDER BY updated_at DESC NULLS LAST, _file DESC, _source_line DESC NULLS LAST) AS _rn
+           -- a version updated after var as_of (a backtest's cutoff) was not
+           -- known then
+           coalesce(timezone({{ var('timezone', 'UTC') }}, updated_at)::DATE > CAST({{ var('as_of', NULL) }} AS DATE), false) AS _later
     FROM raw.contacts
+    -- a contact created after as_of did not exist yet
+    WHERE CAST({{ var('as_of', NULL) }} AS DATE) IS NULL OR created_at IS NULL
+       OR timezone({{ var('timezone', 'UTC') }}, created_at)::DATE <= CAST({{ var('as_of', NULL) }} AS DATE)
+), ranked AS (
+    SELECT *,
+           -- the latest version known at as_of, else (a sync job moved
+           -- every updated_at past it) the oldest one there is
+           row_number() OVER (PARTITION BY _source, contact_id
+                              ORDER BY _later, CASE WHEN _later THEN updated_at END ASC,
+                                       updated_at DESC NULLS LAST, _file DESC, _source_line DESC NULLS LAST) AS _rn
+    FROM versions
 ), cleaned AS (
     SELECT *,
            regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g') AS _digits,

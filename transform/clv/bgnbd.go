@@ -35,6 +35,9 @@ type BGNBD struct {
 	// Converged reports that the gradient norm at the estimate met the
 	// tolerance. It is false when Fallback is set.
 	Converged bool
+	// Boundary is true when the MLE lies on a parameter boundary
+	// (|log θ| > 20) and the fallback is used for it.
+	Boundary bool
 	// Fallback is empty when the parameters are the MLE; otherwise it
 	// describes the fallback used and why.
 	Fallback string
@@ -206,14 +209,25 @@ func fitBG(d *bgData, skipped int, opts FitOptions) (BGNBD, error) {
 		return fallback(fmt.Sprintf("optimiser did not converge (|grad|=%.3g after %d iterations)", res.gradNorm, res.iterations)), nil
 	}
 	if atBoundary(res.x) {
-		return fallback(fmt.Sprintf("MLE at parameter boundary (r=%.3g α=%.3g a=%.3g b=%.3g)",
-			math.Exp(res.x[0]), math.Exp(res.x[1]), math.Exp(res.x[2]), math.Exp(res.x[3]))), nil
+		m := fallback(fmt.Sprintf("MLE at parameter boundary (r=%.3g α=%.3g a=%.3g b=%.3g)",
+			math.Exp(res.x[0]), math.Exp(res.x[1]), math.Exp(res.x[2]), math.Exp(res.x[3])))
+		m.Boundary = true
+		return m, nil
 	}
 	m := info
 	m.R, m.Alpha, m.A, m.B = math.Exp(res.x[0]), math.Exp(res.x[1]), math.Exp(res.x[2]), math.Exp(res.x[3])
 	m.LogLik = -d.negLogLik(res.x, nil) * d.n
 	m.Converged = true
 	return m, nil
+}
+
+// bgLogLikAt is the total BG/NBD log-likelihood at natural parameters
+// (a > 0), for holdout scoring.
+func (d *bgData) bgLogLikAt(r, alpha, a, b float64) float64 {
+	if d.n == 0 {
+		return 0
+	}
+	return -d.negLogLik([]float64{math.Log(r), math.Log(alpha), math.Log(a), math.Log(b)}, nil) * d.n
 }
 
 // parallelMinTuples is the tuple count above which the likelihood is

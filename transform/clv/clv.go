@@ -29,9 +29,26 @@ func CLV(bg BGNBD, gg GammaGamma, x, tx, T, mbar float64, horizonMonths int, mon
 	return v
 }
 
+// CLVPareto is CLV with a Pareto/NBD purchase model.
+func CLVPareto(pn ParetoNBD, gg GammaGamma, x, tx, T, mbar float64, horizonMonths int, monthlyDiscount float64, timeUnitsPerMonth float64) float64 {
+	v, ok := clv(pn, gg, x, tx, T, mbar, horizonMonths, monthlyDiscount, timeUnitsPerMonth, true)
+	if !ok {
+		return 0
+	}
+	return v
+}
+
+// purchaseModel is a fitted "buy till you die" model: BGNBD or ParetoNBD.
+type purchaseModel interface {
+	validParams() bool
+	// pAliveNorm and expectedNorm take validated input (normalizeRFM).
+	pAliveNorm(x, tx, T float64) float64
+	expectedNorm(alive, t, x, T float64) (float64, bool)
+}
+
 // clv implements CLV; usePopMean selects whether gg.PopulationMean may be
 // used for x = 0 when gg.Q ≤ 1 (the UDF has no access to it).
-func clv(bg BGNBD, gg GammaGamma, x, tx, T, mbar float64, horizonMonths int, d, u float64, usePopMean bool) (float64, bool) {
+func clv(bg purchaseModel, gg GammaGamma, x, tx, T, mbar float64, horizonMonths int, d, u float64, usePopMean bool) (float64, bool) {
 	if horizonMonths < 0 || horizonMonths > maxHorizonMonths || !finite(d) || d <= -1 ||
 		!finite(u) || u <= 0 || float64(horizonMonths)*u > maxTime {
 		return 0, false

@@ -28,6 +28,9 @@ type FitOptions struct {
 	// for Gamma-Gamma, a positive mean spend) for which a model is
 	// fitted. 0 means 5.
 	MinRepeaters int
+	// Model is the purchase model FitFromQuery predicts with: "auto" (or
+	// ""), "bgnbd" or "pnbd".
+	Model string
 }
 
 func (o FitOptions) withDefaults() (FitOptions, error) {

@@ -1,7 +1,9 @@
 package clv
 
 import (
+	"context"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -149,5 +151,91 @@ func TestParetoGradient(t *testing.T) {
 				t.Errorf("at %v: d/dθ%d analytic %.9g, numeric %.9g", p, i, g[i], num)
 			}
 		}
+	}
+}
+
+// FitFromQuery fits both purchase models, chooses by the holdout column
+// (or as configured), and the Pareto/NBD UDFs agree with the Go methods.
+func TestFitFromQueryChoosesModel(t *testing.T) {
+	ctx := context.Background()
+	conn := openDuckDB(t)
+	src := cdnowCSVSQL(t)
+	q := "SELECT x, t_x, T, zbar, ID % 5 = 0 FROM " + src
+	fit, err := FitFromQuery(ctx, conn, q, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("auto: %s (%s)", fit.Model, fit.ModelReason)
+	if !finite(fit.BGHoldoutLL) || !finite(fit.PNBDHoldoutLL) || fit.HoldoutCustomers < 400 || fit.HoldoutCustomers > 550 {
+		t.Fatalf("holdout: %d customers, LL %v / %v", fit.HoldoutCustomers, fit.BGHoldoutLL, fit.PNBDHoldoutLL)
+	}
+	want := ModelBGNBD
+	if fit.PNBDHoldoutLL > fit.BGHoldoutLL {
+		want = ModelPNBD
+	}
+	if fit.Model != want || !strings.Contains(fit.ModelReason, "holdout") {
+		t.Errorf("auto chose %s (%s), want %s by holdout log-likelihood", fit.Model, fit.ModelReason, want)
+	}
+	if round(fit.PNBD.R, 3) != 0.553 || round(fit.PNBD.S, 3) != 0.606 {
+		t.Errorf("Pareto/NBD on all rows: %+v", fit.PNBD)
+	}
+	forced, err := FitFromQuery(ctx, conn, q, FitOptions{Model: ModelPNBD})
+	if err != nil || forced.Model != ModelPNBD || !strings.Contains(forced.ModelReason, "config") {
+		t.Errorf("clv_model pnbd: %v %q %q", err, forced.Model, forced.ModelReason)
+	}
+	if _, err := FitFromQuery(ctx, conn, q, FitOptions{Model: "bgbnd"}); err == nil {
+		t.Error("an unknown model name is accepted")
+	}
+	// Without a holdout column the full-data log-likelihood decides.
+	nohold, err := FitFromQuery(ctx, conn, "SELECT x, t_x, T, zbar FROM "+src, FitOptions{})
+	if err != nil || nohold.Model != ModelBGNBD || !strings.Contains(nohold.ModelReason, "full-data") {
+		t.Errorf("no holdout: %v %q %q (BG/NBD has the higher LL on CDNOW, −9582.4 vs −9595.0)", err, nohold.Model, nohold.ModelReason)
+	}
+	m := fit.PNBD
+	for _, c := range [][3]float64{{0, 0, 38.86}, {2, 30.43, 38.86}, {20, 35, 38}, {1, 1.71, 38.86}} {
+		pa, _ := queryFloat(t, conn, `SELECT pnbd_p_alive(?, ?, ?, ?, ?, ?, ?)`, m.R, m.Alpha, m.S, m.Beta, c[0], c[1], c[2])
+		ep, _ := queryFloat(t, conn, `SELECT pnbd_expected_purchases(?, ?, ?, ?, 39, ?, ?, ?)`, m.R, m.Alpha, m.S, m.Beta, c[0], c[1], c[2])
+		if pa != m.ProbabilityAlive(c[0], c[1], c[2]) || ep != m.ExpectedPurchases(39, c[0], c[1], c[2]) {
+			t.Errorf("UDFs at %v: %v %v, Go %v %v", c, pa, ep, m.ProbabilityAlive(c[0], c[1], c[2]), m.ExpectedPurchases(39, c[0], c[1], c[2]))
+		}
+		if c[0] == 0 && !(pa < 1 && pa > 0) {
+			t.Errorf("one-time buyer at T=%v has P(alive) %v: Pareto/NBD lets them die", c[2], pa)
+		}
+	}
+}
+
+// P(alive) and expected purchases stay finite and correct at extreme
+// parameters (fits where almost nobody repeats land far out), checked
+// against the brute-force integral where it does not underflow.
+func TestParetoExtremeParameters(t *testing.T) {
+	compared := 0
+	for _, p := range [][4]float64{
+		{0.553, 74.05, 0.606, 81.68},
+		{0.01, 5e4, 2.85e6, 5.0e6},
+		{1e-4, 1e6, 1e-6, 1e9},
+		{50, 1e-3, 1e-3, 1e-4},
+		{0.3, 100, 1e5, 1e3},
+	} {
+		m := ParetoNBD{R: p[0], Alpha: p[1], S: p[2], Beta: p[3]}
+		for _, c := range [][3]float64{{0, 0, 1}, {0, 0, 400}, {0, 0, 3000}, {1, 10, 400}, {30, 360, 365}, {300, 700, 1000}} {
+			pa := m.ProbabilityAlive(c[0], c[1], c[2])
+			e := m.ExpectedPurchases(365, c[0], c[1], c[2])
+			if !(pa >= 0 && pa <= 1) || !finite(e) || e < 0 {
+				t.Errorf("%v at %v: P(alive) %v, E[Y(365)] %v", p, c, pa, e)
+				continue
+			}
+			I := bruteI(c[0], p[0], p[1], p[2], p[3], c[1], c[2])
+			first := math.Exp(-(p[0]+c[0])*math.Log(p[1]+c[2]) - p[2]*math.Log(p[3]+c[2]))
+			if I > 1e-250 && first > 1e-250 && I < 1e250 {
+				want := first / (first + p[2]*I)
+				compared++
+				if math.Abs(pa-want) > 1e-7*math.Max(want, 1e-3) && math.Abs(pa-want) > 1e-12 {
+					t.Errorf("%v at %v: P(alive) %.12g, brute force %.12g", p, c, pa, want)
+				}
+			}
+		}
+	}
+	if compared < 15 {
+		t.Errorf("only %d of 30 cases checked against the brute force", compared)
 	}
 }

@@ -27,9 +27,11 @@ func init() {
 	transform.RegisterGoModel(transform.GoModel{
 		Name: "clv_params",
 		Deps: []string{InputModel},
-		Description: "The BG/NBD and Gamma-Gamma parameters fitted by maximum likelihood on " + InputModel +
-			" (time unit: days); one row. customer_value scores every customer with them. fallback is empty " +
-			"when both fits are MLEs, otherwise it says which documented fallback was used and why.",
+		Description: "The BG/NBD, Pareto/NBD and Gamma-Gamma parameters fitted by maximum likelihood on " + InputModel +
+			" (time unit: days); one row. customer_value scores every customer with them, using the purchase model in " +
+			"model: var clv_model (auto, bgnbd or pnbd; default auto = the higher log-likelihood on a holdout of a fifth " +
+			"of the customers, by hash of customer_key, when both models are fitted on the rest). fallback is empty " +
+			"when the BG/NBD and Gamma-Gamma fits are MLEs, otherwise it says which documented fallback was used and why.",
 		Columns: []transform.ColumnDoc{
 			{Name: "r", Description: "BG/NBD shape of the purchase-rate Gamma distribution"},
 			{Name: "alpha", Description: "BG/NBD rate (scale) of the purchase-rate Gamma distribution, per day"},
@@ -47,6 +49,21 @@ func init() {
 			{Name: "freq_monetary_corr", Description: "correlation of frequency and mean spend; Gamma-Gamma assumes ≈ 0"},
 			{Name: "time_unit", Description: "the time unit of recency, T and alpha (day)"},
 			{Name: "fallback", Description: "empty for MLE fits, else the fallback used and why"},
+			{Name: "model", Description: "the purchase model customer_value predicts with: bgnbd or pnbd"},
+			{Name: "model_reason", Description: "why that model: config, a fallback, or both log-likelihoods"},
+			{Name: "pnbd_r", Description: "Pareto/NBD shape of the purchase-rate Gamma distribution"},
+			{Name: "pnbd_alpha", Description: "Pareto/NBD rate of the purchase-rate Gamma distribution, per day"},
+			{Name: "pnbd_s", Description: "Pareto/NBD shape of the dropout-rate Gamma distribution"},
+			{Name: "pnbd_beta", Description: "Pareto/NBD rate of the dropout-rate Gamma distribution, per day"},
+			{Name: "pnbd_loglik", Description: "Pareto/NBD maximised log-likelihood (0 for a fallback)"},
+			{Name: "pnbd_fallback", Description: "empty for a Pareto/NBD MLE, else the fallback used and why"},
+			{Name: "bg_fallback", Description: "empty for a BG/NBD MLE, else the fallback used and why"},
+			{Name: "gg_fallback", Description: "empty for a Gamma-Gamma MLE, else the fallback used and why"},
+			{Name: "bg_boundary", Description: "the BG/NBD MLE lies on a parameter boundary (|log θ| > 20)"},
+			{Name: "pnbd_boundary", Description: "the Pareto/NBD MLE lies on a parameter boundary (|log θ| > 20)"},
+			{Name: "holdout_customers", Description: "customers held out for the model choice"},
+			{Name: "bg_holdout_loglik", Description: "BG/NBD log-likelihood on the holdout when fitted on the other customers (NULL: no holdout or a fallback)"},
+			{Name: "pnbd_holdout_loglik", Description: "Pareto/NBD log-likelihood on the holdout when fitted on the other customers"},
 			{Name: "fitted_at", Description: "when the fit ran"},
 		},
 		Tags:  []string{"clv"},
@@ -66,7 +83,11 @@ func buildParams(ctx context.Context, conn *sql.Conn, vars transform.Vars) (int6
 		}
 		opts.Penalizer = f
 	}
-	fit, err := FitFromQuery(ctx, conn, "SELECT frequency, recency, t, monetary FROM "+InputModel, opts)
+	if v, ok := vars["clv_model"]; ok {
+		opts.Model = strings.ToLower(strings.TrimSpace(v))
+	}
+	// a fixed fifth of the customers, by key, is the model-choice holdout
+	fit, err := FitFromQuery(ctx, conn, "SELECT frequency, recency, t, monetary, hash(customer_key) % 5 = 0 FROM "+InputModel, opts)
 	if err != nil {
 		return 0, "", fmt.Errorf("fitting on %s: %w", InputModel, err)
 	}
@@ -74,17 +95,24 @@ func buildParams(ctx context.Context, conn *sql.Conn, vars transform.Vars) (int6
 		r DOUBLE, alpha DOUBLE, a DOUBLE, b DOUBLE, p DOUBLE, q DOUBLE, gamma DOUBLE,
 		gg_population_mean DOUBLE, bg_loglik DOUBLE, gg_loglik DOUBLE,
 		customers BIGINT, repeaters BIGINT, gg_customers BIGINT, freq_monetary_corr DOUBLE,
-		time_unit VARCHAR, fallback VARCHAR, fitted_at TIMESTAMPTZ)`); err != nil {
+		time_unit VARCHAR, fallback VARCHAR, fitted_at TIMESTAMPTZ,
+		model VARCHAR, model_reason VARCHAR, pnbd_r DOUBLE, pnbd_alpha DOUBLE, pnbd_s DOUBLE, pnbd_beta DOUBLE,
+		pnbd_loglik DOUBLE, pnbd_fallback VARCHAR, bg_fallback VARCHAR, gg_fallback VARCHAR, bg_boundary BOOLEAN, pnbd_boundary BOOLEAN,
+		holdout_customers BIGINT, bg_holdout_loglik DOUBLE, pnbd_holdout_loglik DOUBLE)`); err != nil {
 		return 0, "", fmt.Errorf("creating clv_params: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, `INSERT INTO clv_params VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := conn.ExecContext(ctx, `INSERT INTO clv_params VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		fit.BG.R, fit.BG.Alpha, fit.BG.A, fit.BG.B, fit.GG.P, fit.GG.Q, fit.GG.Gamma,
 		finiteOrNil(fit.GG.PopulationMean), finiteOrNil(fit.BG.LogLik), finiteOrNil(fit.GG.LogLik),
 		int64(fit.Customers), int64(fit.Repeaters), int64(fit.GG.Customers), finiteOrNil(fit.FreqMonetaryCorr),
-		TimeUnit, fit.Fallback, time.Now().UTC()); err != nil {
+		TimeUnit, fit.Fallback, time.Now().UTC(),
+		fit.Model, fit.ModelReason, fit.PNBD.R, fit.PNBD.Alpha, fit.PNBD.S, fit.PNBD.Beta,
+		finiteOrNil(fit.PNBD.LogLik), fit.PNBD.Fallback, fit.BG.Fallback, fit.GG.Fallback, fit.BG.Boundary, fit.PNBD.Boundary,
+		int64(fit.HoldoutCustomers), finiteOrNil(fit.BGHoldoutLL), finiteOrNil(fit.PNBDHoldoutLL)); err != nil {
 		return 0, "", fmt.Errorf("writing clv_params: %w", err)
 	}
-	notes := fmt.Sprintf("%d customers, %d repeaters", fit.Customers, fit.Repeaters)
+	notes := fmt.Sprintf("%d customers, %d repeaters; model %s: %s", fit.Customers, fit.Repeaters, fit.Model, fit.ModelReason)
 	if fit.Fallback != "" {
 		notes += "; fallback: " + fit.Fallback
 	}

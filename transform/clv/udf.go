@@ -56,6 +56,14 @@ var udfDefs = []udfDef{
 		m := BGNBD{R: v[0], Alpha: v[1], A: v[2], B: v[3]}
 		return m.expected(v[4], v[5], v[6], v[7])
 	}},
+	{"pnbd_p_alive", 7, func(v []float64) (float64, bool) {
+		m := ParetoNBD{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]}
+		return m.pAlive(v[4], v[5], v[6])
+	}},
+	{"pnbd_expected_purchases", 8, func(v []float64) (float64, bool) {
+		m := ParetoNBD{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]}
+		return m.expected(v[4], v[5], v[6], v[7])
+	}},
 	{"gg_expected_spend", 5, func(v []float64) (float64, bool) {
 		m := GammaGamma{P: v[0], Q: v[1], Gamma: v[2]}
 		s, ok, _ := m.spend(v[3], v[4])
@@ -69,6 +77,15 @@ var udfDefs = []udfDef{
 			return 0, false
 		}
 		return clv(bg, gg, v[7], v[8], v[9], v[10], int(h), v[12], v[13], false)
+	}},
+	{"pnbd_clv_value", 14, func(v []float64) (float64, bool) {
+		pn := ParetoNBD{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]}
+		gg := GammaGamma{P: v[4], Q: v[5], Gamma: v[6]}
+		h := v[11]
+		if !finite(h) || h < 0 || h > maxHorizonMonths || h != math.Trunc(h) {
+			return 0, false
+		}
+		return clv(pn, gg, v[7], v[8], v[9], v[10], int(h), v[12], v[13], false)
 	}},
 }
 
@@ -85,6 +102,10 @@ var udfDefs = []udfDef{
 //	gg_expected_spend(p, q, gamma, x, mbar)
 //	clv_value(r, alpha, a, b, p, q, gamma, x, t_x, T, mbar,
 //	          horizon_months, monthly_discount, time_units_per_month)
+//	pnbd_p_alive(r, alpha, s, beta, x, t_x, T)
+//	pnbd_expected_purchases(r, alpha, s, beta, t, x, t_x, T)
+//	pnbd_clv_value(r, alpha, s, beta, p, q, gamma, x, t_x, T, mbar,
+//	               horizon_months, monthly_discount, time_units_per_month)
 //
 // They are the SQL twins of BGNBD.ProbabilityAlive,
 // BGNBD.ExpectedPurchases, GammaGamma.ConditionalExpectedSpend and CLV,

@@ -16,6 +16,7 @@ var styleCSS []byte
 var pageHTML string
 
 var pages = template.Must(template.New("page").Funcs(template.FuncMap{
+	"brief": brief,
 	"status": func(t Test) string {
 		if t.Last == nil {
 			return "not run"
@@ -120,4 +121,20 @@ func (s *Site) execute(d pageData) ([]byte, error) {
 		return nil, fmt.Errorf("rendering the docs: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// brief is a description's first sentence, for the index: the model's page
+// has the whole text.
+func brief(s string) string {
+	if len(s) <= 160 {
+		return s
+	}
+	if i := strings.Index(s, ". "); i > 0 && i < 300 {
+		return s[:i+1] + " …"
+	}
+	cut := strings.LastIndexByte(s[:160], ' ')
+	if cut < 0 {
+		cut = 160
+	}
+	return s[:cut] + " …"
 }

@@ -34,3 +34,14 @@ func BenchmarkRenderBuiltins(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(sqlModels))/b.Elapsed().Seconds(), "models/s")
 }
+
+// BenchmarkLoadBuiltins loads the built-in project as every cdw command
+// does first: discover, render, parse dependencies, order.
+func BenchmarkLoadBuiltins(b *testing.B) {
+	for b.Loop() {
+		if _, err := transform.Load(context.Background(), []transform.Root{{Name: "sql", FS: models.FS}},
+			transform.LoadOptions{Raw: []string{"raw.orders", "raw.contacts", "raw.tickets", "raw.customers"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
