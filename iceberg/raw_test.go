@@ -118,6 +118,9 @@ func TestSyncRaw(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := ValidateV2(strings.TrimPrefix(tbl.MetadataLocation(), "file://")); err != nil {
+				t.Fatalf("metadata is not valid Iceberg v2: %v", err)
+			}
 			lin := Lineage(tbl)
 			if len(lin) != 3 {
 				t.Fatalf("%d snapshots, want 3 (the in-sync reconcile commits nothing)", len(lin))
@@ -166,3 +169,41 @@ func TestSyncRaw(t *testing.T) {
 }
 
 func mkdirs(d string) error { return os.MkdirAll(d, 0o755) }
+
+// TestValidateV2Fails checks the validator catches what it claims to: a
+// snapshot whose parent is newer, a missing required field, a current
+// schema id naming no schema.
+func TestValidateV2Fails(t *testing.T) {
+	dir := t.TempDir()
+	ml := filepath.Join(dir, "snap.avro")
+	if err := os.WriteFile(ml, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := `{"format-version":2,"table-uuid":"u","location":"file:///x","last-sequence-number":2,"last-updated-ms":5,
+	 "last-column-id":1,"schemas":[{"schema-id":0,"type":"struct","fields":[{"id":1,"name":"a","type":"long","required":false}]}],
+	 "current-schema-id":0,"partition-specs":[{"spec-id":0,"fields":[]}],"default-spec-id":0,"last-partition-id":999,
+	 "sort-orders":[{"order-id":0,"fields":[]}],"default-sort-order-id":0,"current-snapshot-id":2,
+	 "refs":{"main":{"snapshot-id":2,"type":"branch"}},
+	 "snapshots":[{"snapshot-id":1,"sequence-number":1,"timestamp-ms":1,"manifest-list":"` + ml + `","summary":{"operation":"append"}},
+	              {"snapshot-id":2,"parent-snapshot-id":1,"sequence-number":2,"timestamp-ms":2,"manifest-list":"` + ml + `","summary":{"operation":"overwrite"}}]}`
+	write := func(s string) string {
+		p := filepath.Join(dir, "v.metadata.json")
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := ValidateV2(write(good)); err != nil {
+		t.Fatalf("valid metadata rejected: %v", err)
+	}
+	for name, s := range map[string]string{
+		"parent newer":   strings.Replace(good, `"sequence-number":1,`, `"sequence-number":3,`, 1),
+		"missing uuid":   strings.Replace(good, `"table-uuid":"u",`, ``, 1),
+		"schema id":      strings.Replace(good, `"current-schema-id":0`, `"current-schema-id":4`, 1),
+		"format version": strings.Replace(good, `"format-version":2`, `"format-version":1`, 1),
+	} {
+		if err := ValidateV2(write(s)); err == nil {
+			t.Errorf("%s: invalid metadata accepted", name)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/iceberg-go/catalog"
@@ -125,6 +126,9 @@ func sameRows(t *testing.T, db *sql.DB, p *Publisher, mart string, id int64) {
 	tbl, err := cat.LoadTable(ctx, catalog.ToIdentifier(p.ns, mart))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := icecat.ValidateV2(strings.TrimPrefix(tbl.MetadataLocation(), "file://")); err != nil {
+		t.Fatalf("%s: metadata is not valid Iceberg v2: %v", mart, err)
 	}
 	f := filepath.Join(t.TempDir(), mart+"-scan.parquet")
 	n, err := icecat.WriteParquet(ctx, tbl, id, f)
