@@ -227,6 +227,9 @@ func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
 	if r.eof {
 		return extract.Chunk{}, io.EOF
 	}
+	if err := ctx.Err(); err != nil {
+		return extract.Chunk{}, err // also when a chunk is ready: select would pick either
+	}
 	if r.start != nil {
 		r.start()
 		r.start = nil

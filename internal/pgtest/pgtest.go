@@ -7,8 +7,13 @@
 // parent-death signal, so it goes away when the binary exits, even when it
 // crashes or is killed; Main also stops it cleanly and removes its files.
 //
+// The cluster runs with wal_level=logical (and room for 50 replication
+// slots), for the postgres source's mode: cdc; a database's slots are
+// dropped with it.
+//
 // Set CDW_TEST_PG_DSN to use an existing server instead (its user needs
-// CREATEDB). A missing PostgreSQL is a test failure, never a skip.
+// CREATEDB; for cdc tests REPLICATION and wal_level=logical). A missing
+// PostgreSQL is a test failure, never a skip.
 package pgtest
 
 import (
