@@ -60,6 +60,7 @@ type Result struct {
 	Churned     int64     `json:"churned"`
 	BaseRate    float64   `json:"base_churn_rate"`
 	Model       string    `json:"model"`
+	ModelReason string    `json:"model_reason"`
 	Churn       Ranking   `json:"churn_score"`
 	Baselines   []Ranking `json:"baselines"`
 	Early       Flag      `json:"early_warning"`
@@ -116,6 +117,29 @@ type Decile struct {
 // warehouse's tmp directory, scores them against the horizon and removes
 // the scratch files.
 func Run(ctx context.Context, r *pipelines.Runner, opts Options) (*Result, error) {
+	s, err := Prepare(ctx, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Result(ctx)
+}
+
+// Scratch is a backtest's scratch warehouse with the scores joined to the
+// outcomes (table backtest_scored), for measuring more than Result does,
+// e.g. other churn weights (see Rank). Close removes it.
+type Scratch struct {
+	db      *sql.DB
+	conn    *sql.Conn
+	dir     string
+	cutoff  string
+	horizon int
+	res     *Result
+}
+
+// Prepare builds the marts as of opts.Cutoff like Run and joins them to
+// the horizon's outcomes, keeping the scratch warehouse open.
+func Prepare(ctx context.Context, r *pipelines.Runner, opts Options) (*Scratch, error) {
 	if opts.Horizon <= 0 {
 		return nil, fmt.Errorf("backtest: horizon must be positive, got %d days", opts.Horizon)
 	}
@@ -127,30 +151,62 @@ func Run(ctx context.Context, r *pipelines.Runner, opts Options) (*Result, error
 	if err != nil {
 		return nil, fmt.Errorf("creating backtest scratch directory: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	s := &Scratch{dir: dir, cutoff: opts.Cutoff.Format(time.DateOnly), horizon: opts.Horizon}
 	vars := map[string]string{}
 	for k, v := range opts.Vars {
 		vars[k] = v
 	}
-	cutoff := opts.Cutoff.Format(time.DateOnly)
-	vars["as_of"] = cutoff
+	vars["as_of"] = s.cutoff
 	// churn_risk predicts churn over the horizon it is measured on
 	vars["churn_horizon_days"] = strconv.Itoa(opts.Horizon)
-	db, err := r.ScratchBuild(ctx, filepath.Join(dir, "warehouse.duckdb"), vars, "+churn_risk +customer_value", opts.Log)
+	s.db, err = r.ScratchBuild(ctx, filepath.Join(dir, "warehouse.duckdb"), vars, "+churn_risk +customer_value", opts.Log)
 	if err != nil {
-		return nil, fmt.Errorf("backtest as of %s: %w", cutoff, err)
+		s.Close()
+		return nil, fmt.Errorf("backtest as of %s: %w", s.cutoff, err)
 	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
+	if s.conn, err = s.db.Conn(ctx); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("backtest: opening scratch warehouse: %w", err)
 	}
-	defer conn.Close()
-	return score(ctx, conn, cutoff, opts.Horizon)
+	if s.res, err = prepare(ctx, s.conn, s.cutoff, s.horizon); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
-// score measures the scratch warehouse's marts on conn.
-func score(ctx context.Context, conn *sql.Conn, cutoff string, horizon int) (*Result, error) {
+// Conn is the scratch warehouse's connection (backtest_scored and the
+// marts as of the cutoff), for checks beyond Result and Rank.
+func (s *Scratch) Conn() *sql.Conn { return s.conn }
+
+// Close removes the scratch warehouse.
+func (s *Scratch) Close() error {
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+	}
+	os.RemoveAll(s.dir)
+	return err
+}
+
+// Result measures the marts (the figures Run returns).
+func (s *Scratch) Result(ctx context.Context) (*Result, error) {
+	return score(ctx, s.conn, s.res)
+}
+
+// Rank measures how well expr, any SQL expression over the columns of
+// backtest_scored (higher = more likely to churn), ranks the customers who
+// churned.
+func (s *Scratch) Rank(ctx context.Context, name, expr string) (Ranking, error) {
+	return rank(ctx, s.conn, name, expr, s.res.BaseRate)
+}
+
+// prepare joins the scores to the outcomes (backtest_scored) and counts
+// the customers.
+func prepare(ctx context.Context, conn *sql.Conn, cutoff string, horizon int) (*Result, error) {
 	res := &Result{Cutoff: cutoff, Horizon: horizon}
 	var last sql.NullTime
 	if err := conn.QueryRowContext(ctx, `SELECT max(order_date) FROM stg_orders`).Scan(&last); err != nil {
@@ -168,8 +224,8 @@ func score(ctx context.Context, conn *sql.Conn, cutoff string, horizon int) (*Re
 	if _, err := conn.ExecContext(ctx, scoredSQL, cutoff, horizon); err != nil {
 		return nil, fmt.Errorf("backtest: joining scores and outcomes: %w", err)
 	}
-	if err := conn.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE churned), coalesce(any_value(m.model), '')
-		FROM backtest_scored, (SELECT `+modelColumn+` AS model FROM clv_params) m`).Scan(&res.Customers, &res.Churned, &res.Model); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE churned), coalesce(any_value(m.model), ''), coalesce(any_value(m.reason), '')
+		FROM backtest_scored, (SELECT model, model_reason AS reason FROM clv_params) m`).Scan(&res.Customers, &res.Churned, &res.Model, &res.ModelReason); err != nil {
 		return nil, fmt.Errorf("backtest: counting customers: %w", err)
 	}
 	if res.Customers == 0 {
@@ -179,6 +235,13 @@ func score(ctx context.Context, conn *sql.Conn, cutoff string, horizon int) (*Re
 		return nil, fmt.Errorf("backtest: %d of %d customers churned in the horizon: a score cannot be measured without both outcomes", res.Churned, res.Customers)
 	}
 	res.BaseRate = float64(res.Churned) / float64(res.Customers)
+	return res, nil
+}
+
+// score measures the marts joined by prepare.
+func score(ctx context.Context, conn *sql.Conn, prepared *Result) (*Result, error) {
+	r := *prepared
+	res := &r
 	var err error
 	if res.Churn, err = rank(ctx, conn, "churn_score", "churn_score", res.BaseRate); err != nil {
 		return nil, err
@@ -219,9 +282,6 @@ func score(ctx context.Context, conn *sql.Conn, cutoff string, horizon int) (*Re
 	}
 	return res, nil
 }
-
-// modelColumn names the purchase model clv_params used.
-const modelColumn = "model"
 
 // Baseline is a naive churn score every backtest reports beside churn_score:
 // a score that does not beat them adds nothing to what a data team knows.

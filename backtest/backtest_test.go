@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,12 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // the backtest builds from raw) and returns the runner.
 func extracted(t *testing.T, sources string, vars map[string]string) *pipelines.Runner {
 	t.Helper()
-	dir := t.TempDir()
+	return extractedIn(t, t.TempDir(), sources, vars)
+}
+
+// extractedIn is extracted with the warehouse under dir.
+func extractedIn(t *testing.T, dir, sources string, vars map[string]string) *pipelines.Runner {
+	t.Helper()
 	y := "warehouse: wh\n"
 	if len(vars) > 0 {
 		y += "vars:\n"
@@ -87,20 +93,60 @@ func logResult(t *testing.T, r *backtest.Result) {
 	}
 }
 
+// Each shared dataset's scratch warehouse is built once and shared by the
+// tests that measure it (TestMain removes them).
+var (
+	sharedMu   sync.Mutex
+	sharedWH   = map[string]*backtest.Scratch{}
+	sharedDirs []string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, s := range sharedWH {
+		s.Close()
+	}
+	for _, d := range sharedDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+// shared returns the backtest of the named shared dataset (see
+// sharedBacktests), built on first use.
+func shared(t *testing.T, name string) (*backtest.Scratch, sharedBacktest) {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	for _, d := range sharedBacktests(t) {
+		if d.name != name {
+			continue
+		}
+		if s, ok := sharedWH[name]; ok {
+			return s, d
+		}
+		dir, err := os.MkdirTemp("", "cdw-backtest-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sharedDirs = append(sharedDirs, dir)
+		s, err := backtest.Prepare(context.Background(), extractedIn(t, dir, d.sources, nil),
+			backtest.Options{Cutoff: day(d.cutoff), Horizon: d.horizon, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sharedWH[name] = s
+		return s, d
+	}
+	t.Fatalf("no shared dataset %q", name)
+	return nil, sharedBacktest{}
+}
+
 // TestOnlineRetailBacktest runs the backtest through the pipeline on the UCI
 // Online Retail file: churn_risk as of 2011-09-09 scored on the next 90 days.
 func TestOnlineRetailBacktest(t *testing.T) {
-	data := need(t, filepath.Join(datasets, "online_retail/online_retail.csv.gz"))
-	r := extracted(t, fmt.Sprintf(`sources:
-  - name: uci
-    kind: files
-    entities:
-      orders:
-        path: %s
-        columns: {order_id: InvoiceNo, customer_id: CustomerID, order_ts: InvoiceDate, product_id: StockCode,
-                  product_name: Description, quantity: Quantity, unit_price: UnitPrice, business_unit: Country}
-`, data), nil)
-	res, err := backtest.Run(context.Background(), r, backtest.Options{Cutoff: day("2011-09-09"), Horizon: 90, Log: quiet})
+	s, _ := shared(t, "online_retail")
+	res, err := s.Result(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +159,8 @@ func TestOnlineRetailBacktest(t *testing.T) {
 	expectAUC(t, res.Baselines[1], 0.734)
 	expectCohort(t, res)
 	// Measured 0.742 against 0.734: the 0.75 / +0.02 targets of issue 24
-	// are not reached (sql/README.md says what the data allow).
+	// are out of reach of the order history (TestChurnCeiling: a logistic
+	// regression fitted to the outcome itself reaches 0.742; sql/README.md).
 	expectBeats(t, res, 0.74, 0.005)
 	if res.Early.Flagged == 0 || res.Early.Precision < 1.5*res.Early.HighValueRate {
 		t.Errorf("early_warning: %d flagged at churn rate %.3f, want non-empty and ≥ 1.5 × %.3f (high-value base rate)",
@@ -124,21 +171,8 @@ func TestOnlineRetailBacktest(t *testing.T) {
 // TestCDNOWBacktest runs the backtest on the CDNOW master file (fixed width)
 // as of 1997-09-30, scored on the next 39 weeks.
 func TestCDNOWBacktest(t *testing.T) {
-	data := need(t, filepath.Join(datasets, "cdnow/CDNOW_master.txt"))
-	r := extracted(t, fmt.Sprintf(`sources:
-  - name: cdnow
-    kind: files
-    entities:
-      orders:
-        path: %s
-        format: fixed
-        skip_lines: 1
-        fields: [{name: id, start: 1, width: 15}, {name: cust, start: 1, width: 6}, {name: day, start: 8, width: 8},
-                 {name: cds, start: 17, width: 2}, {name: usd, start: 19, width: 8}]
-        timestamp_formats: ["20060102"]
-        columns: {order_id: id, customer_id: cust, order_ts: day, quantity: cds, amount: usd}
-`, data), nil)
-	res, err := backtest.Run(context.Background(), r, backtest.Options{Cutoff: day("1997-09-30"), Horizon: 39 * 7, Log: quiet})
+	s, _ := shared(t, "cdnow_master")
+	res, err := s.Result(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +184,17 @@ func TestCDNOWBacktest(t *testing.T) {
 	expectAUC(t, res.Baselines[0], 0.759)
 	expectAUC(t, res.Baselines[1], 0.769)
 	expectCohort(t, res)
-	// Measured 0.772 against 0.769 (target 0.79 not reached).
+	// Measured 0.772 against 0.769 (target 0.79 out of reach: the logistic
+	// ceiling of TestChurnCeiling is 0.773).
 	expectBeats(t, res, 0.77, 0.002)
+	// Total repeat purchases in the 39 weeks: BG/NBD (chosen by holdout
+	// likelihood) predicts 16,874 of 19,684 (−14 %), Pareto/NBD 17,153
+	// (−13 %); the 10 % target is missed, as FHL's own fit misses the CDNOW
+	// sample's holdout by −12 % (transform/clv TestCDNOWHoldout). Held to
+	// −16 %…0 so a regression shows.
+	if dev := res.TotalPred/res.TotalActual - 1; dev < -0.16 || dev > 0 {
+		t.Errorf("predicted %.0f repeat purchases against %.0f (%+.1f %%)", res.TotalPred, res.TotalActual, 100*dev)
+	}
 }
 
 // expectBeats checks the churn score against the better naive baseline and

@@ -91,9 +91,14 @@ func TestOneTimeBuyerBusiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	logResult(t, res)
-	// Measured 0.859 against the purchase-rate baseline's 0.862: the
-	// target (beat both) is missed here by 0.003, so this holds the score
+	// Measured 0.860 against the purchase-rate baseline's 0.862 (the
+	// weights were chosen on the shared data, not on this generator): the
+	// target (beat both) is missed here by 0.002, so this holds the score
 	// to within 0.01 of the better baseline and the bands to their order.
+	// Pareto/NBD wins the holdout here (one-time buyers can die).
+	if res.Model != "pnbd" {
+		t.Errorf("model %s (%s), want Pareto/NBD on a one-time-buyer business", res.Model, res.ModelReason)
+	}
 	expectBeats(t, res, 0.85, -0.01)
 
 	rep, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Transform: true}, Log: quiet})

@@ -17,6 +17,7 @@ const (
 	String    Type = "string"
 	Int       Type = "int"
 	Float     Type = "float"
+	Decimal   Type = "decimal" // money and quantities: DECIMAL(18,4), exact
 	Bool      Type = "bool"
 	Timestamp Type = "timestamp"
 )
@@ -24,7 +25,7 @@ const (
 // Valid reports whether t is a known type.
 func (t Type) Valid() bool {
 	switch t {
-	case String, Int, Float, Bool, Timestamp:
+	case String, Int, Float, Decimal, Bool, Timestamp:
 		return true
 	}
 	return false
@@ -38,6 +39,8 @@ func (t Type) Arrow() arrow.DataType {
 		return arrow.PrimitiveTypes.Int64
 	case Float:
 		return arrow.PrimitiveTypes.Float64
+	case Decimal:
+		return DecimalArrow
 	case Bool:
 		return arrow.FixedWidthTypes.Boolean
 	case Timestamp:
@@ -54,6 +57,8 @@ func (t Type) DuckDB() string {
 		return "BIGINT"
 	case Float:
 		return "DOUBLE"
+	case Decimal:
+		return DecimalDuckDB
 	case Bool:
 		return "BOOLEAN"
 	case Timestamp:
@@ -62,6 +67,27 @@ func (t Type) DuckDB() string {
 		return "VARCHAR"
 	}
 }
+
+// Money and quantities are exact decimals from the source to the marts:
+// DECIMAL(18,4), the type staging has always summed money in (binary
+// floating point cannot hold 0.1, and sums of DOUBLE depend on the order
+// threads add them in). Precision 18 is stored as a 64-bit integer in
+// Parquet; four decimal places hold cents, tenths of cents and unit prices
+// such as 0.0125; 14 integer digits hold any order line.
+const (
+	DecimalPrecision = 18
+	DecimalScale     = 4
+	DecimalDuckDB    = "DECIMAL(18,4)"
+)
+
+// DecimalArrow is the Arrow type of Decimal columns.
+var DecimalArrow = &arrow.Decimal128Type{Precision: DecimalPrecision, Scale: DecimalScale}
+
+// RawFormat is the layout of the raw files this version writes: 2 since
+// money columns are Decimal (format 0, before, wrote them as DOUBLE). The
+// raw views cast files of an older format on read, so a warehouse built by
+// an earlier version keeps working without a full refresh.
+const RawFormat = 2
 
 // Column is one column of an entity's canonical schema.
 type Column struct {

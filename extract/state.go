@@ -44,6 +44,9 @@ type RawFile struct {
 	// Unit is the source unit (file) whose version the rows are, when the
 	// source names one (Chunk.Unit); a newer version of it supersedes this file.
 	Unit string `json:"unit,omitempty"`
+	// Format is the RawFormat the file was written in (0: before formats
+	// were recorded, money as DOUBLE).
+	Format int `json:"format,omitempty"`
 }
 
 // supersede drops the files of unit from files and returns the rest and

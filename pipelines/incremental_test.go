@@ -17,6 +17,7 @@ import (
 	_ "github.com/cdwhq/cdw/extract/files"
 	"github.com/cdwhq/cdw/extract/sample"
 	"github.com/cdwhq/cdw/internal/crashtest"
+	"github.com/cdwhq/cdw/internal/pgtest"
 	_ "github.com/cdwhq/cdw/load/parquet"
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/transform"
@@ -25,6 +26,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	crashtest.Cleanup()
+	if err := pgtest.Shutdown(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+	}
 	os.Exit(code)
 }
 

@@ -100,7 +100,7 @@ func (r *Runner) stale(m *Model, p *plan, def string, iv map[string]string, inpu
 	case !p.exists[m.Name]:
 		return "its table is missing"
 	case old.Code != codeVersion():
-		return "built by another cdw binary"
+		return "built by another cdw model engine (EngineVersion)"
 	case old.Definition != def:
 		return "definition changed"
 	case old.Inputs != inputs:

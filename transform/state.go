@@ -7,12 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -50,7 +47,7 @@ func (ri RawInput) version() string {
 
 // modelState is a model's row in cdw_model_state: its last successful build.
 type modelState struct {
-	Code          string // codeVersion of the binary that built it
+	Code          string // EngineVersion of the cdw that built it
 	Definition    string
 	Inputs        string
 	InputVersions map[string]string // input → version at the build, to say what changed
@@ -166,34 +163,19 @@ func hashOf(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-var (
-	codeOnce sync.Once
-	code     string
-)
+// EngineVersion stands for the code that builds models from their SQL and
+// inputs: the built-in Go models, the SQL functions cdw installs, the raw
+// views and the materializations. It is part of every model's state instead
+// of the binary's identity, so `go run` and a built binary, or a rebuild
+// with unrelated changes, agree on what is up to date. Bump it in the commit
+// that changes what any model builds from the same SQL, vars and inputs:
+// every model is then rebuilt once.
+const EngineVersion = "cdw-models-1"
 
-// codeVersion identifies the cdw binary: built-in models, Go models, SQL
-// functions and the raw views are all code, so a new binary rebuilds every
-// model once. Like make, it goes by the executable's size and modification
-// time (hashing 100+ MB would cost every run a quarter second), plus the
-// build info.
-func codeVersion() string {
-	codeOnce.Do(func() {
-		var parts []string
-		if exe, err := os.Executable(); err == nil {
-			if fi, err := os.Stat(exe); err == nil {
-				parts = append(parts, exe, fmt.Sprint(fi.Size()), fi.ModTime().UTC().Format(time.RFC3339Nano))
-			}
-		}
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			parts = append(parts, bi.String())
-		}
-		code = hashOf(parts...)
-	})
-	return code
-}
+func codeVersion() string { return EngineVersion }
 
 // definitionHash covers everything of a model that shapes its table but
-// the binary (codeVersion, kept apart to say why a model rebuilds): the SQL
+// the engine (EngineVersion, kept apart to say why a model rebuilds): the SQL
 // as rendered for a full build (vars included) and the header keys that
 // change how it is built, or a Go model's name, inputs and the vars it is
 // given.

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -104,5 +106,67 @@ func TestCompletion(t *testing.T) {
 	code, stdout, _ := raw("__complete", "run", "--full")
 	if code != 0 || !strings.Contains(stdout, "--full-refresh") {
 		t.Errorf("__complete run --full: exit %d: %q", code, stdout)
+	}
+}
+
+// TestQuietWhereStdoutShows: demo and run print their tables on stdout, so
+// their INFO logs show only with -v; warnings always show.
+func TestQuietWhereStdoutShows(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wh")
+	code, stdout, stderr := raw("demo", "--dir", dir, "--customers", "100")
+	if code != 0 || !strings.Contains(stdout, "Models:") {
+		t.Fatalf("demo: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if strings.Contains(stderr, "level=INFO") || !strings.Contains(stderr, "level=WARN") || !strings.Contains(stderr, "quarantined 2 row(s)") {
+		t.Errorf("demo without -v: want warnings only on stderr, got:\n%s", stderr)
+	}
+	code, _, stderr = raw("run", "-v", "--config", filepath.Join(dir, "cdw.yaml"))
+	if code != 0 || !strings.Contains(stderr, "level=INFO") {
+		t.Errorf("run -v: exit %d, want INFO lines on stderr:\n%s", code, stderr)
+	}
+}
+
+// TestHelperCLI is not a test: run as a child process it runs the CLI on the
+// arguments in CDW_TEST_CLI (separated by newlines).
+func TestHelperCLI(t *testing.T) {
+	args := os.Getenv("CDW_TEST_CLI")
+	if args == "" {
+		return
+	}
+	os.Exit(run(strings.Split(args, "\n"), os.Stdout, os.Stderr))
+}
+
+// TestAnotherBinaryAgrees: model state does not depend on which executable
+// built it, so a warehouse built by one binary (here the test binary) is up
+// to date for another (a link to it at another path, as `go run` and a built
+// binary differ).
+func TestAnotherBinaryAgrees(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "wh")
+	if code, _, stderr := cdw(t, "demo", "--dir", dir, "--customers", "100"); code != 0 {
+		t.Fatalf("demo: %s", stderr)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "other-cdw")
+	if err := os.Link(self, other); err != nil {
+		b, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(other, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(other, "-test.run=^TestHelperCLI$")
+	cmd.Env = append(os.Environ(), "CDW_TEST_CLI="+strings.Join([]string{"run", "--config", filepath.Join(dir, "cdw.yaml")}, "\n"))
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("run by another binary: %v\n%s", err, stdout)
+	}
+	m := regexp.MustCompile(`Models: 0 of (\d+) built, (\d+) up to date`).FindStringSubmatch(string(stdout))
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("another binary rebuilt models of an unchanged warehouse:\n%s", stdout)
 	}
 }

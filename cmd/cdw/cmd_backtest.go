@@ -63,6 +63,9 @@ func init() {
 func printBacktest(w io.Writer, r *backtest.Result) {
 	fmt.Fprintf(w, "Backtest: marts as of %s, outcome %d days to %s (last order %s), model %s\n",
 		r.Cutoff, r.Horizon, mustDate(r.Cutoff).AddDate(0, 0, r.Horizon).Format(time.DateOnly), r.LastOrder, r.Model)
+	if r.ModelReason != "" {
+		fmt.Fprintf(w, "purchase model %s: %s\n", r.Model, r.ModelReason)
+	}
 	fmt.Fprintf(w, "%d customers, %d churned (no purchase in the horizon): base rate %.3f\n\n", r.Customers, r.Churned, r.BaseRate)
 	t := &table{header: []string{"churn ranking", "AUC", "top-decile precision", "top-decile lift"}}
 	for _, k := range append([]backtest.Ranking{r.Churn}, r.Baselines...) {

@@ -15,6 +15,7 @@ import (
 func init() {
 	register(&command{
 		name:    "demo",
+		tables:  true,
 		summary: "Generate realistic sample sources and run the whole warehouse on them (local DuckDB + Parquet).",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			dir := fs.String("dir", "cdw-data", "directory for the sample sources, config and warehouse")
@@ -37,12 +38,12 @@ func init() {
 				if err != nil {
 					return err
 				}
-				mf, err := martsFile(cfgPath, "")
+				mf, err := martsFile(cfg, "")
 				if err != nil {
 					return err
 				}
 				fmt.Fprintln(out, "\nSegment summary (all business units):")
-				if err := query(ctx, mf, `
+				if err := query(ctx, mf, cfg.Settings(), `
 					SELECT segment, sum(customers) AS customers, round(sum(revenue), 0) AS revenue,
 					       round(100 * sum(revenue) / sum(sum(revenue)) OVER (), 1) AS revenue_pct,
 					       round(sum(avg_recency_days * customers) / sum(customers), 0) AS avg_recency_days

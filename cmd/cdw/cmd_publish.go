@@ -17,6 +17,7 @@ import (
 func init() {
 	register(&command{
 		name:    "publish",
+		tables:  true,
 		summary: "Publish the marts from the current warehouse again, or --rollback to the previously published version.",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cdwhq/cdw/load/duckdbfile"
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/transform"
 )
@@ -35,35 +38,37 @@ func init() {
 				if len(args) != 1 {
 					return errors.New(`give exactly one SQL statement in quotes, e.g. cdw query "SELECT * FROM segment_summary"`)
 				}
-				path, err := martsFile(*cfgPath, *dir)
+				// With --config the query runs under the duckdb: limits of the
+				// warehouse; --dir has no config, so DuckDB's defaults.
+				var cfg *pipelines.Config
+				var set transform.Settings
+				if *dir == "" {
+					var err error
+					if cfg, err = pipelines.LoadConfig(*cfgPath); err != nil {
+						return err
+					}
+					set = cfg.Settings()
+				}
+				path, err := martsFile(cfg, *dir)
 				if *wh {
-					path, err = warehouseFile(*cfgPath, *dir)
+					path, err = warehouseFile(cfg, *dir)
 				}
 				if err != nil {
 					return err
 				}
-				return query(ctx, path, args[0], *format, *limit, out)
+				return query(ctx, path, set, args[0], *format, *limit, out)
 			}
 		},
 	})
 }
 
 // martsFile finds the published marts.duckdb of a warehouse.
-func martsFile(cfgPath, dir string) (string, error) {
-	path := filepath.Join(dir, "marts.duckdb")
+func martsFile(cfg *pipelines.Config, dir string) (string, error) {
+	path := duckdbfile.DefaultPath(dir)
 	if dir == "" {
-		cfg, err := pipelines.LoadConfig(cfgPath)
-		if err != nil {
+		var err error
+		if path, err = cfg.MartsPath(); err != nil {
 			return "", err
-		}
-		path = filepath.Join(cfg.Warehouse, "marts.duckdb")
-		for _, p := range cfg.Publish {
-			if p.Kind == "duckdb" && p.Options.Get("path").Y != nil {
-				path = p.Options.Get("path").Y.Value
-				if !filepath.IsAbs(path) {
-					path = filepath.Join(cfg.BaseDir, path)
-				}
-			}
 		}
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -75,12 +80,8 @@ func martsFile(cfgPath, dir string) (string, error) {
 // warehouseFile returns a snapshot of warehouse.duckdb (see
 // pipelines.WarehouseSnapshot): opening the warehouse itself would make a
 // run starting meanwhile fail on DuckDB's file lock.
-func warehouseFile(cfgPath, dir string) (string, error) {
+func warehouseFile(cfg *pipelines.Config, dir string) (string, error) {
 	if dir == "" {
-		cfg, err := pipelines.LoadConfig(cfgPath)
-		if err != nil {
-			return "", err
-		}
 		dir = cfg.Warehouse
 	}
 	snap, err := pipelines.WarehouseSnapshot(dir)
@@ -97,10 +98,12 @@ func warehouseFile(cfgPath, dir string) (string, error) {
 	return snap.Path, nil
 }
 
-// query runs SQL on a read-only connection with external access disabled, so
-// a query can read the marts but cannot write files or attach other databases.
-func query(ctx context.Context, path, q, format string, limit int, w io.Writer) error {
-	db, err := transform.Open(path, transform.Settings{ReadOnly: true})
+// query runs one SQL statement on a read-only connection with external access
+// disabled, so a query can read the marts but cannot write files or attach
+// other databases; set carries the warehouse's memory and thread limits.
+func query(ctx context.Context, path string, set transform.Settings, q, format string, limit int, w io.Writer) error {
+	set.ReadOnly, set.TempDir = true, ""
+	db, err := transform.Open(path, set)
 	if err != nil {
 		return err
 	}
@@ -119,6 +122,9 @@ func query(ctx context.Context, path, q, format string, limit int, w io.Writer) 
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("securing the query connection: %w", err)
 		}
+	}
+	if err := oneStatement(conn, q); err != nil {
+		return err
 	}
 	rows, err := conn.QueryContext(ctx, q)
 	if err != nil {
@@ -196,6 +202,23 @@ func query(ctx context.Context, path, q, format string, limit int, w io.Writer) 
 		fmt.Fprintf(w, "(%d rows)%s\n", n, more)
 	}
 	return nil
+}
+
+// oneStatement refuses SQL with several statements: DuckDB would run them all
+// and return only the last result.
+func oneStatement(conn *sql.Conn, q string) error {
+	return conn.Raw(func(dc any) error {
+		st, err := dc.(driver.Conn).Prepare(q)
+		if err != nil {
+			// duckdb-go's Prepare takes exactly one statement; other errors
+			// (syntax, unknown table) are reported by the query itself.
+			if strings.Contains(err.Error(), "multi-statement") {
+				return errors.New("give one SQL statement: this text has several (run them one at a time; only SELECT-style reads work here)")
+			}
+			return nil
+		}
+		return st.Close()
+	})
 }
 
 func cell(v any, null string) string {

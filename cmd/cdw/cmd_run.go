@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
+		tables:  true,
 		summary: "Run the pipeline once: extract every source, build the models, publish the marts.",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
@@ -36,15 +38,24 @@ func init() {
 	})
 	register(&command{
 		name:    "extract",
+		tables:  true,
 		summary: "Extract sources into the raw Parquet layer, without transforming or publishing.",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
 			source := fs.String("source", "", "only this source (comma-separated list allowed)")
 			entity := fs.String("entity", "", "only this entity: orders, tickets or contacts (comma-separated list allowed)")
 			full := fs.Bool("full-refresh", false, "re-extract everything; the new files replace the old ones when complete")
+			dropSlot := fs.Bool("drop-slot", false, "extract nothing: drop the replication slot and publication of each selected mode: cdc entity (its next extract then needs --full-refresh)")
 			return func(ctx context.Context, _ []string) error {
 				cfg, err := pipelines.LoadConfig(*cfgPath)
 				if err != nil {
+					return err
+				}
+				if *dropSlot {
+					done, err := (&pipelines.Runner{Cfg: cfg}).DropSlots(ctx, pipelines.Options{Sources: splitList(*source), Entities: splitList(*entity)}, slog.Default())
+					for _, d := range done {
+						fmt.Println(d)
+					}
 					return err
 				}
 				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{

@@ -11,6 +11,7 @@ import (
 func init() {
 	register(&command{
 		name:    "seed",
+		tables:  true,
 		summary: "Load the CSV files of the seeds folders into warehouse tables (cdw run also does, when a file changed).",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)

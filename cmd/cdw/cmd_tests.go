@@ -11,6 +11,7 @@ import (
 func init() {
 	register(&command{
 		name:    "test",
+		tables:  true,
 		summary: "Run the data tests (header tests, tests/*.sql) and source freshness checks on the warehouse as built.",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)

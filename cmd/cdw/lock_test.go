@@ -22,7 +22,7 @@ func TestHelperHoldOpen(t *testing.T) {
 	if dir == "" {
 		return
 	}
-	path, err := warehouseFile("", dir)
+	path, err := warehouseFile(nil, dir)
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)

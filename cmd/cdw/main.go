@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -28,6 +29,9 @@ type command struct {
 	usage   string // argument synopsis after the command name
 	setup   func(fs *pflag.FlagSet) func(ctx context.Context, args []string) error
 	sub     []*command // subcommands (cdw bench exec …)
+	// tables: stdout shows what the run did, so INFO logs would repeat it;
+	// they show only with -v (or an explicit --log-level).
+	tables bool
 }
 
 var commands = map[string]*command{}
@@ -77,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cdw: %s (run 'cdw --help' for the list)\n", oneLine(err))
 		return 2
 	}
-	fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err))
+	fmt.Fprintf(stderr, "%s: %s\n", name, errorText(err))
 	return 1
 }
 
@@ -91,8 +95,13 @@ func newRoot() *cobra.Command {
 	}
 	logLevel := root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := root.PersistentFlags().String("log-format", "text", "log format: text or json")
+	verbose := root.PersistentFlags().BoolP("verbose", "v", false, "log at INFO also where stdout already shows the result tables (run, demo, extract, test, seed, publish log only warnings by default)")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
-		if err := setupLogging(c.ErrOrStderr(), *logLevel, *logFormat); err != nil {
+		level := *logLevel
+		if c.Annotations["tables"] != "" && !*verbose && !c.Flags().Changed("log-level") {
+			level = "warn"
+		}
+		if err := setupLogging(c.ErrOrStderr(), level, *logFormat); err != nil {
 			return usageError{err}
 		}
 		return nil
@@ -111,6 +120,9 @@ func (c *command) cobra() *cobra.Command {
 		Long:  c.summary,
 		// The commands check their own arguments, with messages that say what to give.
 		Args: cobra.ArbitraryArgs,
+	}
+	if c.tables {
+		cc.Annotations = map[string]string{"tables": "yes"}
 	}
 	if c.setup != nil {
 		action := c.setup(cc.Flags())
@@ -170,6 +182,25 @@ func setupLogging(w io.Writer, level, format string) error {
 		return fmt.Errorf("--log-format: %q is not text or json", format)
 	}
 	return nil
+}
+
+// sqlPosition is the "LINE 1: …" line under which DuckDB puts a caret.
+var sqlPosition = regexp.MustCompile(`(?m)^LINE \d+:`)
+
+// errorText is the error for the terminal: one line, except that DuckDB's
+// "LINE n: SQL" and caret lines stay on their own lines so the caret points.
+func errorText(err error) string {
+	msg := secret.Scrub(err.Error())
+	if !sqlPosition.MatchString(msg) {
+		return oneLine(err)
+	}
+	var lines []string
+	for l := range strings.Lines(msg) {
+		if l = strings.TrimRight(l, " \t\r\n"); strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // oneLine folds a (possibly joined) error into one line for the terminal.

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/cdwhq/cdw/extract"
@@ -22,12 +23,17 @@ type rowsBuilder struct {
 	cols   []*column // the plan's columns, then _source_line
 	lines  *column
 	n      int // rows complete
+	// rounded counts committed rows with a number rounded to the
+	// Decimal's places; roundedEx is the first, for the log line.
+	rounded      int64
+	roundedEx    string
+	rowRoundedEx string // the row being appended
 }
 
 // column is one column's values so far.
 type column struct {
 	typ     extract.Type
-	ints    []int64   // Int, Timestamp (microseconds)
+	ints    []int64   // Int, Timestamp (microseconds), Decimal (unscaled)
 	floats  []float64 // Float
 	bools   []bool    // Bool
 	offsets []int32   // String: value i is data[offsets[i]:offsets[i+1]]
@@ -54,7 +60,7 @@ func (p *plan) rowsBuilder(schema *arrow.Schema) *rowsBuilder {
 func (rb *rowsBuilder) reserve(n int) {
 	for _, c := range rb.cols {
 		switch c.typ {
-		case extract.Int, extract.Timestamp:
+		case extract.Int, extract.Timestamp, extract.Decimal:
 			c.ints = slices.Grow(c.ints, n)
 		case extract.Float:
 			c.floats = slices.Grow(c.floats, n)
@@ -71,10 +77,25 @@ func (rb *rowsBuilder) reserve(n int) {
 func (rb *rowsBuilder) commit(line int64) {
 	rb.lines.ints = append(rb.lines.ints, line)
 	rb.n++
+	if rb.rowRoundedEx != "" {
+		rb.rounded++
+		if rb.roundedEx == "" {
+			rb.roundedEx = rb.rowRoundedEx
+		}
+		rb.rowRoundedEx = ""
+	}
+}
+
+// takeRounded returns and resets the rounded rows counted so far.
+func (rb *rowsBuilder) takeRounded() (int64, string) {
+	n, ex := rb.rounded, rb.roundedEx
+	rb.rounded, rb.roundedEx = 0, ""
+	return n, ex
 }
 
 // rollback takes back the values appended for a row that was rejected.
 func (rb *rowsBuilder) rollback() {
+	rb.rowRoundedEx = ""
 	for _, c := range rb.cols {
 		c.truncate(rb.n)
 	}
@@ -100,7 +121,7 @@ func (c *column) reset(rows int) {
 
 func (c *column) truncate(rows int) {
 	switch c.typ {
-	case extract.Int, extract.Timestamp:
+	case extract.Int, extract.Timestamp, extract.Decimal:
 		c.ints = c.ints[:min(len(c.ints), rows)]
 	case extract.Float:
 		c.floats = c.floats[:min(len(c.floats), rows)]
@@ -118,7 +139,7 @@ func (c *column) truncate(rows int) {
 func (c *column) appendNull(row int) {
 	c.nulls = append(c.nulls, row)
 	switch c.typ {
-	case extract.Int, extract.Timestamp:
+	case extract.Int, extract.Timestamp, extract.Decimal:
 		c.ints = append(c.ints, 0)
 	case extract.Float:
 		c.floats = append(c.floats, 0)
@@ -143,6 +164,12 @@ func (c *column) array(dt arrow.DataType, rows int) arrow.Array {
 		bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.ints))}
 	case extract.Float:
 		bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(c.floats))}
+	case extract.Decimal:
+		nums := make([]decimal128.Num, len(c.ints))
+		for i, v := range c.ints {
+			nums[i] = decimal128.FromI64(v)
+		}
+		bufs = []*memory.Buffer{validity, memory.NewBufferBytes(arrow.Decimal128Traits.CastToBytes(nums))}
 	case extract.Bool:
 		bits := make([]byte, bitutil.BytesForBits(int64(rows)))
 		for i, v := range c.bools {

@@ -31,7 +31,7 @@ entities:
 	if err := rawQuery(t, wh, "shop", "orders", "SELECT string_agg(concat_ws('|', line_no, quantity, unit_price, channel, deleted), ' ' ORDER BY line_no) FROM RAW").Scan(&got); err != nil {
 		t.Fatal(err)
 	}
-	if want := "1|1.0|29.99|online|false 2|1.0|118.7|online|false"; got != want {
+	if want := "1|1.0000|29.9900|online|false 2|1.0000|118.7000|online|false"; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 	// A constant that is not of the column's type is one clear error per row.

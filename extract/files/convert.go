@@ -101,6 +101,18 @@ func (p *plan) appendRow(of *openFile, fields [][]byte, line int64, rb *rowsBuil
 				err = checkRange(v)
 			}
 			col.floats = append(col.floats, v)
+		case extract.Decimal:
+			var v int64
+			n, ok := of.num[i].normalize(s)
+			if !ok {
+				err = fmt.Errorf("not a number written with a %s", of.num[i])
+			} else {
+				var rounded bool
+				if v, rounded, err = extract.ParseDecimal(n); rounded && rb.rowRoundedEx == "" {
+					rb.rowRoundedEx = fmt.Sprintf("column %q (%s) %q → %s", c.name, c.source, truncate(s, 40), extract.FormatDecimal(v))
+				}
+			}
+			col.ints = append(col.ints, v)
 		case extract.Bool:
 			var v bool
 			v, err = parseBool(s)
@@ -179,9 +191,19 @@ func (p *plan) checkProduct(rb *rowsBuilder) string {
 	return ""
 }
 
-// lastFloat is the value of row in a Float column, false when it is NULL.
+// lastFloat is the value of row in a Float or Decimal column (approximate:
+// for range checks only), false when it is NULL.
 func (c *column) lastFloat(row int) (float64, bool) {
-	if row >= len(c.floats) || (len(c.nulls) > 0 && c.nulls[len(c.nulls)-1] == row) {
+	if len(c.nulls) > 0 && c.nulls[len(c.nulls)-1] == row {
+		return 0, false
+	}
+	if c.typ == extract.Decimal {
+		if row >= len(c.ints) {
+			return 0, false
+		}
+		return float64(c.ints[row]) / 1e4, true
+	}
+	if row >= len(c.floats) {
 		return 0, false
 	}
 	return c.floats[row], true

@@ -117,7 +117,7 @@ entities:
 	if err := rawQuery(t, wh, "erp", "orders", `SELECT string_agg(concat_ws('|', quantity, unit_price, amount, strftime(order_ts AT TIME ZONE 'UTC', '%Y-%m-%d')), ' ' ORDER BY order_id) FROM RAW`).Scan(&got); err != nil {
 		t.Fatal(err)
 	}
-	if want := "1200.0|0.85|1020.0|2011-04-02 2.0|12.5|25.0|2011-04-03 1.0|1234.56|1234.56|2011-04-04 3.0|9.99|29.97|2011-04-05"; got != want {
+	if want := "1200.0000|0.8500|1020.0000|2011-04-02 2.0000|12.5000|25.0000|2011-04-03 1.0000|1234.5600|1234.5600|2011-04-04 3.0000|9.9900|29.9700|2011-04-05"; got != want {
 		t.Fatalf("rows\n got %s\nwant %s", got, want)
 	}
 
@@ -131,7 +131,7 @@ entities:
 	if res.Rows != 2 || res.Rejected != 1 {
 		t.Fatalf("rows=%d rejected=%d, want 2 and 1 (\"12,34,5\" is no number)", res.Rows, res.Rejected)
 	}
-	if err := rawQuery(t, wh, "us", "orders", "SELECT string_agg(concat_ws('|', quantity, unit_price), ' ' ORDER BY order_id) FROM RAW").Scan(&got); err != nil || got != "1200.0|1234.5 2.0|0.5" {
+	if err := rawQuery(t, wh, "us", "orders", "SELECT string_agg(concat_ws('|', quantity, unit_price), ' ' ORDER BY order_id) FROM RAW").Scan(&got); err != nil || got != "1200.0000|1234.5000 2.0000|0.5000" {
 		t.Fatalf("US numbers %q (%v)", got, err)
 	}
 

@@ -48,6 +48,8 @@ type blockResult struct {
 	rejects []extract.Reject
 	rows    int64
 	headers int64 // repeated header rows skipped
+	rounded int64 // rows with a number rounded to 4 decimal places
+	roundEx string
 	err     error
 }
 
@@ -212,6 +214,7 @@ func (r *reader) parseBlock(ctx context.Context, of *openFile, b *block, rb *row
 	if rec := rb.record(of.fileName); rec != nil {
 		res.recs = append(res.recs, rec)
 	}
+	res.rounded, res.roundEx = rb.takeRounded()
 	return res
 }
 

@@ -34,16 +34,16 @@ entities:
 	}
 	for name, types := range map[string][]string{
 		"order_items": {"order_id VARCHAR", "order_item_id BIGINT", "product_id VARCHAR", "seller_id VARCHAR",
-			"shipping_limit_date TIMESTAMP WITH TIME ZONE", "price DOUBLE", "freight_value DOUBLE"},
+			"shipping_limit_date TIMESTAMP WITH TIME ZONE", "price DECIMAL(18,4)", "freight_value DECIMAL(18,4)"},
 		"customers": {"customer_id VARCHAR", "customer_unique_id VARCHAR", "customer_zip_code_prefix VARCHAR", "customer_city VARCHAR", "customer_state VARCHAR"},
 		"reviews": {"review_id VARCHAR", "order_id VARCHAR", "review_score BIGINT", "review_comment_title VARCHAR",
 			"review_comment_message VARCHAR", "review_creation_date TIMESTAMP WITH TIME ZONE", "review_answer_timestamp TIMESTAMP WITH TIME ZONE"},
 	} {
 		var got string
-		if err := rawQuery(t, wh, "shop", name, "SELECT string_agg(column_name || ' ' || column_type, ',') FROM (DESCRIBE SELECT * FROM RAW)").Scan(&got); err != nil {
+		if err := rawQuery(t, wh, "shop", name, "SELECT string_agg(column_name || ' ' || column_type, ';') FROM (DESCRIBE SELECT * FROM RAW)").Scan(&got); err != nil {
 			t.Fatal(err)
 		}
-		cols := strings.Split(got, ",")
+		cols := strings.Split(got, ";")
 		if !slices.Equal(cols[:len(types)], types) {
 			t.Errorf("%s columns\n got %q\nwant %q", name, cols, types)
 		}

@@ -80,6 +80,8 @@ type openFile struct {
 	sample   [][]string   // CSV: the first records, for detection and raw types
 	header   [][]byte     // the CSV header as read, to recognise it repeated inside the file
 	headers  int64        // header rows repeated inside the file, skipped
+	rounded  int64        // rows with a number rounded to the warehouse's 4 decimal places
+	roundEx  string       // the first of them
 	width    int          // fields of the header; 0 = no header
 	fileName arrow.Array
 	loaded   int64
@@ -166,6 +168,7 @@ func (r *reader) nextBlock(ctx context.Context) (extract.Chunk, error) {
 	}
 	of.loaded += res.rows
 	of.headers += res.headers
+	of.addRounded(res.rounded, res.roundEx)
 	of.refused += int64(len(res.rejects))
 	ch := extract.Chunk{Rejects: res.rejects}
 	if len(res.recs) > 0 {
@@ -190,6 +193,7 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 		if errors.Is(err, io.EOF) {
 			rec := rb.record(of.fileName)
 			r.plan.numberRepeats(of, rec)
+			of.addRounded(rb.takeRounded())
 			cp, err := r.finishFile()
 			if err != nil {
 				if rec != nil {
@@ -216,7 +220,15 @@ func (r *reader) nextFixed(ctx context.Context) (extract.Chunk, error) {
 	}
 	rec := rb.record(of.fileName)
 	r.plan.numberRepeats(of, rec)
+	of.addRounded(rb.takeRounded())
 	return extract.Chunk{Rows: rec, Rejects: rejects}, nil
+}
+
+func (of *openFile) addRounded(n int64, ex string) {
+	if of.rounded == 0 {
+		of.roundEx = ex
+	}
+	of.rounded += n
 }
 
 // openNext decides whether path needs loading (new or changed) and opens it.
@@ -297,6 +309,11 @@ func (r *reader) finishFile() (json.RawMessage, error) {
 	}
 	if of.headers > 0 {
 		r.src.log.Info("skipped header rows repeated inside the file", "file", of.path, "rows", of.headers)
+	}
+	if of.rounded > 0 {
+		// Money is DECIMAL(18,4): more places are rounded, and said so
+		// (float artefacts such as 16.950000000000003 are the usual cause).
+		r.src.log.Warn("numbers with more than 4 decimal places rounded to 4", "file", of.path, "rows", of.rounded, "first", of.roundEx)
 	}
 	of.entry.Size, of.entry.ModTime = of.info.Size(), of.info.ModTime()
 	of.entry.SHA256 = hex.EncodeToString(of.hash.Sum(nil))
@@ -526,7 +543,7 @@ func (r *reader) detect(of *openFile, sample [][]string) error {
 			of.ts[i] = g
 			continue
 		}
-		if idx < 0 || (c.typ != extract.Timestamp && c.typ != extract.Float && c.typ != extract.Int) {
+		if idx < 0 || (c.typ != extract.Timestamp && c.typ != extract.Float && c.typ != extract.Decimal && c.typ != extract.Int) {
 			continue
 		}
 		var values []string

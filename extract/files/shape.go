@@ -108,7 +108,8 @@ func rawColumnName(h string, i int, taken map[string]bool) string {
 }
 
 // inferType is the narrowest type every sampled value has: integers (without
-// leading zeros, which ids keep), numbers, true/false, timestamps in one
+// leading zeros, which ids keep), decimals of at most 4 places (exact),
+// other numbers, true/false, timestamps in one
 // detectable layout (but not bare digits, which stay numbers), else text.
 func inferType(values []string) extract.Type {
 	if len(values) == 0 {
@@ -133,6 +134,7 @@ func inferType(values []string) extract.Type {
 			digits = false
 		}
 	}
+	comma := false
 	if !floats && !ints {
 		// Decimal commas (12,50; 1.234,56), as the file's number columns are read.
 		if v, err := voteNumbers(values); err == nil && v.mark == ',' {
@@ -144,14 +146,25 @@ func inferType(values []string) extract.Type {
 					break
 				}
 			}
-			floats = ok
+			floats, comma = ok, ok
 		}
 	}
 	switch {
 	case ints:
 		return extract.Int
 	case floats:
-		return extract.Float
+		// Prices and amounts (at most 4 places, below 1e14) stay exact.
+		f := &numFormat{decimal: '.'}
+		if comma {
+			f.decimal = ','
+		}
+		for _, s := range values {
+			n, ok := f.normalize(s)
+			if _, rounded, err := extract.ParseDecimal(n); !ok || rounded || err != nil || strings.ContainsAny(n, "eE") {
+				return extract.Float
+			}
+		}
+		return extract.Decimal
 	case bools:
 		return extract.Bool
 	case !digits:

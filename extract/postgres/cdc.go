@@ -155,8 +155,18 @@ func (s *Source) setupCDC(ctx context.Context, conn *pgx.Conn, ec *entityConfig,
 
 // dropSlot drops the named slot if it exists. A slot another connection is
 // streaming from is not dropped: the error says so.
+// Slots are the cluster's, not a database's: a slot of this name on
+// another database belongs to someone else and is refused, never dropped.
 func dropSlot(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
-	tag, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", name)
+	var other string
+	err := conn.QueryRow(ctx, "SELECT database FROM pg_replication_slots WHERE slot_name = $1 AND database IS DISTINCT FROM current_database()", name).Scan(&other)
+	if err == nil {
+		return false, fmt.Errorf("replication slot %s belongs to database %s, not this one: another warehouse's source of the same name reads it; give this source another name", name, other)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("looking up replication slot %s: %w", name, err)
+	}
+	tag, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()", name)
 	if err != nil {
 		return false, fmt.Errorf("dropping replication slot %s: %w", name, err)
 	}

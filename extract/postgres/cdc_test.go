@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"gopkg.in/yaml.v3"
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/pgtest"
@@ -318,4 +323,51 @@ func TestCDCNoGapNoOverlap(t *testing.T) {
 		t.Fatalf("raw holds %d versions of %d of the %d rows written during the reads", rows, distinct, n)
 	}
 	rawMatchesTable(t, dir, db)
+}
+
+// TestREADMECDCExample runs README.md's mode: cdc block, its connection
+// pointed at the test server: the initial load, then a delete streamed.
+func TestREADMECDCExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block string
+	for _, m := range regexp.MustCompile("(?ms)^```yaml\n(.*?)^```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(m[1], "mode: cdc") {
+			block = m[1]
+		}
+	}
+	if block == "" {
+		t.Fatal("README.md has no yaml block with mode: cdc")
+	}
+	var doc struct {
+		Sources []map[string]any `yaml:"sources"`
+	}
+	if err := yaml.Unmarshal([]byte(block), &doc); err != nil || len(doc.Sources) != 1 {
+		t.Fatalf("README block: %v", err)
+	}
+	db := pgtest.NewDB(t)
+	db.Exec(t, cdcDDL)
+	insertTickets(t, db, 1, 50)
+	cfg, _ := pgx.ParseConfig(db.DSN)
+	src := doc.Sources[0]
+	delete(src, "password_env")
+	src["host"], src["port"], src["database"], src["user"], src["sslmode"] = cfg.Host, cfg.Port, cfg.Database, cfg.User, "disable"
+	name := src["name"].(string)
+	delete(src, "name")
+	delete(src, "kind")
+	text, err := yaml.Marshal(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openSource(t, name, string(text))
+	dir := t.TempDir()
+	if res := extractOnce(t, dir, name, s, "tickets", false); res.Rows != 50 {
+		t.Fatalf("initial load: %+v", res)
+	}
+	db.Exec(t, "DELETE FROM support_tickets WHERE id = 7")
+	if res := extractOnce(t, dir, name, s, "tickets", false); res.Rows != 1 {
+		t.Fatalf("stream: %+v, want the tombstone", res)
+	}
 }

@@ -66,7 +66,7 @@ func TestFullLoadMapsOntoEntity(t *testing.T) {
 	want := []string{
 		"order_id VARCHAR", "line_no BIGINT", "customer_id VARCHAR", "order_ts TIMESTAMP WITH TIME ZONE",
 		"status VARCHAR", "product_id VARCHAR", "product_name VARCHAR", "category VARCHAR",
-		"quantity DOUBLE", "unit_price DECIMAL(12,2)", "amount DECIMAL(14,2)", "cost DOUBLE", "currency VARCHAR",
+		"quantity BIGINT", "unit_price DECIMAL(12,2)", "amount DECIMAL(14,2)", "cost DECIMAL(18,4)", "currency VARCHAR",
 		"business_unit VARCHAR", "channel VARCHAR", "updated_at TIMESTAMP WITH TIME ZONE", "deleted BOOLEAN",
 		"id BIGINT",
 	}
@@ -76,8 +76,8 @@ func TestFullLoadMapsOntoEntity(t *testing.T) {
 	got := queryStrings(t, d, `SELECT concat_ws('|', order_id, line_no, customer_id, strftime(order_ts, '%Y-%m-%d %H:%M:%S'), status,
 		quantity, unit_price, amount, coalesce(product_id, 'null'), id) FROM raw WHERE id IN (1, 250) ORDER BY id`)
 	wantRows := []string{
-		"SO-1|2|C1|2024-03-01 10:01:00|completed|1.0|9.99|9.99|null|1",
-		"SO-250|2|C5|2024-03-01 14:10:00|completed|250.0|9.99|2497.50|null|250",
+		"SO-1|2|C1|2024-03-01 10:01:00|completed|1|9.99|9.99|null|1",
+		"SO-250|2|C5|2024-03-01 14:10:00|completed|250|9.99|2497.50|null|250",
 	}
 	if !slices.Equal(got, wantRows) {
 		t.Fatalf("rows\n got %q\nwant %q", got, wantRows)
@@ -359,7 +359,7 @@ func TestLossyTypeChangeStopsEntity(t *testing.T) {
 			switch {
 			case tc.refreshOK && (err != nil || res.Rows != 10):
 				t.Fatalf("full refresh after the change: %+v, %v", res, err)
-			case !tc.refreshOK && (err == nil || !strings.Contains(err.Error(), "does not map onto float column \"unit_price\"")):
+			case !tc.refreshOK && (err == nil || !strings.Contains(err.Error(), "does not map onto decimal column \"unit_price\"")):
 				t.Fatalf("full refresh with an unmappable type: %v", err)
 			}
 		})

@@ -26,7 +26,9 @@ import (
 // It is kept small because the Parquet writer holds records of about three
 // row groups (extract/parquet.go) besides the chunks in flight here: at
 // 64 MiB the 40-column benchmark tickets table peaked at 768 MB RSS, at 8 MiB
-// (with builders reserved for the rows that fit, chunkRows) at 494 MB.
+// (with builders reserved for the rows that fit, chunkRows) at 494 MB; with
+// the writer's columns encoded and released one at a time and 16 MiB row
+// groups, at 200 MB.
 const maxChunkBytes = 8 << 20
 
 // valueOverhead is added to every value's length in a chunk's byte count:

@@ -665,8 +665,10 @@ func (d *changeDecoder) describe(tup *pglogrepl.TupleData) string {
 	return sb.String()
 }
 
+// full: a chunk ends at BatchRows, maxChunkBytes or checkpoint_rows rows
+// (as the split reader's do), also inside a transaction.
 func (d *changeDecoder) full() bool {
-	return int64(d.rows+len(d.rejects)) >= d.st.batchRows || d.bytes >= maxChunkBytes
+	return int64(d.rows+len(d.rejects)) >= min(d.st.batchRows, d.st.checkpointRows) || d.bytes >= maxChunkBytes
 }
 
 // chunk takes the rows and rejects decoded so far.

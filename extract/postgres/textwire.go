@@ -84,12 +84,24 @@ func wireFor(spec colSpec, f field, m *pgtype.Map) toWire {
 			}
 			return slow(t, buf)
 		}
+	case pgtype.NumericOID:
+		slow := generic(m, f)
+		return func(t, buf []byte) ([]byte, error) {
+			if b, ok := numericWire(t, buf); ok {
+				return b, nil
+			}
+			return slow(t, buf) // NaN, ±Infinity
+		}
 	case pgtype.DateOID:
 		return scanned(m, f.OID, func() any { return new(pgtype.Date) })
 	case pgtype.TimeOID:
 		return scanned(m, f.OID, func() any { return new(pgtype.Time) })
 	}
-	// numeric, arrays: the codec's own value.
+	return generic(m, f) // arrays
+}
+
+// generic converts through the codec's own value.
+func generic(m *pgtype.Map, f field) toWire {
 	return func(t, buf []byte) ([]byte, error) {
 		dt, ok := m.TypeForOID(f.OID)
 		if !ok {
@@ -161,4 +173,82 @@ func isoMicros(t []byte, tz bool) (int64, bool) {
 		us = n
 	}
 	return time.Date(y, time.Month(mo), d, h, mi, s, us*1000, time.UTC).UnixMicro(), true
+}
+
+// numericWire encodes numeric output text ("-12.50") in numeric's binary
+// form: base-10000 digits with a weight, a sign and the display scale.
+// ok is false for anything but plain decimal digits (NaN, infinities).
+func numericWire(t, buf []byte) ([]byte, bool) {
+	neg := len(t) > 0 && t[0] == '-'
+	if neg {
+		t = t[1:]
+	}
+	intPart, frac := t, []byte(nil)
+	for i, c := range t {
+		if c == '.' {
+			intPart, frac = t[:i], t[i+1:]
+			break
+		}
+	}
+	if len(intPart) == 0 {
+		return nil, false
+	}
+	for _, c := range intPart {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+	}
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+	}
+	// Groups of four digits around the point.
+	lead := (4 - len(intPart)%4) % 4
+	nInt := (len(intPart) + lead) / 4
+	nFrac := (len(frac) + 3) / 4
+	digits := make([]int16, 0, nInt+nFrac)
+	group := func(i int) int16 { // i-th digit of the padded digit string
+		var d int16
+		for k := range 4 {
+			j := i*4 + k - lead
+			var c byte = '0'
+			switch {
+			case j < 0:
+			case j < len(intPart):
+				c = intPart[j]
+			case j-len(intPart) < len(frac):
+				c = frac[j-len(intPart)]
+			}
+			d = d*10 + int16(c-'0')
+		}
+		return d
+	}
+	for i := range nInt + nFrac {
+		digits = append(digits, group(i))
+	}
+	weight := nInt - 1
+	for len(digits) > 0 && digits[0] == 0 {
+		digits = digits[1:]
+		weight--
+	}
+	for len(digits) > 0 && digits[len(digits)-1] == 0 {
+		digits = digits[:len(digits)-1]
+	}
+	sign := uint16(0)
+	if neg && len(digits) > 0 {
+		sign = 0x4000
+	}
+	if len(digits) == 0 {
+		weight = 0
+	}
+	b := buf[:0]
+	b = binary.BigEndian.AppendUint16(b, uint16(len(digits)))
+	b = binary.BigEndian.AppendUint16(b, uint16(int16(weight)))
+	b = binary.BigEndian.AppendUint16(b, sign)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(frac)))
+	for _, d := range digits {
+		b = binary.BigEndian.AppendUint16(b, uint16(d))
+	}
+	return b, true
 }

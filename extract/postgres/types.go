@@ -174,6 +174,21 @@ func canonicalSpec(f field, c extract.Column) (colSpec, error) {
 				return colSpec{conv: convDecimal, arrow: dt}, nil
 			}
 		}
+	case extract.Decimal:
+		switch f.OID {
+		case pgtype.NumericOID:
+			// Exact: the numeric keeps its own decimal type; the raw
+			// view casts it to the canonical DECIMAL(18,4).
+			if dt, ok := f.decimalType(); ok {
+				return colSpec{conv: convDecimal, arrow: dt}, nil
+			}
+		case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+			return colSpec{conv: convInt, arrow: arrow.PrimitiveTypes.Int64, elem: f.OID}, nil
+		case pgtype.Float4OID, pgtype.Float8OID:
+			// Binary floating point in the source already: kept as it is,
+			// cast to the decimal (rounded to 4 places) by the raw view.
+			return colSpec{conv: convFloat64, arrow: arrow.PrimitiveTypes.Float64}, nil
+		}
 	case extract.Bool:
 		if f.OID == pgtype.BoolOID {
 			return colSpec{conv: convBool, arrow: c.Type.Arrow()}, nil
@@ -196,6 +211,8 @@ func pgTypeFor(t extract.Type) string {
 		return "bigint"
 	case extract.Float:
 		return "float8"
+	case extract.Decimal:
+		return "numeric(18,4)"
 	case extract.Bool:
 		return "boolean"
 	case extract.Timestamp:

@@ -51,9 +51,10 @@ type Server struct {
 	Host string
 	Port int
 
-	external bool   // given by CDW_TEST_PG_DSN: never stopped or restarted here
-	dir      string // owns data/, the socket, the log and owner.pid
-	bin      string // directory holding initdb and postgres
+	external bool     // given by CDW_TEST_PG_DSN: never stopped or restarted here
+	dir      string   // owns data/, the socket, the log and owner.pid
+	bin      string   // directory holding initdb and postgres
+	settings []string // extra server settings, after the defaults
 	cred     *syscall.Credential
 
 	mu   sync.Mutex
@@ -163,16 +164,11 @@ func external(dsn string) (*Server, error) {
 
 // newCluster runs initdb into a new directory under os.TempDir and starts it.
 func newCluster() (*Server, error) {
-	bin, err := findBinaries()
-	if err != nil {
-		return nil, err
-	}
 	sweepStale()
 	dir, err := os.MkdirTemp("", "cdw-pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: creating cluster directory: %w", err)
 	}
-	s := &Server{Host: "127.0.0.1", dir: dir, bin: bin}
 	ok := false
 	defer func() {
 		if !ok {
@@ -182,6 +178,30 @@ func newCluster() (*Server, error) {
 	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return nil, fmt.Errorf("pgtest: writing owner.pid: %w", err)
 	}
+	s, err := startCluster(dir, nil)
+	ok = err == nil
+	return s, err
+}
+
+// Keep starts a cluster whose files live in dir and outlive the process:
+// initdb on first use, the data kept for the next call (the benchmark harness
+// loads its tables once). settings are extra server settings ("name=value",
+// e.g. "shared_buffers=1GB"). The server stops with the process or on Stop.
+func Keep(dir string, settings ...string) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("pgtest: creating %s: %w", dir, err)
+	}
+	return startCluster(dir, settings)
+}
+
+// startCluster runs initdb in dir unless it holds a cluster, then starts it
+// on a free port.
+func startCluster(dir string, settings []string) (*Server, error) {
+	bin, err := findBinaries()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Host: "127.0.0.1", dir: dir, bin: bin, settings: settings}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root: run it as the postgres user,
 		// which then has to own the directory.
@@ -194,12 +214,14 @@ func newCluster() (*Server, error) {
 			return nil, fmt.Errorf("pgtest: handing %s to the postgres user: %w", dir, err)
 		}
 	}
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", s.dataDir(), "-U", "postgres",
-		"--auth=trust", "--no-sync", "--no-instructions", "--encoding=UTF8", "--locale=C")
-	initdb.Dir = dir
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pgtest: running initdb in %s: %w\n%s", dir, err, out)
+	if !fileExists(filepath.Join(s.dataDir(), "PG_VERSION")) {
+		initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", s.dataDir(), "-U", "postgres",
+			"--auth=trust", "--no-sync", "--no-instructions", "--encoding=UTF8", "--locale=C")
+		initdb.Dir = dir
+		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
+		if out, err := initdb.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("pgtest: running initdb in %s: %w\n%s", dir, err, out)
+		}
 	}
 	// A port picked free can be taken by someone else before the postmaster
 	// binds it; try a few.
@@ -212,15 +234,17 @@ func newCluster() (*Server, error) {
 		s.DSN = fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", s.Host, port)
 		err = s.Start()
 		if err == nil {
-			break
+			return s, nil
 		}
 		if attempt == 2 || !strings.Contains(err.Error(), "already in use") {
 			return nil, err
 		}
 	}
-	ok = true
-	return s, nil
 }
+
+// SocketDir is the directory of the server's Unix socket (a host: for
+// clients on this machine, as psql -h DIR), empty for an external server.
+func (s *Server) SocketDir() string { return s.dir }
 
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
 func (s *Server) logPath() string { return filepath.Join(s.dir, "postgres.log") }
@@ -269,6 +293,9 @@ func (s *Server) spawn() (*process, error) {
 		"-c", "log_min_messages=warning", "-c", "TimeZone=UTC",
 		// Logical replication, for the postgres source's mode: cdc.
 		"-c", "wal_level=logical", "-c", "max_replication_slots=50", "-c", "max_wal_senders=50")
+	for _, kv := range s.settings { // the last -c of a setting wins
+		cmd.Args = append(cmd.Args, "-c", kv)
+	}
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{

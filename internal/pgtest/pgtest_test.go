@@ -221,3 +221,51 @@ func TestExternalServer(t *testing.T) {
 		t.Fatalf("unreachable external server: %v", err)
 	}
 }
+
+// TestKeep: a kept cluster takes extra settings and keeps its data between
+// starts, as the benchmark harness relies on to load its tables once.
+func TestKeep(t *testing.T) {
+	if os.Getenv(EnvDSN) != "" {
+		t.Fatalf("unset %s: Keep starts its own cluster", EnvDSN)
+	}
+	// Not t.TempDir: its parent is private to root, and as root the server
+	// runs as the postgres user.
+	dir, err := os.MkdirTemp("", "cdw-pgkeep-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s, err := Keep(dir, "shared_buffers=16MB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, s.DSN, "SHOW shared_buffers"); got != "16MB" {
+		t.Errorf("shared_buffers = %s, want the given 16MB", got)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept AS SELECT 42 AS n"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Keep(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	if got := query(t, s.DSN, "SELECT n::text FROM kept"); got != "42" {
+		t.Errorf("after a restart the table holds %s, want 42", got)
+	}
+	if got := query(t, s.DSN, "SHOW shared_buffers"); got != "128MB" {
+		t.Errorf("shared_buffers = %s, want the default 128MB without the setting", got)
+	}
+	if s.SocketDir() != dir {
+		t.Errorf("SocketDir = %s, want %s", s.SocketDir(), dir)
+	}
+}

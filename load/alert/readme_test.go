@@ -64,15 +64,31 @@ func TestREADMEExample(t *testing.T) {
 			json.Unmarshal([]byte(d.raw), &real)
 		}
 	}
-	var documented map[string]any
-	if err := json.Unmarshal([]byte(doc), &documented); err != nil {
-		t.Fatalf("the README payload is not JSON: %v", err)
+	// The same payload is shown in the top-level README and the report's.
+	docs := map[string]string{"README.md": doc}
+	for _, p := range []string{"../../README.md", "../report/README.md"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile("(?s)```json\n([^`]*idempotency_key.*?)```").FindSubmatch(b)
+		if m == nil {
+			t.Errorf("%s does not show the alert payload", p)
+			continue
+		}
+		docs[p] = string(m[1])
 	}
-	if a, b := fields(documented, ""), fields(real, ""); !slices.Equal(a, b) {
-		t.Errorf("README payload fields %v, a real post has %v", a, b)
-	}
-	if documented["text"] != real["text"] {
-		t.Errorf("README text %q, real %q", documented["text"], real["text"])
+	for p, doc := range docs {
+		var documented map[string]any
+		if err := json.Unmarshal([]byte(doc), &documented); err != nil {
+			t.Fatalf("the payload in %s is not JSON: %v", p, err)
+		}
+		if a, b := fields(documented, ""), fields(real, ""); !slices.Equal(a, b) {
+			t.Errorf("%s: payload fields %v, a real post has %v", p, a, b)
+		}
+		if documented["text"] != real["text"] || documented["idempotency_key"] != real["idempotency_key"] {
+			t.Errorf("%s: text %q key %v, a real post %q %v", p, documented["text"], documented["idempotency_key"], real["text"], real["idempotency_key"])
+		}
 	}
 }
 

@@ -119,6 +119,9 @@ type cfgOptions struct {
 	ordersQry string // read orders with this query instead of the table
 	extraOrd  string // extra YAML for the orders entity, indented 8 spaces
 	sourceExt string // extra YAML for the shop source, indented 4 spaces
+	publExt   string // extra publish: entries, indented 2 spaces
+	topExt    string // extra top-level YAML
+	cdc       bool   // read orders in mode: cdc instead of by cursor
 }
 
 // writeConfig writes dir/cdw.yaml with dir/wh as the warehouse.
@@ -135,6 +138,10 @@ func (f *fixture) writeConfig(t testing.TB, dir string, o cfgOptions) string {
 	from := "table: public.orders"
 	if o.ordersQry != "" {
 		from = "query: " + strconv.Quote(o.ordersQry)
+	}
+	cursor := "cursor: updated_at"
+	if o.cdc {
+		cursor = "mode: cdc"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `warehouse: wh
@@ -153,7 +160,7 @@ sources:
 %s    entities:
       orders:
         %s
-        cursor: updated_at
+        %s
         key: [order_no, line]
         columns: {order_id: order_no, line_no: line, customer_id: customer, order_ts: ordered_at, status: status, product_id: sku, product_name: product, category: category, quantity: qty, unit_price: unit_price, cost: cost, business_unit: business_unit, channel: channel, updated_at: updated_at}
 %s  - name: helpdesk
@@ -184,7 +191,8 @@ sources:
 publish:
   - kind: parquet
   - kind: duckdb
-`, host, port, database, user, o.sourceExt, from, o.extraOrd, api, apiTokenEnv, f.files.CRMContacts, f.files.WebSignups)
+`, host, port, database, user, o.sourceExt, from, cursor, o.extraOrd, api, apiTokenEnv, f.files.CRMContacts, f.files.WebSignups)
+	b.WriteString(o.publExt)
 	if o.pgSchema != "" {
 		fmt.Fprintf(&b, `  - kind: postgres
     host: %s
@@ -199,6 +207,7 @@ publish:
       roles: {North: cdw_rel_north, South: cdw_rel_south}
 `, host, port, database, user, o.pgSchema)
 	}
+	b.WriteString(o.topExt)
 	p := filepath.Join(dir, "cdw.yaml")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)

@@ -34,12 +34,23 @@ type metrics struct {
 	newest    map[string]time.Time
 	last      map[string]pipelines.RunRecord // last finished run per pipeline, for /healthz
 	failures  map[string]int                 // failed runs in a row per pipeline
+	slots     map[[2]string]extract.Result   // source, entity → its last read from a replication slot
 }
 
 func newMetrics(dir string, now func() time.Time) *metrics {
 	return &metrics{dir: dir, now: now, started: now(), runs: map[[2]string]int64{}, duration: map[string]float64{},
 		lastOK: map[string]time.Time{}, rowsTotal: map[[2]string]int64{}, newest: map[string]time.Time{},
-		last: map[string]pipelines.RunRecord{}, failures: map[string]int{}}
+		last: map[string]pipelines.RunRecord{}, failures: map[string]int{}, slots: map[[2]string]extract.Result{}}
+}
+
+// slot records the WAL a replication slot held back (postgres mode: cdc).
+func (m *metrics) slot(r extract.Result) {
+	if r.Slot == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.slots[[2]string{r.Source, r.Entity}] = r
 }
 
 // outcome records how a due run ended, after its retries.
@@ -183,6 +194,16 @@ func (m *metrics) write(w http.ResponseWriter) {
 	for _, k := range sortedPairs(m.rowsTotal) {
 		fmt.Fprintf(&b, "cdw_rows_extracted_total{source=%s,entity=%s} %d\n", label(k[0]), label(k[1]), m.rowsTotal[k])
 	}
+	head("cdw_replication_slot_wal_bytes", "gauge", "WAL the replication slot of a mode: cdc entity held back when its last extract began; the server keeps it on disk until the slot is confirmed past it.")
+	for _, k := range sortedResults(m.slots) {
+		r := m.slots[k]
+		fmt.Fprintf(&b, "cdw_replication_slot_wal_bytes{source=%s,entity=%s,slot=%s} %d\n", label(r.Source), label(r.Entity), label(r.Slot), r.SlotWAL)
+	}
+	head("cdw_replication_slot_max_wal_bytes", "gauge", "max_slot_wal of the source: above it each extract warns.")
+	for _, k := range sortedResults(m.slots) {
+		r := m.slots[k]
+		fmt.Fprintf(&b, "cdw_replication_slot_max_wal_bytes{source=%s,entity=%s,slot=%s} %d\n", label(r.Source), label(r.Entity), label(r.Slot), r.SlotWALMax)
+	}
 	head("cdw_data_freshness_seconds", "gauge", "Seconds since the newest updated_at in the raw layer, per entity.")
 	now := time.Now()
 	for _, e := range sortedKeys(m.newest) {
@@ -204,6 +225,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func sortedResults(m map[[2]string]extract.Result) [][2]string {
+	flat := make(map[[2]string]int64, len(m))
+	for k := range m {
+		flat[k] = 0
+	}
+	return sortedPairs(flat)
 }
 
 func sortedPairs(m map[[2]string]int64) [][2]string {

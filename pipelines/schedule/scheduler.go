@@ -250,6 +250,7 @@ func (s *Scheduler) runAttempt(ctx context.Context, p *Pipeline, n int) error {
 		if rep != nil {
 			for _, e := range rep.Extract {
 				s.metrics.rows(e.Source, e.Entity, e.Rows)
+				s.metrics.slot(e)
 			}
 			if len(rep.Extract) > 0 {
 				s.metrics.refreshFreshness(ctx, s.Log)

@@ -71,7 +71,9 @@ WITH p AS (
     JOIN customer_orders o ON o.order_date <= pe.as_of
     GROUP BY ALL
 ), base AS (
-    SELECT s.*, c.business_unit,
+    -- without the day list: every window below copies the rows it sorts,
+    -- and a list per row made each of them cost seconds
+    SELECT s.* EXCLUDE (days), c.business_unit,
            date_diff('day', s.last_order_date, s.as_of)                            AS recency_days,
            greatest(s.net_revenue, 0)                                              AS positive_revenue,
            CASE WHEN len(s.days) > 1 THEN list_aggregate(

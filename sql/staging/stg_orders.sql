@@ -101,11 +101,14 @@ SELECT
     coalesce(nullif(trim(category), ''), 'Uncategorised') AS category,
     quantity,
     unit_price,
-    -- Money is DECIMAL: sums of DOUBLE depend on the order parallel threads
-    -- add them in, and marts must be identical on a rerun of the same data.
+    -- Money is DECIMAL(18,4) from the source on (raw's money columns are):
+    -- sums of DOUBLE depend on the order parallel threads add them in, and
+    -- marts must be identical on a rerun of the same data. The product is
+    -- taken at width 38 (DuckDB keeps width 18 for two DECIMAL(18,4)s and
+    -- overflows), then rounded to 4 places.
     CAST(CASE WHEN _void THEN 0
-              WHEN _reversed THEN -abs(coalesce(amount, quantity * unit_price, 0))
-              ELSE coalesce(amount, quantity * unit_price, 0)
+              WHEN _reversed THEN -abs(coalesce(amount, quantity::DECIMAL(38, 4) * unit_price, 0))
+              ELSE coalesce(amount, quantity::DECIMAL(38, 4) * unit_price, 0)
          END AS DECIMAL(18, 4))               AS net_amount,
     CAST(CASE WHEN _void THEN 0
               WHEN _reversed THEN -abs(coalesce(cost, 0))

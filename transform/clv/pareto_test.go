@@ -203,3 +203,39 @@ func TestFitFromQueryChoosesModel(t *testing.T) {
 		}
 	}
 }
+
+// P(alive) and expected purchases stay finite and correct at extreme
+// parameters (fits where almost nobody repeats land far out), checked
+// against the brute-force integral where it does not underflow.
+func TestParetoExtremeParameters(t *testing.T) {
+	compared := 0
+	for _, p := range [][4]float64{
+		{0.553, 74.05, 0.606, 81.68},
+		{0.01, 5e4, 2.85e6, 5.0e6},
+		{1e-4, 1e6, 1e-6, 1e9},
+		{50, 1e-3, 1e-3, 1e-4},
+		{0.3, 100, 1e5, 1e3},
+	} {
+		m := ParetoNBD{R: p[0], Alpha: p[1], S: p[2], Beta: p[3]}
+		for _, c := range [][3]float64{{0, 0, 1}, {0, 0, 400}, {0, 0, 3000}, {1, 10, 400}, {30, 360, 365}, {300, 700, 1000}} {
+			pa := m.ProbabilityAlive(c[0], c[1], c[2])
+			e := m.ExpectedPurchases(365, c[0], c[1], c[2])
+			if !(pa >= 0 && pa <= 1) || !finite(e) || e < 0 {
+				t.Errorf("%v at %v: P(alive) %v, E[Y(365)] %v", p, c, pa, e)
+				continue
+			}
+			I := bruteI(c[0], p[0], p[1], p[2], p[3], c[1], c[2])
+			first := math.Exp(-(p[0]+c[0])*math.Log(p[1]+c[2]) - p[2]*math.Log(p[3]+c[2]))
+			if I > 1e-250 && first > 1e-250 && I < 1e250 {
+				want := first / (first + p[2]*I)
+				compared++
+				if math.Abs(pa-want) > 1e-7*math.Max(want, 1e-3) && math.Abs(pa-want) > 1e-12 {
+					t.Errorf("%v at %v: P(alive) %.12g, brute force %.12g", p, c, pa, want)
+				}
+			}
+		}
+	}
+	if compared < 15 {
+		t.Errorf("only %d of 30 cases checked against the brute force", compared)
+	}
+}
