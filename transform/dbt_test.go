@@ -17,6 +17,7 @@ import (
 // tables must equal the same logic written directly in DuckDB, both ways
 // (EXCEPT ALL), after a full build and after an incremental one.
 func TestDBTProjectRunsUnchanged(t *testing.T) {
+	t.Setenv("JAFFLE_REGION", "us") // read when the project loads, as dbt reads env_var at parse
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "jaffle"))); err != nil {
 		t.Fatal(err)
@@ -48,7 +49,6 @@ func TestDBTProjectRunsUnchanged(t *testing.T) {
 		t.Errorf("orders.status: the {{ doc() }} block was not used: %+v", m.Header.Columns)
 	}
 	db := emptyWarehouse(t)
-	t.Setenv("JAFFLE_REGION", "us")
 	r := &Runner{DB: db, Vars: proj.Vars}
 	res, err := r.Run(context.Background(), "r1", p.Models)
 	if err != nil || res.Err() != nil {

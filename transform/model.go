@@ -7,6 +7,7 @@ package transform
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ type Model struct {
 	defaults  map[string]any // dbt_project.yml +config for the model's folder
 	props     map[string]any // its properties file's config:
 	queries   bool           // calls run_query: reads more than its SQL shows
+	full      *fullRender    // Load's render for a full build, reused by the run
 	readsThis bool           // its template names this: reading its own table is fine
 }
 
@@ -364,4 +366,23 @@ func isLiteral(s string) bool {
 	}
 	_, err := strconv.ParseFloat(s, 64)
 	return err == nil
+}
+
+// fullRender is a model's SQL as rendered for a full build with vars (and
+// the env_var values it holds, kept out of messages).
+type fullRender struct {
+	vars    Vars
+	body    string
+	secrets []string
+}
+
+// fullBody returns the SQL Load rendered for a full build when vars are
+// the ones Load used, so a run renders each model once; ok is false when
+// the model must render again (other vars, or run_query, which answers
+// differently once connected).
+func (m *Model) fullBody(vars Vars) (body string, secrets []string, ok bool) {
+	if m.full == nil || m.queries || !maps.Equal(m.full.vars, vars) {
+		return "", nil, false
+	}
+	return m.full.body, m.full.secrets, true
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -274,11 +275,13 @@ func Load(ctx context.Context, roots []Root, opts LoadOptions) (*Project, error)
 		// ref() of an aliased model renders its table name: render again.
 		tpls.aliases = aliases
 		for _, m := range byName {
-			body, err := Render(m, opts.Vars)
+			r := &rendering{m: m, vars: opts.Vars}
+			body, err := r.render()
 			if err != nil {
 				return nil, err
 			}
 			rendered[m] = body
+			m.full = &fullRender{vars: maps.Clone(opts.Vars), body: body, secrets: r.secrets}
 		}
 	}
 	if !opts.NoBuiltins {
@@ -396,6 +399,7 @@ func (m *Model) load(vars Vars) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	m.full = &fullRender{vars: maps.Clone(vars), body: body, secrets: r.secrets}
 	m.queries = r.queried
 	m.readsThis = r.readThis()
 	if err := applyConfig(m, r.config); err != nil {

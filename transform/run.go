@@ -301,9 +301,17 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model, inc *incre
 		return n, notes, nil
 	}
 	rd := &rendering{m: m, vars: r.Vars, inc: inc, conn: conn, ctx: ctx}
-	body, err := rd.render()
-	if err != nil {
-		return 0, "", err
+	body, secrets, cached := "", []string(nil), false
+	if inc == nil {
+		body, secrets, cached = m.fullBody(r.Vars)
+	}
+	if cached {
+		rd.secrets = secrets
+	} else {
+		var err error
+		if body, err = rd.render(); err != nil {
+			return 0, "", err
+		}
 	}
 	body = stripSemicolon(body)
 	modelErr := func(err error) error {

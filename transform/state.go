@@ -188,9 +188,12 @@ func definitionHash(m *Model, vars Vars) (string, error) {
 		}
 		return hashOf("go", m.Name, strings.Join(m.Deps, ","), string(js)), nil
 	}
-	body, err := Render(m, vars)
-	if err != nil {
-		return "", err
+	body, _, ok := m.fullBody(vars)
+	if !ok {
+		var err error
+		if body, err = Render(m, vars); err != nil {
+			return "", err
+		}
 	}
 	return hashOf("sql", m.Name, string(h.Materialized), strings.Join(h.UniqueKey, ","),
 		h.PartitionBy, strings.Join(h.RebuildOn, ","), body), nil

@@ -3,6 +3,7 @@ package transform
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -165,5 +166,59 @@ func TestTagsReadingOtherFilesAreErrors(t *testing.T) {
 		if msg := loadErr(t, files("sql", nil), files("models", map[string]string{"a.sql": sql})); !strings.Contains(msg, want) {
 			t.Errorf("%q: %s, want %q", sql, msg, want)
 		}
+	}
+}
+
+// countLogs counts the "model log" lines of {{ log() }} while f runs.
+type countLogs struct{ n *int }
+
+func (c countLogs) Enabled(context.Context, slog.Level) bool { return true }
+func (c countLogs) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "model log" {
+		*c.n++
+	}
+	return nil
+}
+func (c countLogs) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c countLogs) WithGroup(string) slog.Handler      { return c }
+
+// TestRenderedOncePerRun (#23 item 2): loading a project and building its
+// models renders each model once — the build and the definition hash reuse
+// Load's render — unless the run's vars differ from Load's, and an
+// incremental merge renders its own (is_incremental() is true there).
+func TestRenderedOncePerRun(t *testing.T) {
+	n := 0
+	prev := slog.Default()
+	slog.SetDefault(slog.New(countLogs{&n}))
+	defer slog.SetDefault(prev)
+	root := files("models", map[string]string{
+		"a.sql": "-- materialized: table\n{{ log('a') }}SELECT {{ var('k', 1) }} AS x",
+		"b.sql": "-- materialized: view\n{{ log('b') }}SELECT x FROM {{ ref('a') }}",
+	})
+	vars := Vars{"k": "2"}
+	p, err := Load(context.Background(), []Root{files("sql", nil), root}, LoadOptions{Vars: vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := warehouse(t)
+	res, err := (&Runner{DB: db, Vars: vars}).Run(context.Background(), "r1", p.Models)
+	if err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	if n != 2 {
+		t.Errorf("loading and building 2 models rendered %d times, want 2", n)
+	}
+	var x int
+	if err := db.QueryRow("SELECT x FROM b").Scan(&x); err != nil || x != 2 {
+		t.Fatalf("b.x = %d (%v), want the var's 2", x, err)
+	}
+	// Other vars than Load's: the run renders with its own.
+	n = 0
+	res, err = (&Runner{DB: db, Vars: Vars{"k": "3"}}).Run(context.Background(), "r2", p.Models)
+	if err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	if err := db.QueryRow("SELECT x FROM b").Scan(&x); err != nil || x != 3 || n == 0 {
+		t.Fatalf("with k=3: b.x = %d (%v), %d renders", x, err, n)
 	}
 }

@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 // and runs its tests, so the warehouse has column types and results.
 func jaffle(t *testing.T) (*transform.Project, *sql.DB) {
 	t.Helper()
+	t.Setenv("JAFFLE_REGION", "us") // read when the project loads, as dbt reads env_var at parse
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "testdata", "jaffle"))); err != nil {
 		t.Fatal(err)
@@ -52,7 +53,6 @@ func jaffle(t *testing.T) (*transform.Project, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	t.Setenv("JAFFLE_REGION", "us")
 	res, err := (&transform.Runner{DB: db, Vars: proj.Vars}).Run(context.Background(), "r1", p.Models)
 	if err != nil || res.Err() != nil {
 		t.Fatal(err, res.Err())
