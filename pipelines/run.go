@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -297,7 +298,7 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 	var results []extract.Result
 	var failed SourceErrors
 	for _, sc := range cfg.Sources {
-		if len(opts.Sources) > 0 && !contains(opts.Sources, sc.Name) {
+		if len(opts.Sources) > 0 && !slices.Contains(opts.Sources, sc.Name) {
 			continue
 		}
 		kind, err := extract.LookupKind(sc.Kind)
@@ -314,7 +315,7 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 			continue
 		}
 		for _, ent := range src.Entities() {
-			if len(opts.Entities) > 0 && !contains(opts.Entities, ent) {
+			if len(opts.Entities) > 0 && !slices.Contains(opts.Entities, ent) {
 				continue
 			}
 			res, err := x.Extract(ctx, sc.Name, src, ent, opts.FullRefresh)
