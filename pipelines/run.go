@@ -82,6 +82,12 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	cfg := r.Cfg
 	start := time.Now()
 	rep := &Report{RunID: start.UTC().Format("20060102T150405.000Z")}
+	if opts.Steps.Publish {
+		// A mistake in a target fails now, not after the extract and transform.
+		if _, err := r.PublishTargets(); err != nil {
+			return rep, err
+		}
+	}
 	if err := os.MkdirAll(cfg.Warehouse, 0o700); err != nil {
 		return rep, fmt.Errorf("creating warehouse directory: %w", err)
 	}
