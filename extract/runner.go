@@ -27,6 +27,12 @@ type Extractor struct {
 	BatchRows int       // rows per Arrow record asked of sources; 0 = 64k
 	Progress  *Progress // optional progress display
 	Now       func() time.Time
+	// Committed, when set, runs with the committed state after every state
+	// commit (before superseded files are deleted) and on start (before
+	// orphans are removed): the Iceberg raw tables follow state through it.
+	// batch names the files the commit added ("" on start). An error fails
+	// the extract; state stays committed and the next start reconciles.
+	Committed func(st *EntityState, batch string) error
 	seq       atomic.Int64
 }
 
@@ -57,6 +63,11 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	st, err := store.Load(sourceName, entityName)
 	if err != nil {
 		return res, err
+	}
+	if x.Committed != nil {
+		if err := x.Committed(st, ""); err != nil {
+			return res, err
+		}
 	}
 	if err := x.removeOrphans(st); err != nil {
 		return res, err
@@ -353,6 +364,15 @@ func (b *batch) commit(cursor json.RawMessage, unit string) error {
 		return err
 	}
 	failpoint.Hit("extract.after-commit")
+	if b.x.Committed != nil {
+		names := make([]string, len(added))
+		for i, f := range added {
+			names[i] = strings.TrimSuffix(filepath.Base(f.Path), ".parquet")
+		}
+		if err := b.x.Committed(b.st, strings.Join(names, ",")); err != nil {
+			return err
+		}
+	}
 	for _, f := range gone {
 		b.superseded++
 		b.x.log().Info("removing superseded version", "unit", f.Unit, "file", f.Path, "rows", f.Rows)
@@ -375,6 +395,11 @@ func (b *batch) finishRefresh() error {
 	}
 	if err := b.store.Commit(b.st); err != nil {
 		return err
+	}
+	if b.x.Committed != nil {
+		if err := b.x.Committed(b.st, "refresh"); err != nil {
+			return err
+		}
 	}
 	for _, f := range old {
 		if err := os.Remove(filepath.Join(b.x.Dir, f.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {

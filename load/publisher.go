@@ -101,6 +101,9 @@ type TargetConfig struct {
 	Options config.Node // kind-specific settings, minus "kind"
 	Dir     string      // warehouse directory
 	BaseDir string      // directory of the config file
+	// Iceberg is cdw.yaml's iceberg: section, the catalog for kind: iceberg
+	// (Y nil when absent).
+	Iceberg config.Node
 }
 
 var (

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/internal/secret"
 	"github.com/cdwhq/cdw/load"
@@ -55,7 +56,11 @@ type Config struct {
 	Pipelines config.Node
 	Report    config.Node
 	SMTP      config.Node
-	Alerts    config.Node // load/alert: early-warning alerts
+	// Iceberg is the iceberg: section (catalog for raw and mart tables);
+	// IcebergSettings its checked form, nil when Iceberg is off.
+	Iceberg         config.Node
+	IcebergSettings *iceberg.Settings
+	Alerts          config.Node // load/alert: early-warning alerts
 
 	// Timezone is the reporting time zone (IANA name, default UTC): order
 	// days, weeks, months, recency and the seasonal index are taken in it.
@@ -108,6 +113,7 @@ type fileConfig struct {
 	Pipelines     config.Node                    `yaml:"pipelines"`
 	Report        config.Node                    `yaml:"report"`
 	SMTP          config.Node                    `yaml:"smtp"`
+	Iceberg       config.Node                    `yaml:"iceberg"`
 	Alerts        config.Node                    `yaml:"alerts"`
 }
 
@@ -145,8 +151,11 @@ func parseConfig(root config.Node) (*Config, error) {
 		return nil, fmt.Errorf("resolving %s: %w", root.File, err)
 	}
 	c := &Config{File: root.File, BaseDir: filepath.Dir(abs), Vars: fc.Vars, DuckDB: fc.DuckDB,
-		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP, Alerts: fc.Alerts}
+		Serve: fc.Serve, Pipelines: fc.Pipelines, Report: fc.Report, SMTP: fc.SMTP, Iceberg: fc.Iceberg, Alerts: fc.Alerts}
 	c.Warehouse = c.path(fc.Warehouse, "cdw-data")
+	if c.IcebergSettings, err = iceberg.Parse(fc.Iceberg, c.Warehouse, c.BaseDir); err != nil {
+		return nil, err
+	}
 	c.LockTimeout = DefaultLockTimeout
 	if fc.LockTimeout != nil {
 		if *fc.LockTimeout < 0 {

@@ -15,10 +15,31 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cdwhq/cdw/iceberg"
+	"github.com/cdwhq/cdw/internal/crashtest"
 	"github.com/cdwhq/cdw/internal/datasets"
+	_ "github.com/cdwhq/cdw/load/iceberg"
 	"github.com/cdwhq/cdw/pipelines"
 	_ "github.com/cdwhq/cdw/transform/clv"
 )
+
+// checkIceberg reads every raw and mart table of the warehouse's default
+// Iceberg catalog through iceberg-go's scanner and compares it with the
+// committed raw files and the Parquet marts.
+func checkIceberg(t *testing.T, b yamlBlock, wh string) {
+	t.Helper()
+	s := iceberg.Default(wh)
+	if d := crashtest.Diff("iceberg raw vs raw files", crashtest.Raw(t, wh), crashtest.IcebergRaw(t, s, wh)); d != "" {
+		t.Errorf("%s:%d: %s", b.file, b.line, d)
+	}
+	marts := crashtest.IcebergTables(t, s, "marts", func(string) []string { return nil })
+	if len(marts) == 0 {
+		t.Errorf("%s:%d: no Iceberg marts published", b.file, b.line)
+	}
+	if d := crashtest.Diff("iceberg mart vs parquet mart", crashtest.ParquetMarts(t, filepath.Join(wh, "marts")), marts); d != "" {
+		t.Errorf("%s:%d: %s", b.file, b.line, d)
+	}
+}
 
 // yamlBlock is a ```yaml block of a README: where it is and its text.
 type yamlBlock struct {
@@ -112,12 +133,24 @@ func TestDocumentedExamples(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				cfg := map[string]any{"warehouse": "wh", "sources": []any{src},
 					"publish": []any{map[string]any{"kind": "parquet"}}}
-				for _, k := range []string{"vars", "timezone"} {
+				for _, k := range []string{"vars", "timezone", "iceberg"} {
 					if v, ok := doc[k]; ok {
 						cfg[k] = v
 					}
 				}
+				wh := ""
+				if _, ok := doc["iceberg"]; ok {
+					// The snippet's Iceberg targets beside Parquet, in a
+					// warehouse this test reads back.
+					pub, _ := doc["publish"].([]any)
+					cfg["publish"] = append(cfg["publish"].([]any), pub...)
+					wh = filepath.Join(t.TempDir(), "wh")
+					cfg["warehouse"] = wh
+				}
 				db := runExample(t, b, cfg)
+				if wh != "" {
+					checkIceberg(t, b, wh)
+				}
 				if name == "cdnow_sample" {
 					checkCDNOWFit(t, db)
 				}

@@ -301,6 +301,11 @@ func QuarantineSummary(res []extract.Result) string {
 func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([]extract.Result, error) {
 	cfg := r.Cfg
 	x := &extract.Extractor{Dir: cfg.Warehouse, Log: log, Progress: opts.Progress}
+	closeIceberg, err := r.followInIceberg(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIceberg()
 	var results []extract.Result
 	var failed SourceErrors
 	for _, sc := range cfg.Sources {
@@ -497,7 +502,7 @@ func (r *Runner) PublishTargets() ([]PublishTarget, error) {
 		if err != nil {
 			return nil, t.Options.Errorf("%v", err)
 		}
-		pub, err := kind.Open(load.TargetConfig{Options: t.Options, Dir: r.Cfg.Warehouse, BaseDir: r.Cfg.BaseDir})
+		pub, err := kind.Open(load.TargetConfig{Options: t.Options, Dir: r.Cfg.Warehouse, BaseDir: r.Cfg.BaseDir, Iceberg: r.Cfg.Iceberg})
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	_ "github.com/cdwhq/cdw/extract/httpapi"
 	_ "github.com/cdwhq/cdw/extract/postgres"
 	_ "github.com/cdwhq/cdw/load/duckdbfile"
+	_ "github.com/cdwhq/cdw/load/iceberg"
 	_ "github.com/cdwhq/cdw/load/parquet"
 	_ "github.com/cdwhq/cdw/load/postgres"
 	_ "github.com/cdwhq/cdw/transform/clv"

@@ -119,6 +119,8 @@ type cfgOptions struct {
 	ordersQry string // read orders with this query instead of the table
 	extraOrd  string // extra YAML for the orders entity, indented 8 spaces
 	sourceExt string // extra YAML for the shop source, indented 4 spaces
+	publExt   string // extra publish: entries, indented 2 spaces
+	topExt    string // extra top-level YAML
 	cdc       bool   // read orders in mode: cdc instead of by cursor
 }
 
@@ -190,6 +192,7 @@ publish:
   - kind: parquet
   - kind: duckdb
 `, host, port, database, user, o.sourceExt, from, cursor, o.extraOrd, api, apiTokenEnv, f.files.CRMContacts, f.files.WebSignups)
+	b.WriteString(o.publExt)
 	if o.pgSchema != "" {
 		fmt.Fprintf(&b, `  - kind: postgres
     host: %s
@@ -204,6 +207,7 @@ publish:
       roles: {North: cdw_rel_north, South: cdw_rel_south}
 `, host, port, database, user, o.pgSchema)
 	}
+	b.WriteString(o.topExt)
 	p := filepath.Join(dir, "cdw.yaml")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)

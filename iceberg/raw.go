@@ -1,0 +1,162 @@
+package iceberg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+)
+
+// RawNamespace holds one table per source entity, raw.<source>_<entity>.
+const RawNamespace = "raw"
+
+// The snapshot summary properties of a raw commit.
+const (
+	BatchKey  = "cdw.batch"  // the batch (file name without .parquet) the commit adds
+	CursorKey = "cdw.cursor" // the entity's committed cursor, as state holds it (JSON)
+)
+
+// RawTableName is the table of one source entity.
+func RawTableName(source, entity string) string { return source + "_" + entity }
+
+// SyncRaw makes the current snapshot of raw.<source>_<entity> hold exactly
+// files (absolute paths of the Parquet files extract state lists), in one
+// commit that adds the new files and removes the ones no longer listed (a
+// superseded version leaves in the commit that adds its replacement), with
+// props (batch id, cursor) in the snapshot summary. It commits nothing when
+// the table already holds files, so calling it again after a crash, on
+// start, is what reconciles the two views. The table is created on the
+// first call, from the schema of its first file; a file with new columns
+// widens it in the same commit.
+func (c *Catalog) SyncRaw(ctx context.Context, source, entity string, files []string, props map[string]string) error {
+	name := RawTableName(source, entity)
+	want := map[string]bool{}
+	for _, f := range files {
+		want[f] = true
+	}
+	var t *table.Table
+	var err error
+	id := catalog.ToIdentifier(RawNamespace, name)
+	if len(files) == 0 {
+		t, err = c.LoadTable(ctx, id)
+		if errors.Is(err, catalog.ErrNoSuchTable) {
+			return nil
+		}
+	} else {
+		var sc *arrow.Schema
+		sc, err = FileSchema(files[0])
+		if err != nil {
+			return err
+		}
+		t, err = c.LoadOrCreate(ctx, RawNamespace, name, filepath.Join(c.settings.Dir, RawNamespace, name), sc, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("Iceberg raw table %s: %w", name, err)
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.syncOnce(ctx, t, files, want, props)
+		if err == nil || !errors.Is(err, table.ErrCommitFailed) || attempt >= 10 {
+			if err != nil {
+				return fmt.Errorf("Iceberg raw table %s in the %s: %w", name, c.settings.Where(), err)
+			}
+			return nil
+		}
+		// Another writer committed first: reload and redo the diff.
+		if t, err = c.LoadTable(ctx, id); err != nil {
+			return fmt.Errorf("Iceberg raw table %s: %w", name, err)
+		}
+	}
+}
+
+func (c *Catalog) syncOnce(ctx context.Context, t *table.Table, files []string, want map[string]bool, props map[string]string) error {
+	have, err := DataFiles(ctx, t)
+	if err != nil {
+		return err
+	}
+	haveSet := map[string]bool{}
+	var drop []string
+	for _, f := range have {
+		p := strings.TrimPrefix(f, "file://")
+		haveSet[p] = true
+		if !want[p] {
+			drop = append(drop, f)
+		}
+	}
+	var add []string
+	for _, f := range files {
+		if !haveSet[f] {
+			add = append(add, f)
+		}
+	}
+	if len(add) == 0 && len(drop) == 0 {
+		return nil
+	}
+	tx := t.NewTransaction()
+	for _, f := range add {
+		sc, err := FileSchema(f)
+		if err != nil {
+			return err
+		}
+		if err := widenSchema(tx, sc); err != nil {
+			return fmt.Errorf("widening the schema for %s: %w", f, err)
+		}
+	}
+	switch {
+	case len(drop) == 0:
+		err = tx.AddFiles(ctx, add, props, false)
+	default:
+		err = tx.ReplaceDataFiles(ctx, drop, add, props)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.Commit(ctx)
+	return err
+}
+
+// widenSchema adds the columns of sc the staged schema lacks.
+func widenSchema(tx *table.Transaction, sc *arrow.Schema) error {
+	st, err := tx.StagedTable()
+	if err != nil {
+		return err
+	}
+	cur := st.Schema()
+	missing := false
+	for _, f := range sc.Fields() {
+		if _, ok := cur.FindFieldByName(f.Name); !ok {
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	want, err := table.ArrowSchemaToIcebergWithFreshIDs(sc, true)
+	if err != nil {
+		return err
+	}
+	if err := tx.UpdateSchema(true, false).UnionByNameWith(want).Commit(); err != nil {
+		return err
+	}
+	return refreshNameMapping(tx)
+}
+
+// refreshNameMapping points the table's name mapping (how readers find
+// columns in files without field ids, such as cdw's) at the staged schema,
+// so columns added by a schema change are found too.
+func refreshNameMapping(tx *table.Transaction) error {
+	st, err := tx.StagedTable()
+	if err != nil {
+		return err
+	}
+	m, err := json.Marshal(st.Schema().NameMapping())
+	if err != nil {
+		return err
+	}
+	return tx.SetProperties(map[string]string{table.DefaultNameMappingKey: string(m)})
+}
