@@ -201,3 +201,18 @@ func TestValidate(t *testing.T) {
 		t.Error("run extracted before failing on the publish target")
 	}
 }
+
+// TestKinds: cdw kinds prints the reference from the registered kinds' and
+// entities' Doc fields.
+func TestKinds(t *testing.T) {
+	code, stdout, stderr := raw("kinds")
+	if code != 0 {
+		t.Fatalf("kinds: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"files      CSV, TSV", "postgres   PostgreSQL", "parquet    versioned", "Entity orders: Order lines",
+		"order_ts", "when the order was placed (UTC)", "Entity tickets:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("cdw kinds lacks %q:\n%s", want, stdout)
+		}
+	}
+}
