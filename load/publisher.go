@@ -127,14 +127,25 @@ func LookupKind(name string) (Kind, error) {
 	defer mu.RUnlock()
 	k, ok := kinds[name]
 	if !ok {
-		names := make([]string, 0, len(kinds))
-		for n := range kinds {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return Kind{}, fmt.Errorf("unknown publish kind %q (known: %v)", name, names)
+		return Kind{}, fmt.Errorf("unknown publish kind %q (known: %v)", name, kindNames())
 	}
 	return k, nil
+}
+
+// KindNames lists the registered publisher kinds, sorted.
+func KindNames() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return kindNames()
+}
+
+func kindNames() []string {
+	names := make([]string, 0, len(kinds))
+	for n := range kinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // QuoteIdent quotes a SQL identifier.

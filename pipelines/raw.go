@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -99,7 +100,7 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 		var parts []string
 		all := transform.RawInput{Shape: empty}
 		for _, s := range cfg.Sources {
-			if !contains(s.Options.Get("entities").Keys(), name) {
+			if !slices.Contains(s.Options.Get("entities").Keys(), name) {
 				continue
 			}
 			view := s.Name + "_" + name
@@ -281,13 +282,4 @@ func emptySelect(e extract.Entity) string {
 	cols = append(cols, "NULL::VARCHAR AS _source", "NULL::VARCHAR AS _file", "NULL::VARCHAR AS _source_file",
 		"NULL::BIGINT AS _source_line")
 	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,6 +82,12 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Report, error) {
 	cfg := r.Cfg
 	start := time.Now()
 	rep := &Report{RunID: start.UTC().Format("20060102T150405.000Z")}
+	if opts.Steps.Publish {
+		// A mistake in a target fails now, not after the extract and transform.
+		if _, err := r.PublishTargets(); err != nil {
+			return rep, err
+		}
+	}
 	if err := os.MkdirAll(cfg.Warehouse, 0o700); err != nil {
 		return rep, fmt.Errorf("creating warehouse directory: %w", err)
 	}
@@ -302,7 +309,7 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 	var results []extract.Result
 	var failed SourceErrors
 	for _, sc := range cfg.Sources {
-		if len(opts.Sources) > 0 && !contains(opts.Sources, sc.Name) {
+		if len(opts.Sources) > 0 && !slices.Contains(opts.Sources, sc.Name) {
 			continue
 		}
 		kind, err := extract.LookupKind(sc.Kind)
@@ -319,7 +326,7 @@ func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([
 			continue
 		}
 		for _, ent := range src.Entities() {
-			if len(opts.Entities) > 0 && !contains(opts.Entities, ent) {
+			if len(opts.Entities) > 0 && !slices.Contains(opts.Entities, ent) {
 				continue
 			}
 			res, err := x.Extract(ctx, sc.Name, src, ent, opts.FullRefresh)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/cdwhq/cdw/extract"
 )
@@ -23,7 +24,7 @@ func (r *Runner) DropSlots(ctx context.Context, opts Options, log *slog.Logger) 
 	var done []string
 	found := false
 	for _, sc := range r.Cfg.Sources {
-		if len(opts.Sources) > 0 && !contains(opts.Sources, sc.Name) {
+		if len(opts.Sources) > 0 && !slices.Contains(opts.Sources, sc.Name) {
 			continue
 		}
 		kind, err := extract.LookupKind(sc.Kind)
@@ -36,7 +37,7 @@ func (r *Runner) DropSlots(ctx context.Context, opts Options, log *slog.Logger) 
 		}
 		d, ok := src.(slotDropper)
 		for _, ent := range src.Entities() {
-			if len(opts.Entities) > 0 && !contains(opts.Entities, ent) {
+			if len(opts.Entities) > 0 && !slices.Contains(opts.Entities, ent) {
 				continue
 			}
 			if !ok {

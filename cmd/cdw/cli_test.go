@@ -170,3 +170,49 @@ func TestAnotherBinaryAgrees(t *testing.T) {
 		t.Fatalf("another binary rebuilt models of an unchanged warehouse:\n%s", stdout)
 	}
 }
+
+// TestValidate: cdw validate checks the whole config and runs nothing; a typo
+// in a publish target fails cdw run before any work, naming file:line:key.
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "cdw.yaml")
+	good := "warehouse: wh\nsources: []\npublish:\n  - kind: parquet\n  - kind: duckdb\n    path: bi/marts.duckdb\n"
+	if err := os.WriteFile(cfg, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := raw("validate", "--config", cfg)
+	if code != 0 || !strings.Contains(stdout, "is valid: 0 sources, 2 publish targets") {
+		t.Fatalf("validate: exit %d: %s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wh")); err == nil {
+		t.Error("validate created the warehouse directory")
+	}
+	bad := strings.Replace(good, "    path:", "    pth:", 1)
+	if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"validate", "run"} {
+		code, _, stderr := raw(cmd, "--config", cfg)
+		if code != 1 || !strings.Contains(stderr, cfg+":6") || !strings.Contains(stderr, `"pth"`) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%s with a typo in a target: exit %d, stderr %q; want one line naming %s:6 and the key", cmd, code, stderr, cfg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wh", "raw")); err == nil {
+		t.Error("run extracted before failing on the publish target")
+	}
+}
+
+// TestKinds: cdw kinds prints the reference from the registered kinds' and
+// entities' Doc fields.
+func TestKinds(t *testing.T) {
+	code, stdout, stderr := raw("kinds")
+	if code != 0 {
+		t.Fatalf("kinds: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"files      CSV, TSV", "postgres   PostgreSQL", "parquet    versioned", "Entity orders: Order lines",
+		"order_ts", "when the order was placed (UTC)", "Entity tickets:"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("cdw kinds lacks %q:\n%s", want, stdout)
+		}
+	}
+}

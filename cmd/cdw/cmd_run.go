@@ -42,8 +42,8 @@ func init() {
 		summary: "Extract sources into the raw Parquet layer, without transforming or publishing.",
 		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
 			cfgPath := configFlag(fs)
-			source := fs.String("source", "", "only this source (comma-separated list allowed)")
-			entity := fs.String("entity", "", "only this entity: orders, tickets or contacts (comma-separated list allowed)")
+			source := fs.StringSlice("source", nil, "only this source (comma-separated list allowed)")
+			entity := fs.StringSlice("entity", nil, "only this entity: orders, tickets or contacts (comma-separated list allowed)")
 			full := fs.Bool("full-refresh", false, "re-extract everything; the new files replace the old ones when complete")
 			dropSlot := fs.Bool("drop-slot", false, "extract nothing: drop the replication slot and publication of each selected mode: cdc entity (its next extract then needs --full-refresh)")
 			return func(ctx context.Context, _ []string) error {
@@ -52,15 +52,15 @@ func init() {
 					return err
 				}
 				if *dropSlot {
-					done, err := (&pipelines.Runner{Cfg: cfg}).DropSlots(ctx, pipelines.Options{Sources: splitList(*source), Entities: splitList(*entity)}, slog.Default())
+					done, err := (&pipelines.Runner{Cfg: cfg}).DropSlots(ctx, pipelines.Options{Sources: *source, Entities: *entity}, slog.Default())
 					for _, d := range done {
-						fmt.Println(d)
+						fmt.Fprintln(out, d)
 					}
 					return err
 				}
 				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
 					Steps: pipelines.Steps{Extract: true}, Pipeline: "extract", FullRefresh: *full,
-					Sources: splitList(*source), Entities: splitList(*entity), Progress: progress()})
+					Sources: *source, Entities: *entity, Progress: progress()})
 				printReport(rep)
 				return err
 			}
@@ -74,16 +74,6 @@ func configFlag(fs *pflag.FlagSet) *string {
 		def = env
 	}
 	return fs.String("config", def, "config file (env CDW_CONFIG)")
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // progress shows a live line on a terminal and log lines otherwise.

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -183,11 +185,11 @@ func (m *metrics) write(w http.ResponseWriter) {
 		fmt.Fprintf(&b, "cdw_runs_total{pipeline=%s,status=%s} %d\n", label(k[0]), label(k[1]), m.runs[k])
 	}
 	head("cdw_run_duration_seconds", "gauge", "Duration of the last run attempt of each pipeline.")
-	for _, p := range sortedKeys(m.duration) {
+	for _, p := range slices.Sorted(maps.Keys(m.duration)) {
 		fmt.Fprintf(&b, "cdw_run_duration_seconds{pipeline=%s} %g\n", label(p), m.duration[p])
 	}
 	head("cdw_last_success_timestamp_seconds", "gauge", "Unix time of each pipeline's last successful run.")
-	for _, p := range sortedKeys(m.lastOK) {
+	for _, p := range slices.Sorted(maps.Keys(m.lastOK)) {
 		fmt.Fprintf(&b, "cdw_last_success_timestamp_seconds{pipeline=%s} %d\n", label(p), m.lastOK[p].Unix())
 	}
 	head("cdw_rows_extracted_total", "counter", "Rows extracted since cdw serve started.")
@@ -206,7 +208,7 @@ func (m *metrics) write(w http.ResponseWriter) {
 	}
 	head("cdw_data_freshness_seconds", "gauge", "Seconds since the newest updated_at in the raw layer, per entity.")
 	now := time.Now()
-	for _, e := range sortedKeys(m.newest) {
+	for _, e := range slices.Sorted(maps.Keys(m.newest)) {
 		fmt.Fprintf(&b, "cdw_data_freshness_seconds{entity=%s} %g\n", label(e), now.Sub(m.newest[e]).Seconds())
 	}
 	w.Write([]byte(b.String()))
@@ -216,15 +218,6 @@ func (m *metrics) write(w http.ResponseWriter) {
 func label(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 	return `"` + r.Replace(s) + `"`
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func sortedResults(m map[[2]string]extract.Result) [][2]string {
