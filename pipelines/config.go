@@ -19,6 +19,8 @@ import (
 	"github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/internal/secret"
+	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/duckdbfile"
 	"github.com/cdwhq/cdw/transform"
 )
 
@@ -243,6 +245,21 @@ func (c *Config) path(p, def string) string {
 		return p
 	}
 	return filepath.Join(c.BaseDir, p)
+}
+
+// MartsPath is the published marts.duckdb: that of the config's (last)
+// duckdb publish target, else the default in the warehouse directory.
+func (c *Config) MartsPath() (string, error) {
+	path := duckdbfile.DefaultPath(c.Warehouse)
+	for _, p := range c.Publish {
+		if p.Kind == "duckdb" {
+			var err error
+			if path, err = duckdbfile.Path(load.TargetConfig{Options: p.Options, Dir: c.Warehouse, BaseDir: c.BaseDir}); err != nil {
+				return "", err
+			}
+		}
+	}
+	return path, nil
 }
 
 // Settings returns the DuckDB settings for the warehouse.

@@ -140,6 +140,16 @@ func TestContactsOnlyWarehouse(t *testing.T) {
 	if n != 2 {
 		t.Errorf("customer_360: %d named customers at as_of 2024-04-02, want 2", n)
 	}
+	// churn_risk lists both, unscored: a CRM alone has no churn signal.
+	// Ann, last contacted 32 days before as_of, is on the follow-up list.
+	risk := rows(t, db, `SELECT c.name, r.churn_band, r.churn_score IS NULL, r.has_orders, r.drivers
+		FROM churn_risk r JOIN customer_360 c USING (customer_id)`)
+	expectRows(t, "churn_risk", risk, map[string][]string{
+		"Ann": {"unscored", "true", "false", "no orders or tickets to score"},
+		"Bob": {"unscored", "true", "false", "no orders or tickets to score"},
+	})
+	follow := rows(t, db, `SELECT name, reason FROM service_followup`)
+	expectRows(t, "service_followup", follow, map[string][]string{"Ann": {"no touch for 32 days"}})
 }
 
 // A warehouse with only a helpdesk export: as_of comes from the tickets,
@@ -165,6 +175,13 @@ func TestTicketsOnlyWarehouse(t *testing.T) {
 	if n360 != 2 || followups != 1 {
 		t.Errorf("customer_360 has %d of the 2 ticket customers; A (last touch 57 days before as_of) on the follow-up list %d times, want 1", n360, followups)
 	}
+	// churn_risk scores both from the ticket signals alone: B's open
+	// complaint is 10 of the 30 ticket points (open 5, complaint 5).
+	risk := rows(t, db, `SELECT customer_id, churn_score, churn_band, has_orders, weight_present, drivers FROM churn_risk`)
+	expectRows(t, "churn_risk", risk, map[string][]string{
+		"A": {"0", "low", "false", "30", ""},
+		"B": {"33", "low", "false", "30", "1 open ticket(s); 1 complaint(s) in 90 days"},
+	})
 }
 
 // An export that lists the same order line twice with different values:

@@ -3,12 +3,14 @@ package pipelines
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/load"
 	"github.com/cdwhq/cdw/transform"
 )
@@ -38,11 +40,27 @@ func createRawViews(ctx context.Context, db *sql.DB, cfg *Config) (map[string]tr
 	if err != nil {
 		return nil, err
 	}
+	for _, s := range cfg.Sources {
+		for _, name := range s.Options.Get("entities").Keys() {
+			ent, err := extract.LookupEntity(name)
+			if err != nil {
+				continue
+			}
+			for _, e := range mappingExprs(ent, s.Options.Get("entities").Get(name)) {
+				if err := checkExpr(ctx, db, s.Name, name, e); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS raw"); err != nil {
 		return nil, fmt.Errorf("creating raw schema: %w", err)
 	}
 	for _, v := range views {
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", load.QuoteIdent(v.name), v.body)); err != nil {
+			if strings.Contains(v.body, "REPLACE (CAST((") {
+				return nil, fmt.Errorf("creating view raw.%s (check the {sql: …} expressions of its mapping: they read the columns raw.%s lands): %w", v.name, v.name, err)
+			}
 			return nil, fmt.Errorf("creating view raw.%s: %w", v.name, err)
 		}
 	}
@@ -85,12 +103,13 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 				continue
 			}
 			view := s.Name + "_" + name
+			exprs := mappingExprs(ent, s.Options.Get("entities").Get(name))
 			// The shape is the view without its file list: sources and
 			// columns. Whether there are files at all does not count, so
 			// a first file extends the relation rather than reshaping it.
 			read := func(list string) string {
-				return canonicalTypes(ent, fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
-					empty, load.QuoteString(s.Name), list))
+				return canonicalTypes(ent, computed(exprs, fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
+					empty, load.QuoteString(s.Name), list)))
 			}
 			shape := read("…")
 			body := empty
@@ -152,6 +171,82 @@ func rawViews(cfg *Config) ([]rawView, map[string]transform.RawInput, error) {
 		}
 	}
 	return views, inputs, nil
+}
+
+// mappingExpr is a column a mapping computes ({sql: "price * qty"}).
+type mappingExpr struct{ col, typ, sql string }
+
+// mappingExprs lists the computed columns of a source entity's mapping
+// (columns: for files, fields: for HTTP); the extracts have checked them.
+func mappingExprs(ent extract.Entity, n config.Node) []mappingExpr {
+	var out []mappingExpr
+	for _, key := range []string{"columns", "fields"} {
+		m := n.Get(key)
+		for _, k := range m.Keys() {
+			c, ok := ent.Column(k)
+			if !ok {
+				continue
+			}
+			if expr, ok, err := extract.MappingSQL(m.Get(k), c); ok && err == nil {
+				out = append(out, mappingExpr{col: c.Name, typ: c.Type.DuckDB(), sql: expr})
+			}
+		}
+	}
+	return out
+}
+
+// computed evaluates a mapping's expressions on every row of rel, which
+// has all the canonical columns and whatever else the source landed.
+func computed(exprs []mappingExpr, rel string) string {
+	if len(exprs) == 0 {
+		return rel
+	}
+	var cols []string
+	for _, e := range exprs {
+		cols = append(cols, fmt.Sprintf("CAST((%s) AS %s) AS %s", e.sql, e.typ, load.QuoteIdent(e.col)))
+	}
+	return "SELECT * REPLACE (" + strings.Join(cols, ", ") + ") FROM (" + rel + ")"
+}
+
+// checkExpr makes sure a mapping expression is one scalar expression of
+// the row: DuckDB's own parser reads "SELECT (<expr>)", which must be one
+// statement selecting one expression, from no table, with no subquery.
+// Pasted into the view, anything else could read other tables or end the
+// statement; the config's author can write models anyway, so this is about
+// clear errors and a view that stays a view of the row.
+func checkExpr(ctx context.Context, db *sql.DB, source, entity string, e mappingExpr) error {
+	var js string
+	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql("+load.QuoteString("SELECT ("+e.sql+")")+")::VARCHAR").Scan(&js); err != nil {
+		return fmt.Errorf("source %s entity %s column %s: expression %q: %w", source, entity, e.col, e.sql, err)
+	}
+	var parsed struct {
+		Error      bool   `json:"error"`
+		Message    string `json:"error_message"`
+		Statements []struct {
+			Node struct {
+				SelectList []json.RawMessage `json:"select_list"`
+				FromTable  struct {
+					Type string `json:"type"`
+				} `json:"from_table"`
+			} `json:"node"`
+		} `json:"statements"`
+	}
+	if err := json.Unmarshal([]byte(js), &parsed); err != nil {
+		return fmt.Errorf("source %s entity %s column %s: expression %q: %w", source, entity, e.col, e.sql, err)
+	}
+	bad := ""
+	switch {
+	case parsed.Error:
+		bad = parsed.Message
+	case len(parsed.Statements) != 1 || len(parsed.Statements[0].Node.SelectList) != 1 || parsed.Statements[0].Node.FromTable.Type != "EMPTY":
+		bad = "not one expression"
+	case strings.Contains(js, `"SUBQUERY"`):
+		bad = "a subquery reads other tables; write a model for that"
+	}
+	if bad != "" {
+		return fmt.Errorf("source %s entity %s column %s: expression %q is no expression of the row's columns: %s", source, entity, e.col, e.sql, bad)
+	}
+	return nil
 }
 
 // canonicalTypes casts the entity's Decimal columns of a relation that has

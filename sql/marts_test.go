@@ -294,8 +294,14 @@ func TestMartsOnFixture(t *testing.T) {
 		})
 		// Unit U has neither tickets nor ratings: the order signals alone
 		// make the 0–100 scale.
-		if w := scalar[string](t, db, `SELECT string_agg(DISTINCT weight_present::VARCHAR, ',') FROM churn_risk WHERE business_unit = 'U'`); w != "100" {
+		if w := scalar[string](t, db, `SELECT string_agg(DISTINCT weight_present::VARCHAR, ',') FROM churn_risk WHERE business_unit = 'U' AND has_orders`); w != "100" {
 			t.Errorf("unit U (orders only) weight_present %s, want 100", w)
+		}
+		// Its customers without orders (known from the CRM) are listed,
+		// unscored: they have no signal (issue 17 item 7).
+		if n := scalar[string](t, db, `SELECT coalesce(string_agg(DISTINCT churn_band || ':' || coalesce(churn_score::VARCHAR, 'NULL'), ','), '')
+		                               FROM churn_risk WHERE business_unit = 'U' AND NOT has_orders`); n != "unscored:NULL" {
+			t.Errorf("unit U's customers without orders: %q, want unscored:NULL", n)
 		}
 		var pAlive, pRep, ptsAlive float64
 		var score int

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cdwhq/cdw/bench/harness"
 	"github.com/cdwhq/cdw/extract/sample"
 )
 
@@ -27,8 +28,8 @@ func TestBenchChild(t *testing.T) {
 // the report lists each workload with measured times.
 func TestBenchSmoke(t *testing.T) {
 	t.Setenv("CDW_BENCH_CHILD", "1")
-	benchExe, benchExeArgs = os.Args[0], []string{"-test.run=^TestBenchChild$", "--"}
-	t.Cleanup(func() { benchExe, benchExeArgs = "", nil })
+	benchExe = []string{os.Args[0], "-test.run=^TestBenchChild$", "--"}
+	t.Cleanup(func() { benchExe = nil })
 	dir := t.TempDir()
 	report := filepath.Join(dir, "BENCHMARKS.md")
 	code, stdout, stderr := cdw(t, "bench", "--smoke", "--dir", dir, "--out", report, "--notes", "",
@@ -52,7 +53,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	for _, p := range paths {
 		raw, _ := os.ReadFile(p)
-		var r result
+		var r harness.Result
 		if err := json.Unmarshal(raw, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -71,9 +72,13 @@ func TestBenchSmoke(t *testing.T) {
 // TestBenchRFMMatchesPandas checks that the pandas workload compares like
 // with like: bench/rfm_abc.py and cdw's bench_rfm_abc model, given the same
 // generated orders CSV, produce the same customers, scores, segments and ABC
-// classes (bench/compare_rfm.py). It needs /usr/bin/python3 with pandas.
+// classes (bench/compare_rfm.py). It needs python3 with pandas on PATH.
 func TestBenchRFMMatchesPandas(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import pandas").Run(); err != nil {
+	python, err := exec.LookPath("python3")
+	if err == nil {
+		err = exec.Command(python, "-c", "import pandas").Run()
+	}
+	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("python3 with pandas is missing in CI (.ci/deps installs python3-pandas): %v", err)
 		}
@@ -86,7 +91,7 @@ func TestBenchRFMMatchesPandas(t *testing.T) {
 		t.Fatal(err)
 	}
 	models, _ := filepath.Abs("../../bench/models")
-	cfg, err := (&bench{dir: dir, memLimit: "1GB"}).rfmWarehouse("wh", src, models)
+	cfg, err := harness.RFMConfig(dir, "wh", src, models, "1GB")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +106,10 @@ func TestBenchRFMMatchesPandas(t *testing.T) {
 	if err := os.WriteFile(oursCSV, []byte(ours), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("/usr/bin/python3", "../../bench/rfm_abc.py", files.Orders, pandasCSV).CombinedOutput(); err != nil {
+	if out, err := exec.Command(python, "../../bench/rfm_abc.py", files.Orders, pandasCSV).CombinedOutput(); err != nil {
 		t.Fatalf("bench/rfm_abc.py: %v\n%s", err, out)
 	}
-	out, err := exec.Command("/usr/bin/python3", "../../bench/compare_rfm.py", oursCSV, pandasCSV).CombinedOutput()
+	out, err := exec.Command(python, "../../bench/compare_rfm.py", oursCSV, pandasCSV).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cdw and pandas disagree: %v\n%s", err, out)
 	}

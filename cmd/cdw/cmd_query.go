@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cdwhq/cdw/load/duckdbfile"
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/transform"
 )
@@ -63,16 +64,11 @@ func init() {
 
 // martsFile finds the published marts.duckdb of a warehouse.
 func martsFile(cfg *pipelines.Config, dir string) (string, error) {
-	path := filepath.Join(dir, "marts.duckdb")
+	path := duckdbfile.DefaultPath(dir)
 	if dir == "" {
-		path = filepath.Join(cfg.Warehouse, "marts.duckdb")
-		for _, p := range cfg.Publish {
-			if p.Kind == "duckdb" && p.Options.Get("path").Y != nil {
-				path = p.Options.Get("path").Y.Value
-				if !filepath.IsAbs(path) {
-					path = filepath.Join(cfg.BaseDir, path)
-				}
-			}
+		var err error
+		if path, err = cfg.MartsPath(); err != nil {
+			return "", err
 		}
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {

@@ -132,6 +132,14 @@ func sourceColumns(ent extract.Entity, n config.Node, header bool) (map[string][
 				}
 			}
 		case yaml.MappingNode:
+			if _, ok, err := extract.MappingSQL(vn, c); ok || err != nil {
+				// Computed in the raw view (pipelines), from the columns
+				// this file lands: nothing to read here.
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
 			var cv struct {
 				Value *string `yaml:"value" required:"true"`
 			}
@@ -147,7 +155,7 @@ func sourceColumns(ent extract.Entity, n config.Node, header bool) (map[string][
 				parts = append(parts, item.Value)
 			}
 		default:
-			return nil, vn.Errorf("expected a source column name, a list of them for a composite key (e.g. [customer, day]) or a constant ({value: online})")
+			return nil, vn.Errorf("expected a source column name, a list of them for a composite key (e.g. [customer, day]), a constant ({value: online}) or an expression ({sql: \"price * qty\"})")
 		}
 		for i, part := range parts {
 			if part == "" {

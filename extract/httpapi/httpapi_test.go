@@ -518,7 +518,7 @@ func TestRepeatingPagesStop(t *testing.T) {
 					t.Fatalf("err = %v, want ErrRepeatedPage", err)
 				}
 				t.Log(err)
-			case <-time.After(30 * time.Second):
+			case <-time.After(3 * time.Minute):
 				t.Fatal("extract did not stop on a repeating page")
 			}
 			if n := len(h.pages()); n > 3 {

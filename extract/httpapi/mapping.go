@@ -33,6 +33,9 @@ type mapper struct {
 	// places (rounded); roundedEx is the first, for the log line.
 	rounded   int64
 	roundedEx string
+	// raw: a raw table (order_items, reviews): every top-level field of
+	// the records is a column, typed from the values seen (see infer).
+	raw bool
 }
 
 // column maps one output column from a JSON path.
@@ -47,6 +50,9 @@ type column struct {
 	// values are joined with extract.KeySeparator (path is then empty).
 	parts     [][]string
 	partNames []string
+	// constant, when not nil, is every record's value (quantity: 1,
+	// channel: {value: online}), converted like a JSON value.
+	constant any
 }
 
 // keyPaths reads a composite key mapping such as ticket_id: [desk, number].
@@ -113,6 +119,7 @@ func newMapper(n config.Node, ent extract.Entity, o entityOptions) (*mapper, err
 	}
 	paths := map[string]string{}
 	parts := map[string][]string{}
+	constants := map[string]any{}
 	for _, k := range fn.Keys() {
 		v := fn.Get(k)
 		c, ok := ent.Column(k)
@@ -132,8 +139,38 @@ func newMapper(n config.Node, ent extract.Entity, o entityOptions) (*mapper, err
 			paths[k] = strings.Join(ps, "+")
 			continue
 		}
+		if _, ok, err := extract.MappingSQL(v, c); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue // computed in the raw view from the columns landed
+		}
+		if v.Y.Kind == yaml.MappingNode {
+			var cv struct {
+				Value *string `yaml:"value" required:"true"`
+			}
+			if err := v.Decode(&cv); err != nil {
+				return nil, err
+			}
+			constants[k] = *cv.Value
+			paths[k] = "constant " + strconv.Quote(*cv.Value)
+			continue
+		}
 		if v.Y.Kind != yaml.ScalarNode || v.Y.Value == "" {
-			return nil, v.Errorf("expected a JSON path such as requester.external_id, or a list of them for a composite key")
+			return nil, v.Errorf("expected a JSON path such as requester.external_id, a list of them for a composite key, a constant ({value: online}) or an expression ({sql: \"price * qty\"})")
+		}
+		switch v.Y.ShortTag() {
+		case "!!int", "!!float":
+			// An unquoted number is a constant (quantity: 1), read as
+			// exactly as a JSON number.
+			constants[k] = json.Number(v.Y.Value)
+			paths[k] = "constant " + v.Y.Value
+			continue
+		case "!!bool":
+			b, _ := strconv.ParseBool(v.Y.Value)
+			constants[k] = b
+			paths[k] = "constant " + v.Y.Value
+			continue
 		}
 		paths[k] = v.Y.Value
 	}
@@ -148,6 +185,12 @@ func newMapper(n config.Node, ent extract.Entity, o entityOptions) (*mapper, err
 		}
 		if col.parts != nil {
 			col.path, col.partNames = []string{}, parts[c.Name]
+		}
+		if cv, ok := constants[c.Name]; ok {
+			col.path, col.constant = []string{}, cv
+			if _, err := m.convert(&col, cv); err != nil {
+				return nil, fn.Get(c.Name).Errorf("constant: %v", err)
+			}
 		}
 		m.cols = append(m.cols, col)
 	}
@@ -200,7 +243,12 @@ func (m *mapper) mapRecord(rec any, vals []value) error {
 		}
 		var v value
 		var err error
-		if c.parts != nil {
+		if m.raw {
+			raw := obj[c.from]
+			v, err = m.convert(c, raw)
+		} else if c.constant != nil {
+			v, err = m.convert(c, c.constant)
+		} else if c.parts != nil {
 			v, err = c.key(obj)
 		} else {
 			raw, _ := lookup(obj, c.path)

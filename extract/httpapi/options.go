@@ -51,7 +51,7 @@ type entityOptions struct {
 	Records          string              `yaml:"records"`
 	Pagination       paginationOptions   `yaml:"pagination"`
 	Incremental      *incrementalOptions `yaml:"incremental"`
-	Fields           config.Node         `yaml:"fields" required:"true"`
+	Fields           config.Node         `yaml:"fields"` // required but for raw tables
 	Passthrough      []string            `yaml:"passthrough"`
 	TimestampLayouts []string            `yaml:"timestamp_layouts"`
 	Epoch            string              `yaml:"epoch"`
@@ -297,7 +297,7 @@ func (s *spec) parseAuth(n config.Node, a *authOptions) error {
 }
 
 func parseEntity(n config.Node, name string) (*entitySpec, error) {
-	ent, err := extract.LookupEntity(name)
+	ent, err := extract.ResolveEntity(name)
 	if err != nil {
 		return nil, n.Errorf("%v", err)
 	}
@@ -326,6 +326,19 @@ func parseEntity(n config.Node, name string) (*entitySpec, error) {
 	}
 	es.pag = pag
 
+	if ent.Raw {
+		switch {
+		case o.Fields.Y != nil || len(o.Passthrough) > 0:
+			return nil, n.Errorf("%s is a raw table (no entity of that name: %s): every field of the records lands as it is; map them in a SQL model, or name a canonical entity", name, strings.Join(extract.EntityNames(), ", "))
+		case o.Incremental != nil:
+			return nil, n.Get("incremental").Errorf("a raw table is read in full every run (incremental reads need a canonical entity's updated_at)")
+		}
+		es.mapper = newRawMapper()
+		return es, nil
+	}
+	if o.Fields.Y == nil {
+		return nil, n.Errorf("missing required key \"fields\"")
+	}
 	m, err := newMapper(n, ent, o)
 	if err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ type reader struct {
 	seen  map[uint64]bool
 	batch int
 
+	m       *mapper // e.mapper, or this read's own for a raw table
 	rb      *rowBuilder
 	vals    []value
 	pending []extract.Chunk
@@ -74,13 +75,18 @@ func (s *Source) newReader(req extract.ReadRequest) (*reader, error) {
 	if r.pos.Token != "" {
 		markSeen(r.seen, "token:"+r.pos.Token)
 	}
-	r.rb = newRowBuilder(e.mapper, memory.DefaultAllocator)
-	r.vals = make([]value, len(e.mapper.cols))
+	r.m = e.mapper
+	if e.mapper.raw {
+		r.m = newRawMapper()
+	}
+	r.rb = newRowBuilder(r.m, memory.DefaultAllocator)
+	r.vals = make([]value, len(r.m.cols))
 	return r, nil
 }
 
-// Schema is the entity's canonical schema plus pass-through columns.
-func (r *reader) Schema() *arrow.Schema { return r.e.mapper.schema }
+// Schema is the entity's canonical schema plus pass-through columns (a raw
+// table's: the columns seen so far).
+func (r *reader) Schema() *arrow.Schema { return r.m.schema }
 
 // Next fetches the next page and returns its rows; io.EOF after the last.
 func (r *reader) Next(ctx context.Context) (extract.Chunk, error) {
@@ -126,8 +132,17 @@ func (r *reader) page(ctx context.Context) error {
 
 	var chunks []extract.Chunk
 	var rejects []extract.Reject
+	if r.m.raw && r.m.infer(records) {
+		// rows of the old schema go first; a new builder for the new one
+		if rec := r.rb.flush(); rec != nil {
+			chunks = append(chunks, extract.Chunk{Rows: rec})
+		}
+		r.rb.release()
+		r.rb = newRowBuilder(r.m, memory.DefaultAllocator)
+		r.vals = make([]value, len(r.m.cols))
+	}
 	for i, rec := range records {
-		if err := e.mapper.mapRecord(rec, r.vals); err != nil {
+		if err := r.m.mapRecord(rec, r.vals); err != nil {
 			rejects = append(rejects, extract.Reject{File: shown, Line: int64(i + 1),
 				Reason: s.spec.redact.Text(err.Error()), Raw: s.spec.redact.Text(rawText(rec))})
 			continue
@@ -169,7 +184,7 @@ func (r *reader) page(ctx context.Context) error {
 	case last:
 		tail.Checkpoint = r.finalCheckpoint()
 		r.done = true
-		if m := e.mapper; m.rounded > 0 {
+		if m := r.m; m.rounded > 0 {
 			s.client.log().Warn("numbers with more than 4 decimal places rounded to 4", "source", s.name, "entity", e.name,
 				"records", m.rounded, "first", s.spec.redact.Text(m.roundedEx))
 			m.rounded, m.roundedEx = 0, ""

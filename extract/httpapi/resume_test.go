@@ -55,7 +55,7 @@ func TestKilledRunResumesAtInterruptedPage(t *testing.T) {
 					// Hold the page until the child is gone.
 					select {
 					case <-r.Context().Done():
-					case <-time.After(30 * time.Second):
+					case <-time.After(5 * time.Minute):
 					}
 				}
 			})
@@ -79,7 +79,7 @@ func TestKilledRunResumesAtInterruptedPage(t *testing.T) {
 				<-exited
 			case err := <-exited:
 				t.Fatalf("child finished before page %d was requested: %v\n%s", killAt, err, stderr.String())
-			case <-time.After(60 * time.Second):
+			case <-time.After(5 * time.Minute):
 				cmd.Process.Kill()
 				t.Fatalf("child never requested page %d", killAt)
 			}

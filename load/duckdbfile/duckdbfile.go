@@ -39,18 +39,31 @@ var (
 )
 
 func open(cfg load.TargetConfig) (load.Publisher, error) {
-	var o options
-	if err := cfg.Options.Decode(&o); err != nil {
+	p, err := Path(cfg)
+	if err != nil {
 		return nil, err
 	}
-	p := filepath.Join(cfg.Dir, "marts.duckdb")
-	if o.Path != "" {
-		p = o.Path
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(cfg.BaseDir, p)
-		}
-	}
 	return &Publisher{path: p}, nil
+}
+
+// DefaultPath is where the marts file lives without a path: option.
+func DefaultPath(warehouse string) string { return filepath.Join(warehouse, "marts.duckdb") }
+
+// Path is the file a duckdb target publishes: its path: option (relative to
+// the config file's directory), else DefaultPath. It is the one place that
+// decides where marts.duckdb lives; cdw query, the demo and the report ask it.
+func Path(cfg load.TargetConfig) (string, error) {
+	var o options
+	if err := cfg.Options.Decode(&o); err != nil {
+		return "", err
+	}
+	if o.Path == "" {
+		return DefaultPath(cfg.Dir), nil
+	}
+	if filepath.IsAbs(o.Path) {
+		return o.Path, nil
+	}
+	return filepath.Join(cfg.BaseDir, o.Path), nil
 }
 
 // Path is the published file.

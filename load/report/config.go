@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/load/duckdbfile"
 )
 
 // Options are the report: settings of cdw.yaml.
@@ -79,7 +80,7 @@ func ParseConfig(reportNode, smtpNode config.Node, warehouse, baseDir string) (*
 		}
 	}
 	o.Dir = resolve(baseDir, o.Dir, filepath.Join(warehouse, "reports"))
-	o.Marts = resolve(baseDir, o.Marts, filepath.Join(warehouse, "marts.duckdb"))
+	o.Marts = resolve(baseDir, o.Marts, duckdbfile.DefaultPath(warehouse))
 	if o.TopN <= 0 {
 		o.TopN = 10
 	}

@@ -81,8 +81,8 @@ pipelines:
 			}()
 			select {
 			case <-inTransform:
-			case <-time.After(20 * time.Second):
-				t.Fatal("no scheduled run reached the transform step in 20 s")
+			case <-time.After(3 * time.Minute):
+				t.Fatal("no scheduled run reached the transform step in 3 minutes")
 			}
 			sent := time.Now()
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -95,8 +95,10 @@ pipelines:
 			if waitErr != nil {
 				t.Fatalf("cdw serve did not exit cleanly after SIGTERM: %v\n%s", waitErr, logs)
 			}
-			// Margin: DuckDB's interrupt, the history line and shutdown.
-			if limit := min(tc.grace, 20*time.Second) + 5*time.Second; took > limit {
+			// Margin: DuckDB's interrupt, the history line and shutdown, on
+			// a machine whose other core may be busy. The cancelled run's
+			// slow model would take far longer than that.
+			if limit := tc.grace + 30*time.Second; took > limit {
 				t.Fatalf("cdw serve took %s to stop (limit %s)\n%s", took, limit, logs)
 			}
 			if !tc.published && !strings.Contains(logs, "grace period over") {

@@ -21,15 +21,22 @@
 --   churn_band_critical (75), high ≥ churn_band_high (60), medium ≥
 --   churn_band_medium (40), else low. early_warning flags high-value
 --   customers (ABC class A or predicted CLV in the unit's top var
---   churn_high_value_clv_share, 0.2) in band high or critical.
--- tests: unique(customer_id), not_null(churn_score), accepted_values(churn_band, 'low', 'medium', 'high', 'critical')
+--   churn_high_value_clv_share, 0.2) in band high or critical. Every
+--   customer is listed, also those known only from tickets or the CRM
+--   (issue 17: any entity alone is enough): without orders the order
+--   signals are absent (their points and weights 0, ranks taken among the
+--   unit's customers with orders only, so those scores do not change), and
+--   the score comes from the ticket signals; a customer with neither orders
+--   nor a unit with tickets has no signal to score: churn_score NULL, band
+--   unscored.
+-- tests: unique(customer_id), accepted_values(churn_band, 'low', 'medium', 'high', 'critical', 'unscored')
 -- column: customer_id: the resolved customer (customer_identity.customer_key)
 -- column: business_unit: the unit that owns the customer
 -- column: channel: the customer's channel
 -- column: customer_type: business or consumer
 -- column: as_of: the reporting date
--- column: churn_score: 0–100, higher = more likely to leave
--- column: churn_band: low, medium, high or critical
+-- column: churn_score: 0–100, higher = more likely to leave; NULL when the customer has no signal (no orders, no tickets in the unit)
+-- column: churn_band: low, medium, high or critical; unscored without any signal
 -- column: drivers: the top (up to three) reasons in words, largest first
 -- column: early_warning: true for a high-value customer at high or critical risk
 -- column: high_value: ABC class A or predicted CLV in the unit's top churn_high_value_clv_share
@@ -52,13 +59,15 @@
 -- column: points_complaints: points from complaints
 -- column: points_satisfaction: points from low satisfaction
 -- column: weight_present: the sum of the weights of the signals the unit has data for
+-- column: has_orders: false for a customer known only from tickets or contacts
 WITH unit_rhythm AS (
     SELECT business_unit, median(median_gap_days) AS unit_gap
     FROM customer_segments
     WHERE median_gap_days IS NOT NULL
     GROUP BY business_unit
 ), base AS (
-    SELECT s.customer_id, s.business_unit, s.channel, s.customer_type, s.as_of, s.recency_days, s.abc_class,
+    SELECT c.customer_key AS customer_id, c.business_unit, c.channel, c.customer_type, d.as_of, s.recency_days, s.abc_class,
+           s.customer_id IS NOT NULL           AS has_orders,
            s.monetary AS net_revenue, m.purchase_days,
            v.p_alive, v.clv,
            -- P(a purchase in the next churn_horizon_days): alive, and a
@@ -71,49 +80,58 @@ WITH unit_rhythm AS (
            coalesce(t.complaints_90d, 0)       AS complaints_90d,
            coalesce(t.low_satisfaction, 0)     AS low_satisfaction,
            t.min_satisfaction,
-           CASE WHEN s.median_gap_days > 0 THEN s.median_gap_days
+           CASE WHEN s.customer_id IS NULL THEN NULL
+                WHEN s.median_gap_days > 0 THEN s.median_gap_days
                 WHEN u.unit_gap > 0 THEN u.unit_gap
                 ELSE {{ var('churn_default_rhythm_days', 90) }} END::DOUBLE AS rhythm_days,
-           CASE WHEN s.median_gap_days > 0 THEN 'own' WHEN u.unit_gap > 0 THEN 'unit' ELSE 'default' END AS rhythm_source,
-           cume_dist() OVER (PARTITION BY s.business_unit ORDER BY v.clv) AS clv_cume
-    FROM customer_segments s
-    JOIN customer_value v USING (customer_id)
-    JOIN customer_summary m ON m.customer_key = s.customer_id
+           CASE WHEN s.customer_id IS NULL THEN NULL
+                WHEN s.median_gap_days > 0 THEN 'own' WHEN u.unit_gap > 0 THEN 'unit' ELSE 'default' END AS rhythm_source,
+           cume_dist() OVER (PARTITION BY c.business_unit, s.customer_id IS NOT NULL ORDER BY v.clv) AS clv_cume
+    FROM customers c
+    CROSS JOIN as_of_date d
+    LEFT JOIN customer_segments s ON s.customer_id = c.customer_key
+    LEFT JOIN customer_value v ON v.customer_id = s.customer_id
+    LEFT JOIN customer_summary m ON m.customer_key = s.customer_id
     -- the purchase-rate prior of the model customer_value predicts with
-    CROSS JOIN (SELECT CASE WHEN model = 'pnbd' THEN pnbd_r ELSE r END AS r,
-                       CASE WHEN model = 'pnbd' THEN pnbd_alpha ELSE alpha END AS alpha FROM clv_params) pa
-    LEFT JOIN customer_tickets t ON t.customer_key = s.customer_id
-    LEFT JOIN unit_rhythm u ON u.business_unit = s.business_unit
+    LEFT JOIN (SELECT CASE WHEN model = 'pnbd' THEN pnbd_r ELSE r END AS r,
+                      CASE WHEN model = 'pnbd' THEN pnbd_alpha ELSE alpha END AS alpha FROM clv_params) pa ON true
+    LEFT JOIN customer_tickets t ON t.customer_key = c.customer_key
+    -- customers with orders are those customer_segments ranks; the others
+    -- are known from tickets or contacts
+    LEFT JOIN unit_rhythm u ON u.business_unit = c.business_unit
 ), signals AS (
     SELECT *,
            -- the unit's days per purchase day up to now, counted to as_of
            -- (the purchase-rate baseline), and its net revenue, as
            -- percentiles within the unit
-           cume_dist() OVER (PARTITION BY business_unit ORDER BY (recency_days + 30) / greatest(purchase_days, 1)) AS lapse_rank,
-           1 - cume_dist() OVER (PARTITION BY business_unit ORDER BY net_revenue) + 1.0 / count(*) OVER (PARTITION BY business_unit) AS value_rank,
+           cume_dist() OVER (PARTITION BY business_unit, has_orders ORDER BY (recency_days + 30) / greatest(purchase_days, 1)) AS lapse_rank,
+           1 - cume_dist() OVER (PARTITION BY business_unit, has_orders ORDER BY net_revenue)
+             + 1.0 / count(*) OVER (PARTITION BY business_unit, has_orders) AS value_rank,
            -- ticket and rating signals count where the unit has such data
-           bool_or(has_tickets) OVER (PARTITION BY business_unit) AS unit_tickets,
-           bool_or(has_ratings) OVER (PARTITION BY business_unit) AS unit_ratings
+           -- (among its customers with orders, or among those without)
+           bool_or(has_tickets) OVER (PARTITION BY business_unit, has_orders) AS unit_tickets,
+           bool_or(has_ratings) OVER (PARTITION BY business_unit, has_orders) AS unit_ratings
     FROM base
 ), points AS (
     SELECT *,
-           round({{ var('churn_weight_alive', 50) }} * (1 - p_repurchase), 1)                                    AS points_alive,
-           round({{ var('churn_weight_lapse', 30) }} * lapse_rank, 1)                                            AS points_lapse,
-           round({{ var('churn_weight_value', 20) }} * value_rank, 1)                                            AS points_value,
+           CASE WHEN has_orders THEN round({{ var('churn_weight_alive', 50) }} * (1 - p_repurchase), 1) ELSE 0 END AS points_alive,
+           CASE WHEN has_orders THEN round({{ var('churn_weight_lapse', 30) }} * lapse_rank, 1) ELSE 0 END     AS points_lapse,
+           CASE WHEN has_orders THEN round({{ var('churn_weight_value', 20) }} * value_rank, 1) ELSE 0 END     AS points_value,
            round({{ var('churn_weight_open', 10) }} * least(open_tickets, 2) / 2.0, 1)                           AS points_open,
            round(CASE WHEN overdue_tickets > 0 THEN {{ var('churn_weight_overdue', 10) }} ELSE 0 END, 1)         AS points_overdue,
            round({{ var('churn_weight_complaint', 10) }} * least(complaints_90d, 2) / 2.0, 1)                    AS points_complaints,
            round(CASE WHEN low_satisfaction > 0 THEN {{ var('churn_weight_satisfaction', 10) }} ELSE 0 END, 1)   AS points_satisfaction,
-           {{ var('churn_weight_alive', 50) }} + {{ var('churn_weight_lapse', 30) }} + {{ var('churn_weight_value', 20) }}
+           CASE WHEN has_orders THEN {{ var('churn_weight_alive', 50) }} + {{ var('churn_weight_lapse', 30) }} + {{ var('churn_weight_value', 20) }} ELSE 0 END
              + CASE WHEN unit_tickets THEN {{ var('churn_weight_open', 10) }} + {{ var('churn_weight_overdue', 10) }}
                                            + {{ var('churn_weight_complaint', 10) }} ELSE 0 END
              + CASE WHEN unit_ratings THEN {{ var('churn_weight_satisfaction', 10) }} ELSE 0 END       AS weight_present
     FROM signals
 ), scored AS (
     SELECT *,
-           abc_class = 'A' OR (clv > 0 AND clv_cume > 1 - {{ var('churn_high_value_clv_share', 0.2) }}) AS high_value,
+           coalesce(abc_class = 'A' OR (clv > 0 AND clv_cume > 1 - {{ var('churn_high_value_clv_share', 0.2) }}), false) AS high_value,
+           CASE WHEN weight_present > 0 THEN
            least(100, greatest(0, round(100 * (points_alive + points_lapse + points_value + points_open + points_overdue
-                                        + points_complaints + points_satisfaction) / weight_present)))::INTEGER AS churn_score,
+                                        + points_complaints + points_satisfaction) / weight_present)))::INTEGER END AS churn_score,
            -- (points, tie order, words); sorted descending, ties keep this order
            [{'pts': points_alive,        'ord': -1, 'txt': format('{:.0f}% chance of a purchase in the next {} days', 100 * p_repurchase, {{ var('churn_horizon_days', 90) }})},
             {'pts': points_lapse,        'ord': -2, 'txt': format('{} days since last order, usually every {:.0f}', recency_days, rhythm_days)},
@@ -132,14 +150,16 @@ SELECT
     customer_type,
     as_of,
     churn_score,
-    CASE WHEN churn_score >= {{ var('churn_band_critical', 75) }} THEN 'critical'
+    CASE WHEN churn_score IS NULL THEN 'unscored'
+         WHEN churn_score >= {{ var('churn_band_critical', 75) }} THEN 'critical'
          WHEN churn_score >= {{ var('churn_band_high', 60) }} THEN 'high'
          WHEN churn_score >= {{ var('churn_band_medium', 40) }} THEN 'medium'
          ELSE 'low' END                                                     AS churn_band,
-    array_to_string(list_transform(
-        list_slice(list_sort(list_filter(driver_list, d -> d.pts > 0), 'DESC'), 1, 3),
-        d -> d.txt), '; ')                                                  AS drivers,
-    churn_score >= {{ var('churn_band_high', 60) }} AND high_value                   AS early_warning,
+    CASE WHEN churn_score IS NULL THEN 'no orders or tickets to score'
+         ELSE array_to_string(list_transform(
+                  list_slice(list_sort(list_filter(driver_list, d -> d.pts > 0), 'DESC'), 1, 3),
+                  d -> d.txt), '; ') END                                    AS drivers,
+    coalesce(churn_score >= {{ var('churn_band_high', 60) }} AND high_value, false)  AS early_warning,
     high_value,
     p_alive,
     round(p_repurchase, 4)                                                  AS p_repurchase,
@@ -159,5 +179,6 @@ SELECT
     points_overdue,
     points_complaints,
     points_satisfaction,
-    weight_present
+    weight_present,
+    has_orders
 FROM scored

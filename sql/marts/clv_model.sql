@@ -9,7 +9,8 @@
 --   other four fifths; a fallback loses to a maximum-likelihood fit. A fit
 --   whose estimate lies on a parameter boundary (|log θ| > 20: the data do
 --   not identify the model) shows at_boundary and uses the documented
---   no-dropout fallback named in fallback.
+--   no-dropout fallback named in fallback. No fit time (clv_params has it): the
+--   mart changes only when the fit does.
 -- tests: unique(model), not_null(chosen), accepted_values(model, 'bgnbd', 'pnbd')
 -- column: model: bgnbd or pnbd
 -- column: chosen: true for the model customer_value uses
@@ -24,16 +25,15 @@
 -- column: customers: customers fitted
 -- column: at_boundary: the estimate lies on a parameter boundary
 -- column: fallback: empty for a maximum-likelihood fit, else the fallback used and why
--- column: fitted_at: when the fit ran
 SELECT 'bgnbd' AS model, model = 'bgnbd' AS chosen, model_reason AS reason,
        r, alpha, a AS dropout_1, b AS dropout_2,
        CASE WHEN bg_fallback = '' THEN bg_loglik END AS loglik,
        bg_holdout_loglik AS holdout_loglik, holdout_customers, customers, bg_boundary AS at_boundary,
-       bg_fallback AS fallback, fitted_at
+       bg_fallback AS fallback
 FROM clv_params
 UNION ALL
 SELECT 'pnbd', model = 'pnbd', model_reason,
        pnbd_r, pnbd_alpha, pnbd_s, pnbd_beta,
        CASE WHEN pnbd_fallback = '' THEN pnbd_loglik END,
-       pnbd_holdout_loglik, holdout_customers, customers, pnbd_boundary, pnbd_fallback, fitted_at
+       pnbd_holdout_loglik, holdout_customers, customers, pnbd_boundary, pnbd_fallback
 FROM clv_params

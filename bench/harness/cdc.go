@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"context"
@@ -27,7 +27,7 @@ import (
 // while cdw extract streams its slot back to back; a change's lag is the
 // time from its commit to the commit of the raw file holding it.
 func (b *bench) cdc(ctx context.Context) error {
-	pg, err := startPostgres(ctx, filepath.Join(b.dir, "pg"))
+	pg, err := b.startPostgres()
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ sources:
       load_rows:
         table: public.cdc_load
         mode: cdc
-`, wh, pg.dir, pg.port, mode)
+`, wh, pg.SocketDir(), pg.Port, mode)
 	}
 	whCDC, whCur := filepath.Join(b.dir, "wh-cdc"), filepath.Join(b.dir, "wh-cdc-cursor")
 	os.RemoveAll(whCDC)
@@ -84,7 +84,7 @@ sources:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  initial load from the slot's snapshot: %d rows in %.2fs (cpu %.2fs) %.0f MB\n", n, load.Seconds, load.CPUSeconds, load.RSSMB)
+	fmt.Fprintf(b.w, "  initial load from the slot's snapshot: %d rows in %.2fs (cpu %.2fs) %.0f MB\n", n, load.Seconds, load.CPUSeconds, load.RSSMB)
 	if _, err := b.cdw(ctx, "cdc-cursor-initial", "extract", "--config", cfgCur, "--entity", "orders"); err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ sources:
 	if err != nil {
 		return fmt.Errorf("the cdc workload needs psql: %w", err)
 	}
-	vsCursor := result{Order: 1, Workload: fmt.Sprintf("PostgreSQL CDC stream → raw, %s row changes (orders, 13 columns)", human(int(n))), Rows: n,
+	vsCursor := Result{Order: 1, Workload: fmt.Sprintf("PostgreSQL CDC stream → raw, %s row changes (orders, 13 columns)", human(int(n))), Rows: n,
 		Ours: "cdw extract, mode: cdc (the slot's stream)", Baseline: "cdw extract, cursor mode, of the same changed rows",
 		Note: fmt.Sprintf("initial load from the slot's snapshot: %.2fs, %.0f MB", load.Seconds, load.RSSMB)}
 	vsPsql := vsCursor
@@ -118,12 +118,12 @@ sources:
 		if err != nil {
 			return err
 		}
-		cp, err := b.child(ctx, "cdc-psql-devnull", nil, psql, "-h", pg.dir, "-p", strconv.Itoa(pg.port), "-U", "postgres", "-d", "postgres",
+		cp, err := b.child(ctx, "cdc-psql-devnull", nil, psql, "-h", pg.SocketDir(), "-p", strconv.Itoa(pg.Port), "-U", "postgres", "-d", "postgres",
 			"-X", "-q", "-c", `\copy (SELECT * FROM cdc_orders ORDER BY updated_at, order_no, line) TO STDOUT CSV`)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "  run %d cdc %.2fs (cpu %.2fs) %.0f MB | cursor %.2fs (cpu %.2fs) %.0f MB | psql %.2fs (cpu %.2fs)\n",
+		fmt.Fprintf(b.w, "  run %d cdc %.2fs (cpu %.2fs) %.0f MB | cursor %.2fs (cpu %.2fs) %.0f MB | psql %.2fs (cpu %.2fs)\n",
 			i+1, ours.Seconds, ours.CPUSeconds, ours.RSSMB, cur.Seconds, cur.CPUSeconds, cur.RSSMB, cp.Seconds, cp.CPUSeconds)
 		vsCursor.OursRuns, vsCursor.BaseRuns = append(vsCursor.OursRuns, ours), append(vsCursor.BaseRuns, cur)
 		vsPsql.OursRuns, vsPsql.BaseRuns = append(vsPsql.OursRuns, ours), append(vsPsql.BaseRuns, cp)
@@ -149,7 +149,7 @@ func (b *bench) cdcLag(ctx context.Context, pg *pgServer, cfg, wh string) error 
 	script := filepath.Join(b.dir, "cdc-load.sql")
 	os.WriteFile(script, []byte("\\set id random(1, 100000)\nUPDATE cdc_load SET n = n + 1, updated_at = clock_timestamp() WHERE id = :id;\n"), 0o644)
 	dur := b.cdcSeconds
-	load := exec.CommandContext(ctx, pgbench, "-n", "-h", pg.dir, "-p", strconv.Itoa(pg.port), "-U", "postgres", "-c", "2", "-j", "1",
+	load := exec.CommandContext(ctx, pgbench, "-n", "-h", pg.SocketDir(), "-p", strconv.Itoa(pg.Port), "-U", "postgres", "-c", "2", "-j", "1",
 		"-R", strconv.Itoa(b.cdcRate), "-T", strconv.Itoa(dur), "-f", script, "postgres")
 	logf, _ := os.Create(filepath.Join(b.dir, "logs", "cdc-pgbench.log"))
 	defer logf.Close()
@@ -159,7 +159,7 @@ func (b *bench) cdcLag(ctx context.Context, pg *pgServer, cfg, wh string) error 
 	}
 	done := make(chan error, 1)
 	go func() { done <- load.Wait() }()
-	var runs []measurement
+	var runs []Measurement
 	for running := true; running; {
 		select {
 		case err := <-done:
@@ -207,11 +207,11 @@ func (b *bench) cdcLag(ctx context.Context, pg *pgServer, cfg, wh string) error 
 		}
 	}
 	med := median(runs)
-	r := result{Order: 1, Workload: fmt.Sprintf("PostgreSQL CDC replication lag, pgbench -R %d for %ds (2 clients, random single-row updates)", b.cdcRate, dur),
+	r := Result{Order: 1, Workload: fmt.Sprintf("PostgreSQL CDC replication lag, pgbench -R %d for %ds (2 clients, random single-row updates)", b.cdcRate, dur),
 		Rows: changes, Ours: "cdw extract, mode: cdc, back to back", OursRuns: runs, Target: "–",
 		Note: fmt.Sprintf("%d changes streamed by %d extracts (median %.2fs each); lag from commit to the raw file's commit: p50 %.2fs, p95 %.2fs, max %.2fs; pgbench %s",
 			changes, len(runs), med.Seconds, p50, p95, pmax, tps)}
-	fmt.Fprintf(out, "  %s\n", r.Note)
+	fmt.Fprintf(b.w, "  %s\n", r.Note)
 	return b.save("1-postgres-cdc-2", r)
 }
 
@@ -223,10 +223,10 @@ func (b *bench) pgLoad(ctx context.Context, pg *pgServer) error {
 	}
 	start := time.Now()
 	// 0.4 tickets per order gives about one wide ticket per 5 order lines.
-	n, err := sample.LoadPostgres(ctx, pg.dsn, sample.Options{Customers: max(b.pgOrders/10, 100), Orders: b.pgOrders, TicketRate: 0.4})
+	n, err := sample.LoadPostgres(ctx, pg.DSN, sample.Options{Customers: max(b.pgOrders/10, 100), Orders: b.pgOrders, TicketRate: 0.4})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  loaded %d order lines and %d tickets in %.1fs\n", n.OrderLines, n.Tickets, time.Since(start).Seconds())
+	fmt.Fprintf(b.w, "  loaded %d order lines and %d tickets in %.1fs\n", n.OrderLines, n.Tickets, time.Since(start).Seconds())
 	return os.WriteFile(marker, nil, 0o644)
 }
