@@ -199,7 +199,10 @@ func (p *Publisher) publishMart(ctx context.Context, cat *icecat.Catalog, m load
 // references (left by a publish that crashed before its commit).
 func (p *Publisher) expire(ctx context.Context, t *table.Table) error {
 	tx := t.NewTransaction()
-	if err := tx.ExpireSnapshots(table.WithRetainLast(p.keep), table.WithOlderThan(0)); err != nil {
+	// Files are removed by removeOrphans, not by iceberg-go's post-commit
+	// cleanup: that one also tries files an earlier expiry already deleted
+	// (listed as DELETED entries in later manifests) and fails on them.
+	if err := tx.ExpireSnapshots(table.WithRetainLast(p.keep), table.WithOlderThan(0), table.WithPostCommit(false)); err != nil {
 		return fmt.Errorf("%s: expiring snapshots of %v: %w", p.where(), t.Identifier(), err)
 	}
 	t, err := tx.Commit(ctx)

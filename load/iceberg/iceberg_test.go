@@ -225,6 +225,18 @@ func TestPublishVersionsRollbackExpire(t *testing.T) {
 				t.Fatalf("kept after republish %v", kept)
 			}
 			sameRows(t, db, p, "customer_segments", 0)
+			// Several more publishes: each expiry removes the files only
+			// expired snapshots held, and nothing else.
+			for v := 5; v <= 7; v++ {
+				buildMarts(t, db, v)
+				if err := p.Publish(ctx, load.Marts{DB: db, Names: names[:1], Dir: dir, Version: fmt.Sprintf("%06d-20240105T000000Z", v)}); err != nil {
+					t.Fatalf("publish %d: %v", v, err)
+				}
+				sameRows(t, db, p, "customer_segments", 0)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(p.settings.Dir, "marts", "customer_segments", "data")); len(ents) != 2 {
+				t.Fatalf("%d data files after 7 publishes with keep: 2", len(ents))
+			}
 			cat, _ := p.settings.Open(ctx)
 			defer cat.Close()
 			if ok, _ := cat.CheckTableExists(ctx, catalog.ToIdentifier("marts", "segment_summary")); ok {

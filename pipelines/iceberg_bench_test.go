@@ -1,0 +1,69 @@
+package pipelines_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cdwhq/cdw/internal/datasets"
+	"github.com/cdwhq/cdw/pipelines"
+)
+
+// BenchmarkExtractIceberg extracts UCI Online Retail (541,909 lines, one
+// file: one batch) into a fresh warehouse without and with the Iceberg raw
+// tables (filesystem catalog), so the ratio of the two is the cost of the
+// Iceberg commit per batch on real data.
+func BenchmarkExtractIceberg(b *testing.B) {
+	src := datasets.Path(b, "online_retail/online_retail.csv.gz")
+	for _, withIceberg := range []bool{false, true} {
+		name := "parquet-only"
+		if withIceberg {
+			name = "with-iceberg"
+		}
+		b.Run(name, func(b *testing.B) {
+			var rows int64
+			for b.Loop() {
+				b.StopTimer()
+				dir := b.TempDir()
+				cfg := fmt.Sprintf(`warehouse: wh
+sources:
+  - name: retail
+    kind: files
+    entities:
+      orders:
+        path: %s
+        timezone: Europe/London
+        columns: {order_id: InvoiceNo, product_id: StockCode, product_name: Description,
+                  quantity: Quantity, order_ts: InvoiceDate, unit_price: UnitPrice, customer_id: CustomerID}
+        extra: {country: Country}
+`, src)
+				if withIceberg {
+					cfg += "iceberg: {catalog: filesystem}\n"
+				}
+				p := filepath.Join(dir, "cdw.yaml")
+				if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+					b.Fatal(err)
+				}
+				c, err := pipelines.LoadConfig(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := &pipelines.Runner{Cfg: c}
+				b.StartTimer()
+				res, err := r.Extract(context.Background(), pipelines.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows = 0
+				for _, e := range res {
+					rows += e.Rows
+				}
+			}
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
