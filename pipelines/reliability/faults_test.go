@@ -72,7 +72,7 @@ func failed(t *testing.T, res crashtest.Result, source string, words ...string) 
 	if res.Killed || res.Code == 0 {
 		t.Fatalf("the run should have failed: %s", res)
 	}
-	line := lastLine(res.Stderr)
+	line := cliError(res.Stderr)
 	if !strings.Contains(line, "source "+source) {
 		t.Errorf("the error does not name source %s: %q", source, line)
 	}
@@ -83,8 +83,15 @@ func failed(t *testing.T, res crashtest.Result, source string, words ...string) 
 	}
 }
 
-func lastLine(s string) string {
+// cliError is the CLI's error in stderr: its "cdw <cmd>:" line and the
+// lines under it (DuckDB errors keep their LINE/caret lines).
+func cliError(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "cdw ") {
+			return strings.Join(lines[i:], "\n")
+		}
+	}
 	return lines[len(lines)-1]
 }
 
@@ -258,7 +265,7 @@ func TestPostgresFaults(t *testing.T) {
 		res := <-done
 		if res.Code != 0 || res.Killed {
 			failed(t, res, "shop")
-			t.Logf("extract during the restart: %s", lastLine(res.Stderr))
+			t.Logf("extract during the restart: %s", cliError(res.Stderr))
 		}
 		crashtest.Raw(t, filepath.Join(dir, "wh"))
 		f.mustRun(t, cfg, extractShop...)
@@ -334,7 +341,7 @@ func TestCorruptRawParquet(t *testing.T) {
 	if res.Code == 0 {
 		t.Fatal("a run over a truncated raw file succeeded")
 	}
-	if line := lastLine(res.Stderr); !strings.Contains(line, filepath.Base(victim)) {
+	if line := cliError(res.Stderr); !strings.Contains(line, filepath.Base(victim)) {
 		t.Errorf("the error does not name the corrupt file %s: %q", filepath.Base(victim), line)
 	}
 	if got := crashtest.ParquetMarts(t, filepath.Join(wh, "marts")); crashtest.Diff("mart", want, got) != "" {

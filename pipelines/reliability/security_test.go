@@ -80,7 +80,7 @@ func TestSQLInjectionThroughConfig(t *testing.T) {
 			if res.Code == 0 || res.Killed {
 				t.Fatalf("the run accepted %v: %s", tc.repl[1], res)
 			}
-			if line := lastLine(res.Stderr); !strings.Contains(line, tc.error) {
+			if line := cliError(res.Stderr); !strings.Contains(line, tc.error) {
 				t.Errorf("the error does not say %q: %q", tc.error, line)
 			}
 			canaryAlive(t)
@@ -138,7 +138,7 @@ func TestSQLInjectionThroughConfig(t *testing.T) {
 		db.Exec("DETACH w")
 		write(`x"; DROP TABLE canary_model; --.sql`, "SELECT 1\n")
 		res := f.run(t, cfg, crashtest.Run{Args: []string{"run"}})
-		if res.Code == 0 || !strings.Contains(lastLine(res.Stderr), "model names must be") {
+		if res.Code == 0 || !strings.Contains(cliError(res.Stderr), "model names must be") {
 			t.Fatalf("a model file named like an injection was not refused: %s", res)
 		}
 	})
