@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cdwhq/cdw/internal/mailtest"
 	"github.com/cdwhq/cdw/load/alert"
 )
 
@@ -185,7 +186,7 @@ func TestBaseline(t *testing.T) {
 // customer with none of them is named in the result.
 func TestEmailToOwnerOrUnitHead(t *testing.T) {
 	dir := t.TempDir()
-	smtpPort, api := mailpit(t)
+	smtpPort, api := mailtest.Mailpit(t)
 	cfg := setup(t, dir, `alerts:
   email: true
   initial: notify

@@ -6,16 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/load/alert"
@@ -149,56 +145,6 @@ func run(t *testing.T, cfg *alert.Config) *alert.Result {
 		t.Fatal(err)
 	}
 	return res
-}
-
-func tool(t *testing.T, name string, extra ...string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, p := range extra {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("%s is not installed (see .ci/deps); this test needs it", name)
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// mailpit starts a real SMTP server with its HTTP API on loopback.
-func mailpit(t *testing.T) (int, string) {
-	t.Helper()
-	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-	bin := tool(t, "mailpit", filepath.Join(strings.TrimSpace(string(gopath)), "bin", "mailpit"))
-	smtpPort, httpPort := freePort(t), freePort(t)
-	cmd := exec.Command(bin, "--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort), "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--database", filepath.Join(t.TempDir(), "mp.db"))
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", smtpPort)); err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			t.Fatalf("mailpit did not start:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return smtpPort, fmt.Sprintf("http://127.0.0.1:%d/api/v1", httpPort)
 }
 
 func getJSON(t *testing.T, url string, v any) {

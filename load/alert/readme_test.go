@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cdwhq/cdw/internal/mailtest"
 )
 
 // TestREADMEExample runs the README's alerts: block as written (the smtp
@@ -21,7 +23,7 @@ func TestREADMEExample(t *testing.T) {
 	}
 	yml := string(regexp.MustCompile("(?s)```yaml\n(alerts:.*?)```").FindSubmatch(readme)[1])
 	doc := string(regexp.MustCompile("(?s)```json\n(.*?)```").FindSubmatch(readme)[1])
-	smtpPort, api := mailpit(t)
+	smtpPort, api := mailtest.Mailpit(t)
 	rcv := newReceiver(t)
 	t.Setenv("CDW_ALERT_WEBHOOK", rcv.srv.URL+"/services/T0/B0/readme-token")
 	for _, r := range [][2]string{

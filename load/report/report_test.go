@@ -17,6 +17,7 @@ import (
 	_ "github.com/cdwhq/cdw/extract/files"
 	"github.com/cdwhq/cdw/extract/sample"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/mailtest"
 	_ "github.com/cdwhq/cdw/load/duckdbfile"
 	_ "github.com/cdwhq/cdw/load/parquet"
 	"github.com/cdwhq/cdw/load/report"
@@ -102,7 +103,7 @@ func units(t *testing.T, dir string) []string {
 func TestMailThroughMailpit(t *testing.T) {
 	dir := warehouse(t)
 	us := units(t, dir)
-	smtpPort, api := mailpit(t)
+	smtpPort, api := mailtest.Mailpit(t)
 	yml := fmt.Sprintf(`report:
   to: [ceo@example.com, cfo@example.com]
   units: {%s: a-head@example.com, %s: b-head@example.com}
@@ -261,35 +262,6 @@ func checkMailed(t *testing.T, api, id string) mailed {
 		t.Errorf("message %s: %d inline parts for %d distinct content IDs", id, len(msg.Inline), len(parts))
 	}
 	return msg
-}
-
-// mailpit starts a real mailpit on loopback with extra flags and returns
-// its SMTP port and API base URL once it accepts connections.
-func mailpit(t *testing.T, extra ...string) (int, string) {
-	t.Helper()
-	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-	bin := tool(t, "mailpit", filepath.Join(strings.TrimSpace(string(gopath)), "bin", "mailpit"))
-	smtpPort, httpPort := freePort(t), freePort(t)
-	args := append([]string{"--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort), "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--database", filepath.Join(t.TempDir(), "mp.db")}, extra...)
-	cmd := exec.Command(bin, args...)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", smtpPort)); err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			t.Fatalf("mailpit did not start:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return smtpPort, fmt.Sprintf("http://127.0.0.1:%d/api/v1", httpPort)
 }
 
 func getJSON(t *testing.T, url string, v any) {

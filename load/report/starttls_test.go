@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdwhq/cdw/internal/mailtest"
 	"github.com/cdwhq/cdw/load/report"
 )
 
@@ -81,7 +82,7 @@ func TestMailOverSTARTTLS(t *testing.T) {
 	if err := os.WriteFile(authFile, []byte(user+":{SHA}"+base64.StdEncoding.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tlsPort, tlsAPI := mailpit(t, "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, "--smtp-require-starttls",
+	tlsPort, tlsAPI := mailtest.Mailpit(t, "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, "--smtp-require-starttls",
 		"--smtp-auth-file", authFile)
 	t.Setenv("CDW_TEST_SMTP_USER", user)
 
@@ -159,7 +160,7 @@ smtp:
 	// before it sends the credentials or the message.
 	t.Run("no STARTTLS offered", func(t *testing.T) {
 		t.Setenv("CDW_TEST_SMTP_PASSWORD", pass)
-		plainPort, plainAPI := mailpit(t, "--smtp-auth-accept-any", "--smtp-auth-allow-insecure")
+		plainPort, plainAPI := mailtest.Mailpit(t, "--smtp-auth-accept-any", "--smtp-auth-allow-insecure")
 		_, err := send(cfg(plainPort, creds))
 		if err == nil || !strings.Contains(err.Error(), "does not offer STARTTLS, which smtp.starttls requires") {
 			t.Fatalf("error %v, want a refusal to continue without STARTTLS", err)
