@@ -3,13 +3,10 @@ package alert
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 
-	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+	"github.com/cdwhq/cdw/load/duckdbfile"
 )
 
 // Customer is what an alert says about one customer.
@@ -39,37 +36,11 @@ type snapshot struct {
 }
 
 func openMarts(ctx context.Context, path string) (*snapshot, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reading published marts: %s does not exist (run 'cdw run' with a duckdb publish target first)", path)
-	}
-	db, err := sql.Open("duckdb", path+"?access_mode=read_only")
+	db, cols, err := duckdbfile.OpenRead(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("opening published marts %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	s := &snapshot{db: db, cols: map[string]map[string]bool{}, Flagged: map[string]*Customer{}}
-	rows, err := db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns
-		WHERE table_schema = 'main' AND table_name IN ('churn_risk', 'customer_360')`)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("listing mart columns in %s: %w", path, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var t, c string
-		if err := rows.Scan(&t, &c); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("listing mart columns in %s: %w", path, err)
-		}
-		if s.cols[t] == nil {
-			s.cols[t] = map[string]bool{}
-		}
-		s.cols[t][c] = true
-	}
-	if err := rows.Err(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("listing mart columns in %s: %w", path, err)
-	}
+	s := &snapshot{db: db, cols: cols, Flagged: map[string]*Customer{}}
 	if !s.cols["churn_risk"]["customer_id"] || !s.cols["churn_risk"]["early_warning"] {
 		db.Close()
 		return nil, fmt.Errorf("reading published marts %s: churn_risk (customer_id, early_warning) is missing", path)

@@ -288,3 +288,43 @@ func comment(ctx context.Context, conn *sql.Conn, mart string, doc load.MartDoc)
 	}
 	return nil
 }
+
+// OpenRead opens a published marts file read-only and lists its tables'
+// columns (table → column set), so readers (the report, alerts) can adapt to
+// the marts it has. A missing file is an error that says how to make one.
+func OpenRead(ctx context.Context, path string) (*sql.DB, map[string]map[string]bool, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("reading published marts: %s does not exist (run 'cdw run' with a duckdb publish target first)", path)
+	}
+	db, err := sql.Open("duckdb", path+"?access_mode=read_only")
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening published marts %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	cols, err := listColumns(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("listing mart columns in %s: %w", path, err)
+	}
+	return db, cols, nil
+}
+
+func listColumns(ctx context.Context, db *sql.DB) (map[string]map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols := map[string]map[string]bool{}
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			return nil, err
+		}
+		if cols[t] == nil {
+			cols[t] = map[string]bool{}
+		}
+		cols[t][c] = true
+	}
+	return cols, rows.Err()
+}

@@ -5,15 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
-	"os"
 	"sort"
 	"strings"
 
-	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
-
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/duckdbfile"
 )
 
 // marts is a read-only view of the published marts.duckdb plus what tables
@@ -24,36 +21,11 @@ type marts struct {
 }
 
 func openMarts(ctx context.Context, path string) (*marts, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reading published marts: %s does not exist (run 'cdw run' first)", path)
-	}
-	db, err := sql.Open("duckdb", path+"?access_mode=read_only")
+	db, cols, err := duckdbfile.OpenRead(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("opening published marts %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	m := &marts{db: db, cols: map[string]map[string]bool{}}
-	rows, err := db.QueryContext(ctx, `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'`)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("listing mart columns in %s: %w", path, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var t, c string
-		if err := rows.Scan(&t, &c); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("listing mart columns in %s: %w", path, err)
-		}
-		if m.cols[t] == nil {
-			m.cols[t] = map[string]bool{}
-		}
-		m.cols[t][c] = true
-	}
-	if err := rows.Err(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("listing mart columns in %s: %w", path, err)
-	}
+	m := &marts{db: db, cols: cols}
 	if !m.has("segment_summary", "business_unit", "segment", "customers", "revenue") {
 		db.Close()
 		return nil, fmt.Errorf("reading published marts %s: segment_summary (business_unit, segment, customers, revenue) is missing", path)
