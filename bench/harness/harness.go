@@ -51,7 +51,7 @@ type Options struct {
 	MemLimit   string   // DuckDB memory_limit for cdw and the DuckDB baselines
 	PandasRows []string // rows of the pandas workload: matched, transform, segments
 	Out, Notes string   // the report to write; markdown appended to it
-	Python     string   // python3 with pandas; "" looks it up on PATH
+	Python     string   // python3 with pandas; "" means PandasPython
 	// Cdw is the cdw binary the children run, with leading arguments (a test
 	// binary needs its own); empty means this executable.
 	Cdw    []string
@@ -75,7 +75,7 @@ func Run(ctx context.Context, o Options) error {
 		b.w = io.Discard
 	}
 	if b.python == "" {
-		b.python, _ = exec.LookPath("python3") // only the pandas workload needs it
+		b.python, _ = PandasPython() // only the pandas workload needs it
 	}
 	if len(b.cdwArgs) == 0 {
 		self, err := os.Executable()
@@ -354,7 +354,7 @@ func (b *bench) pandas(ctx context.Context) error {
 		return err
 	}
 	if b.python == "" {
-		return errors.New("the pandas workload needs python3 with pandas on PATH (or --python)")
+		return errors.New("the pandas workload needs python3 with pandas (on PATH or /usr/bin/python3; apt-get install python3-pandas) or --python")
 	}
 	for _, p := range []string{script, filepath.Join(models, "marts", "bench_rfm_abc.sql")} {
 		if _, err := os.Stat(p); err != nil {
@@ -910,4 +910,24 @@ func runDirect(ctx context.Context, cfgPath, dbPath string) error {
 		}
 	}
 	return nil
+}
+
+// PandasPython finds a python3 that can import pandas: python3 on PATH first,
+// then Debian's /usr/bin/python3. Both are tried because a version manager
+// (pyenv, conda) often puts its own python3, without pandas, ahead of the
+// system one that python3-pandas installs into.
+func PandasPython() (string, error) {
+	var tried []string
+	candidates := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append([]string{p}, candidates...)
+	}
+	for _, p := range candidates {
+		if err := exec.Command(p, "-c", "import pandas").Run(); err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", p, err))
+			continue
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("no python3 with pandas (tried %s)", strings.Join(tried, "; "))
 }

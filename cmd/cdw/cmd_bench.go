@@ -40,7 +40,7 @@ func init() {
 			fs.StringVar(&o.Out, "out", "BENCHMARKS.md", "report to write")
 			fs.StringSliceVar(&o.PandasRows, "pandas-rows", []string{"matched", "transform", "segments"}, "rows of the pandas workload: matched (extract + transform, same definitions), transform (transform step only), segments (the customer_segments mart)")
 			fs.StringVar(&o.Notes, "notes", "bench/NOTES.md", "markdown appended to the report (profiles, analysis); skipped when missing")
-			fs.StringVar(&o.Python, "python", "", "python3 with pandas for the pandas workload (default: python3 on PATH)")
+			fs.StringVar(&o.Python, "python", "", "python3 with pandas for the pandas workload (default: python3 on PATH, else /usr/bin/python3, whichever has pandas)")
 			smoke := fs.Bool("smoke", false, "tiny sizes, 1 run, every workload but postgres: checks the harness works")
 			return func(ctx context.Context, args []string) error {
 				if len(args) > 0 {

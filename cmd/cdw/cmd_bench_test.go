@@ -72,12 +72,9 @@ func TestBenchSmoke(t *testing.T) {
 // TestBenchRFMMatchesPandas checks that the pandas workload compares like
 // with like: bench/rfm_abc.py and cdw's bench_rfm_abc model, given the same
 // generated orders CSV, produce the same customers, scores, segments and ABC
-// classes (bench/compare_rfm.py). It needs python3 with pandas on PATH.
+// classes (bench/compare_rfm.py). It needs python3 with pandas (harness.PandasPython).
 func TestBenchRFMMatchesPandas(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err == nil {
-		err = exec.Command(python, "-c", "import pandas").Run()
-	}
+	python, err := harness.PandasPython()
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("python3 with pandas is missing in CI (.ci/deps installs python3-pandas): %v", err)
