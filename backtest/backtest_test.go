@@ -86,7 +86,8 @@ func logResult(t *testing.T, r *backtest.Result) {
 	for _, b := range r.Bands {
 		t.Logf("  band %-8s %5d customers, churn rate %.3f", b.Band, b.Customers, b.ChurnRate)
 	}
-	t.Logf("  purchases predicted %.1f actual %.0f; spend predicted %.0f actual %.0f", r.TotalPred, r.TotalActual, r.SpendPred, r.SpendActual)
+	t.Logf("  purchases predicted %.1f actual %.0f; spend predicted %.0f actual %.0f; buying again predicted %.1f actual %d",
+		r.TotalPred, r.TotalActual, r.SpendPred, r.SpendActual, r.RepurchasePred, r.Customers-r.Churned)
 	for i := range r.Purchases {
 		t.Logf("  decile %2d: P(alive) %.3f vs bought %.3f | purchases %.3f vs %.3f | spend %.1f vs %.1f", i+1,
 			r.PAlive[i].Predicted, r.PAlive[i].Actual, r.Purchases[i].Predicted, r.Purchases[i].Actual, r.CLV[i].Predicted, r.CLV[i].Actual)

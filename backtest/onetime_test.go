@@ -98,6 +98,11 @@ func TestOneTimeBuyerBusiness(t *testing.T) {
 		t.Errorf("model %s (%s), want Pareto/NBD on a one-time-buyer business", res.Model, res.ModelReason)
 	}
 	expectBeats(t, res, 0.85, 0.001)
+	// p_repurchase counts dying in the horizon (Pareto/NBD): measured 547
+	// expected to buy again against 503 (595 without the dropout term).
+	if bought := float64(res.Customers - res.Churned); res.RepurchasePred < 0.9*bought || res.RepurchasePred > 1.15*bought {
+		t.Errorf("Σ p_repurchase %.1f against %.0f customers who bought again", res.RepurchasePred, bought)
+	}
 
 	rep, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Transform: true}, Log: quiet})
 	if err != nil {

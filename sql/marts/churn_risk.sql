@@ -3,7 +3,8 @@
 --   the top three drivers in words. Churn means no purchase in the next var
 --   churn_horizon_days (90). Each signal gives weighted points (weights are
 --   vars): (1 − p_repurchase) × churn_weight_alive (35), where p_repurchase =
---   P(alive) × P(a purchase in the horizon at the customer's posterior rate);
+--   P(alive) × P(a purchase in the horizon at the customer's posterior rate,
+--   before a Pareto/NBD customer dies: bgnbd_p_purchase, pnbd_p_purchase);
 --   lapse: the percentile within the unit of (recency + 30 days) ÷ purchase
 --   days × churn_weight_lapse (55); value: the percentile of low spend per
 --   purchase day (net revenue ÷ purchase days) within the unit ×
@@ -72,8 +73,11 @@ WITH unit_rhythm AS (
            s.monetary AS net_revenue, m.purchase_days,
            v.p_alive, v.clv,
            -- P(a purchase in the next churn_horizon_days): alive, and a
-           -- purchase at the posterior rate Gamma(r + x, α + T)
-           v.p_alive * (1 - pow((pa.alpha + m.t) / (pa.alpha + m.t + {{ var('churn_horizon_days', 90) }}), pa.r + m.frequency)) AS p_repurchase,
+           -- purchase at the posterior rate Gamma(r + x, α + T) before a
+           -- Pareto/NBD customer dies (transform/clv README)
+           CASE WHEN pa.model = 'pnbd'
+                THEN pnbd_p_purchase(pa.pnbd_r, pa.pnbd_alpha, pa.pnbd_s, pa.pnbd_beta, {{ var('churn_horizon_days', 90) }}, m.frequency, m.recency, m.t)
+                ELSE bgnbd_p_purchase(pa.r, pa.alpha, pa.a, pa.b, {{ var('churn_horizon_days', 90) }}, m.frequency, m.recency, m.t) END AS p_repurchase,
            t.customer_key IS NOT NULL          AS has_tickets,
            coalesce(t.ratings, 0) > 0          AS has_ratings,
            coalesce(t.open_tickets, 0)         AS open_tickets,
@@ -93,9 +97,8 @@ WITH unit_rhythm AS (
     LEFT JOIN customer_segments s ON s.customer_id = c.customer_key
     LEFT JOIN customer_value v ON v.customer_id = s.customer_id
     LEFT JOIN customer_summary m ON m.customer_key = s.customer_id
-    -- the purchase-rate prior of the model customer_value predicts with
-    LEFT JOIN (SELECT CASE WHEN model = 'pnbd' THEN pnbd_r ELSE r END AS r,
-                      CASE WHEN model = 'pnbd' THEN pnbd_alpha ELSE alpha END AS alpha FROM clv_params) pa ON true
+    -- the model customer_value predicts with
+    LEFT JOIN clv_params pa ON true
     LEFT JOIN customer_tickets t ON t.customer_key = c.customer_key
     -- customers with orders are those customer_segments ranks; the others
     -- are known from tickets or contacts
