@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -592,7 +593,7 @@ t AS (SELECT b.customer_id, coalesce(a.segment, '') AS seg_from, b.segment AS se
 		} else {
 			mv.Changed += mo.Customers
 		}
-		if mo.From != "" && contains(riskSegments, mo.To) && !contains(riskSegments, mo.From) {
+		if mo.From != "" && slices.Contains(riskSegments, mo.To) && !slices.Contains(riskSegments, mo.From) {
 			mv.IntoRisk += mo.Revenue
 			mv.RiskCount += mo.Customers
 		}
