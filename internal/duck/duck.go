@@ -102,6 +102,15 @@ func Ident(parts ...string) string {
 	return b.String()
 }
 
+// Idents quotes each name and joins them with ", " for a column list.
+func Idents(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = Ident(n)
+	}
+	return strings.Join(q, ", ")
+}
+
 // Literal quotes a string literal (DuckDB and PostgreSQL with
 // standard_conforming_strings, the default since 9.1).
 func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -13,6 +13,7 @@ func TestQuoting(t *testing.T) {
 		{Ident("orders"), `"orders"`},
 		{Ident(`we"ird`), `"we""ird"`},
 		{Ident("main", "orders"), `"main"."orders"`},
+		{Idents([]string{"a", `b"`}), `"a", "b"""`},
 		{Literal("it's"), `'it''s'`},
 		{Literals([]string{"a", "b'c"}), `'a', 'b''c'`},
 	} {
