@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
@@ -188,7 +189,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		if err != nil {
 			return err
 		}
-		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION %s%s)", load.QuoteIdent(mart), load.QuoteString(f), p.codec, meta)
+		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION %s%s)", duck.Ident(mart), duck.Literal(f), p.codec, meta)
 		if _, err := m.DB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("writing mart %s to Parquet: %w", mart, err)
 		}
