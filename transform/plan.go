@@ -121,69 +121,6 @@ func changedInputs(m *Model, old *modelState, iv map[string]string) []string {
 	return changed
 }
 
-// runModel builds m unless it is up to date; rebuilt names its incremental
-// inputs that were built in full in this run.
-func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model, iv map[string]string, inputs string, rebuilt []string) (mr ModelResult) {
-	mr = ModelResult{Model: m.Name, File: m.File, Rows: -1}
-	t0 := time.Now()
-	defer func() { mr.Duration = time.Since(t0) }()
-	def, err := definitionHash(m, r.Vars)
-	if err != nil {
-		mr.Status, mr.Err = Failed, err
-		return mr
-	}
-	old := p.states[m.Name]
-	why := r.stale(m, p, def, iv, inputs)
-	if why == "" {
-		mr.Status, mr.Version = UpToDate, old.Version
-		return mr
-	}
-	st := &modelState{Definition: def, Inputs: inputs, InputVersions: iv, Version: hashOf("model", codeVersion(), def, inputs)}
-	if m.Header.AlwaysRebuild || len(m.volatile) > 0 {
-		st.Version = hashOf("volatile", p.nonce, m.Name)
-	}
-	var inc *increment
-	if m.Header.Materialized == Incremental {
-		inc, why = r.increment(m, old, def, iv, rebuilt, p)
-		st.RawFiles, st.Shapes = map[string][]string{}, map[string]string{}
-		for _, d := range m.Deps {
-			if ri, ok := r.Raw[d]; ok {
-				st.RawFiles[d], st.Shapes[d] = ri.Files, ri.Shape
-			}
-		}
-	}
-	cutoff := false
-	done := func(ex execer) error {
-		if m.Header.EarlyCutoff && m.Header.Materialized != View {
-			c, err := contentHash(ctx, ex, m.Name)
-			if err != nil {
-				return err
-			}
-			st.Content = c
-			if old != nil && old.Content == c {
-				st.Version, cutoff = old.Version, true
-			}
-		}
-		return writeState(ctx, ex, m.Name, p.runID, st)
-	}
-	mr.Rows, mr.Notes, mr.Err = r.build(ctx, conn, m, inc, done)
-	if mr.Err != nil {
-		mr.Status = Failed
-		return mr
-	}
-	mr.Status, mr.Version = Success, st.Version
-	mr.rebuilt = m.Header.Materialized == Incremental && inc == nil
-	notes := []string{why}
-	if mr.Notes != "" {
-		notes = append(notes, mr.Notes)
-	}
-	if cutoff {
-		notes = append(notes, "content unchanged: keeps its version")
-	}
-	mr.Notes = strings.Join(notes, "; ")
-	return mr
-}
-
 // increment decides how an incremental model builds: merging the rows of
 // the raw files it has not read yet (non-nil), or in full, and says why.
 // A full build is needed on the first build, with --full-refresh, after a

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/failpoint"
 )
 
@@ -143,9 +144,9 @@ func (s *Source) setupCDC(ctx context.Context, conn *pgx.Conn, ec *entityConfig,
 	}
 	switch {
 	case !exists:
-		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+quote(name)+" FOR TABLE "+ec.table.Sanitize())
+		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+duck.Ident(name)+" FOR TABLE "+ec.table.Sanitize())
 	case !has:
-		_, err = conn.Exec(ctx, "ALTER PUBLICATION "+quote(name)+" ADD TABLE "+ec.table.Sanitize())
+		_, err = conn.Exec(ctx, "ALTER PUBLICATION "+duck.Ident(name)+" ADD TABLE "+ec.table.Sanitize())
 	}
 	if err != nil {
 		return fmt.Errorf("publishing %s as %s (the role must own the table and may create in the database): %w", ec.what(), name, err)
@@ -200,7 +201,7 @@ func (s *Source) DropSlot(ctx context.Context, entity string) ([]string, error) 
 		return gone, s.redact(fmt.Errorf("looking up publication %s: %w", name, err))
 	}
 	if pub {
-		if _, err := conn.Exec(ctx, "DROP PUBLICATION "+quote(name)); err != nil {
+		if _, err := conn.Exec(ctx, "DROP PUBLICATION "+duck.Ident(name)); err != nil {
 			return gone, s.redact(fmt.Errorf("dropping publication %s: %w", name, err))
 		}
 		gone = append(gone, "publication "+name)

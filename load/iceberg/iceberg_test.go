@@ -16,6 +16,7 @@ import (
 
 	icecat "github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/pgtest"
 	"github.com/cdwhq/cdw/load"
 )
@@ -136,15 +137,15 @@ func sameRows(t *testing.T, db *sql.DB, p *Publisher, mart string, id int64) {
 		t.Fatal(err)
 	}
 	var want int64
-	if err := db.QueryRow("SELECT count(*) FROM " + load.QuoteIdent(mart)).Scan(&want); err != nil {
+	if err := db.QueryRow("SELECT count(*) FROM " + duck.Ident(mart)).Scan(&want); err != nil {
 		t.Fatal(err)
 	}
 	if n != want {
 		t.Fatalf("%s: Iceberg scan has %d rows, mart has %d", mart, n, want)
 	}
 	for _, q := range []string{
-		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM read_parquet(%s))", load.QuoteIdent(mart), load.QuoteString(f)),
-		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM read_parquet(%s) EXCEPT ALL SELECT * FROM %s)", load.QuoteString(f), load.QuoteIdent(mart)),
+		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM read_parquet(%s))", duck.Ident(mart), duck.Literal(f)),
+		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM read_parquet(%s) EXCEPT ALL SELECT * FROM %s)", duck.Literal(f), duck.Ident(mart)),
 	} {
 		var diff int
 		if err := db.QueryRow(q).Scan(&diff); err != nil {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
@@ -171,7 +172,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		if err != nil {
 			return err
 		}
-		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd%s)", load.QuoteIdent(mart), load.QuoteString(f), meta)
+		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd%s)", duck.Ident(mart), duck.Literal(f), meta)
 		if _, err := m.DB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("writing mart %s to Parquet: %w", mart, err)
 		}

@@ -169,6 +169,3 @@ func parseOptions(n config.Node) (*settings, error) {
 func quoteConnValue(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
-
-// ident quotes a (schema-qualified) identifier.
-func ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/pgtest"
 	"github.com/cdwhq/cdw/load"
 )
@@ -91,7 +92,7 @@ func newEnv(t *testing.T) *env {
 	// The loader is an ordinary role that owns what it creates: like a
 	// production deployment, and so that row-level security is real.
 	db.Exec(t, fmt.Sprintf(`CREATE ROLE %s LOGIN; GRANT CREATE ON DATABASE %s TO %s; CREATE ROLE %s NOLOGIN`,
-		e.loader, ident(db.Name), e.loader, e.bi))
+		e.loader, duck.Ident(db.Name), e.loader, e.bi))
 	for _, u := range units[:2] { // West has no role: nobody but bi sees it
 		e.unitRole[u] = p + strings.ToLower(u)
 		db.Exec(t, "CREATE ROLE "+e.unitRole[u]+" NOLOGIN")
@@ -145,7 +146,7 @@ var martNames = []string{"customer_segments", "segment_summary"}
 func (e *env) as(t *testing.T, role string) *pgx.Conn {
 	t.Helper()
 	c := e.db.Connect(t)
-	if _, err := c.Exec(context.Background(), "SET ROLE "+ident(role)); err != nil {
+	if _, err := c.Exec(context.Background(), "SET ROLE "+duck.Ident(role)); err != nil {
 		t.Fatal(err)
 	}
 	return c
