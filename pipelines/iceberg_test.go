@@ -16,6 +16,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/extract/extracttest"
 	"github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/crashtest"
 	"github.com/cdwhq/cdw/internal/datasets"
@@ -59,7 +60,7 @@ iceberg: {catalog: filesystem}
 		t.Fatal(err)
 	}
 	wh := c.Warehouse
-	if d := crashtest.Diff("iceberg raw vs raw files", crashtest.Raw(t, wh), crashtest.IcebergRaw(t, c.IcebergSettings, wh)); d != "" {
+	if d := crashtest.Diff("iceberg raw vs raw files", extracttest.Raw(t, wh), extracttest.IcebergRaw(t, c.IcebergSettings, wh)); d != "" {
 		t.Fatal(d)
 	}
 
