@@ -107,23 +107,29 @@ WITH p AS (
 ), ranked AS (
     SELECT *,
            rank() OVER (PARTITION BY as_of, business_unit ORDER BY recency_days DESC) - 1 AS r_below,
-           count(*) OVER (PARTITION BY as_of, business_unit, recency_days)               AS r_ties,
+           -- every value of the unit the same (score 3): min = max over the
+           -- unit's one partition, instead of a count per value, which took
+           -- a partitioning of its own each
+           min(recency_days) OVER u = max(recency_days) OVER u                          AS r_same,
            rank() OVER (PARTITION BY as_of, business_unit ORDER BY orders) - 1           AS f_below,
-           count(*) OVER (PARTITION BY as_of, business_unit, orders)                     AS f_ties,
+           min(orders) OVER u = max(orders) OVER u                                      AS f_same,
            rank() OVER (PARTITION BY as_of, business_unit ORDER BY net_revenue) - 1      AS m_below,
-           count(*) OVER (PARTITION BY as_of, business_unit, net_revenue)                AS m_ties,
-           count(*) OVER (PARTITION BY as_of, business_unit)                             AS n,
+           CASE WHEN count(net_revenue) OVER u = 0 THEN true
+                ELSE count(net_revenue) OVER u = count(*) OVER u
+                     AND min(net_revenue) OVER u = max(net_revenue) OVER u END          AS m_same,
+           count(*) OVER u                                                              AS n,
            {{ churn_lapse_rank('as_of, business_unit', 'recency_days', 'purchase_days') }} AS lapse_rank,
            {{ churn_value_rank('as_of, business_unit', 'round(net_revenue, 2)') }}           AS value_rank,
            sum(positive_revenue) OVER (PARTITION BY as_of, business_unit)                AS unit_total,
            coalesce(sum(positive_revenue) OVER (PARTITION BY as_of, business_unit ORDER BY net_revenue DESC, customer_key
                                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS unit_before
     FROM base
+    WINDOW u AS (PARTITION BY as_of, business_unit)
 ), scored AS (
     SELECT *,
-           CASE WHEN r_ties = n THEN 3 ELSE 1 + (5 * r_below) // n END::INTEGER AS r_score,
-           CASE WHEN f_ties = n THEN 3 ELSE 1 + (5 * f_below) // n END::INTEGER AS f_score,
-           CASE WHEN m_ties = n THEN 3 ELSE 1 + (5 * m_below) // n END::INTEGER AS m_score,
+           CASE WHEN r_same THEN 3 ELSE 1 + (5 * r_below) // n END::INTEGER AS r_score,
+           CASE WHEN f_same THEN 3 ELSE 1 + (5 * f_below) // n END::INTEGER AS f_score,
+           CASE WHEN m_same THEN 3 ELSE 1 + (5 * m_below) // n END::INTEGER AS m_score,
            {{ churn_score(churn_points_lapse('lapse_rank') ~ ' + ' ~ churn_points_value('value_rank'),
                           churn_weight_lapse() ~ ' + ' ~ churn_weight_value()) }} AS churn_score
     FROM ranked
