@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cdwhq/cdw/extract/extracttest"
 	"github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/crashtest"
 	"github.com/cdwhq/cdw/internal/datasets"
@@ -29,7 +30,7 @@ import (
 func checkIceberg(t *testing.T, b yamlBlock, wh string) {
 	t.Helper()
 	s := iceberg.Default(wh)
-	if d := crashtest.Diff("iceberg raw vs raw files", crashtest.Raw(t, wh), crashtest.IcebergRaw(t, s, wh)); d != "" {
+	if d := crashtest.Diff("iceberg raw vs raw files", extracttest.Raw(t, wh), extracttest.IcebergRaw(t, s, wh)); d != "" {
 		t.Errorf("%s:%d: %s", b.file, b.line, d)
 	}
 	marts := crashtest.IcebergTables(t, s, "marts", func(string) []string { return nil })
