@@ -15,17 +15,8 @@ import (
 
 	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/loadtest"
 )
-
-func warehouse(t *testing.T) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // build makes version v of two marts: a has 100*v rows, b exists only in v < 3.
 func build(t *testing.T, db *sql.DB, v int) []string {
@@ -75,7 +66,7 @@ func martVersion(t *testing.T, path string) int {
 func TestVersionsRollbackAndPrune(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := openTest(t, "keep: 2", dir)
 	marts := filepath.Join(dir, "marts")
 	if _, err := p.Rollback(ctx); !errors.Is(err, load.ErrNoPreviousVersion) {
@@ -131,7 +122,7 @@ func TestVersionsRollbackAndPrune(t *testing.T) {
 func TestFailedPublishKeepsCurrent(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := openTest(t, "", dir)
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: build(t, wh, 1)}); err != nil {
 		t.Fatal(err)
@@ -182,7 +173,7 @@ func TestReadmeParquetExample(t *testing.T) {
 	for _, c := range []string{codec[1], "snappy"} {
 		t.Run(c, func(t *testing.T) {
 			dir := t.TempDir()
-			wh := warehouse(t)
+			wh := loadtest.Warehouse(t)
 			y := strings.Join(opts, "\n")
 			y = strings.Replace(y, "compression: "+codec[1], "compression: "+c, 1)
 			p := openTest(t, y, dir)
