@@ -22,6 +22,7 @@ import (
 	models "github.com/cdwhq/cdw/sql"
 	"github.com/cdwhq/cdw/transform"
 	"github.com/cdwhq/cdw/transform/clv"
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 	_ "github.com/duckdb/duckdb-go/v2"
 )
 
