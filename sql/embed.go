@@ -11,7 +11,7 @@ import (
 	_ "github.com/cdwhq/cdw/transform/identity" // identity_components
 )
 
-// FS holds staging/, core/, marts/ and tests/.
+// FS holds staging/, core/, marts/, tests/ and macros/ (the churn score's formula).
 //
-//go:embed staging core marts tests
+//go:embed staging core marts tests macros
 var FS embed.FS

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"database/sql"
+	"fmt"
 	"testing"
 )
 
@@ -46,4 +47,40 @@ func TestSegmentHistoryMatchesSegments(t *testing.T) {
 	if n := scalar[int](t, db, `SELECT count(*) FROM segment_history WHERE as_of = DATE '2024-12-29' AND NOT week_end`); n != 0 {
 		t.Errorf("2024-12-29 is a Sunday, but %d rows say it is not a week end", n)
 	}
+}
+
+// TestSegmentHistoryChurnBand checks that segment_history scores a period
+// end with churn_risk's formula: at the fixture's as_of (a month end) its
+// churn score is churn_risk's lapse and value points over their weights,
+// and where churn_risk has no other signal (P(repurchase) weighted 0, no
+// ticket or rating signal in the unit) the two bands are equal.
+func TestSegmentHistoryChurnBand(t *testing.T) {
+	const orderWeights = 55 + 10 // churn_weight_lapse + churn_weight_value, sql/macros/churn.sql
+	const hist = `SELECT customer_id, churn_score::VARCHAR, churn_band FROM segment_history WHERE as_of = DATE '2024-12-31'`
+	db := fixture(t, nil)
+	want := rows(t, db, fmt.Sprintf(`SELECT customer_id, s::VARCHAR,
+  CASE WHEN s >= 75 THEN 'critical' WHEN s >= 60 THEN 'high' WHEN s >= 40 THEN 'medium' ELSE 'low' END
+FROM (SELECT customer_id, least(100, greatest(0, round(100 * (points_lapse + points_value) / %d)))::INTEGER AS s
+      FROM churn_risk WHERE has_orders)`, orderWeights))
+	got := rows(t, db, hist)
+	if len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("segment_history has %d scored customers at 2024-12-31, churn_risk %d with orders", len(got), len(want))
+	}
+	expectRows(t, "segment_history churn score and band at 2024-12-31", got, want)
+	if n := scalar[int](t, db, `SELECT count(DISTINCT churn_band) FROM segment_history`); n < 3 {
+		t.Errorf("segment_history has %d churn bands over all periods, want a spread of at least 3", n)
+	}
+
+	alone := fixture(t, map[string]string{"churn_weight_alive": "0"})
+	same := rows(t, alone, fmt.Sprintf(`SELECT customer_id, churn_score::VARCHAR, churn_band FROM churn_risk WHERE has_orders AND weight_present = %d`, orderWeights))
+	if len(same) == 0 {
+		t.Fatal("churn_risk has no customer scored on the order signals alone")
+	}
+	all := rows(t, alone, hist)
+	for id := range all {
+		if _, ok := same[id]; !ok {
+			delete(all, id)
+		}
+	}
+	expectRows(t, "segment_history band = churn_risk band (same inputs)", all, same)
 }

@@ -19,7 +19,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown key", "host: h\ndatabase: d\nuser: u\nhostname: x\n" + ents, `cdw.yaml:4: unknown key "hostname"`},
-		{"missing host", "database: d\nuser: u\n" + ents, `cdw.yaml:1: missing required key "host"`},
+		{"missing database", "host: h\nuser: u\n" + ents, `cdw.yaml:1: missing required key "database" (or give dsn)`}, // host defaults to localhost (internal/pgconf)
 		{"missing entities", "host: h\ndatabase: d\nuser: u\n", `missing required key "entities"`},
 		{"unset password env", "host: h\ndatabase: d\nuser: u\npassword_env: NOT_SET_ANYWHERE_42\n" + ents,
 			"cdw.yaml:4: password_env: environment variable NOT_SET_ANYWHERE_42 is not set"},

@@ -20,7 +20,6 @@ import (
 
 	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/failpoint"
-	"github.com/cdwhq/cdw/internal/secret"
 	"github.com/cdwhq/cdw/load"
 )
 
@@ -58,21 +57,7 @@ func open(cfg load.TargetConfig) (load.Publisher, error) {
 // Schema is the schema the marts are published in.
 func (p *Publisher) Schema() string { return p.s.schema }
 
-func (p *Publisher) connect(ctx context.Context) (*pgx.Conn, error) {
-	cc, err := pgx.ParseConfig(p.s.connString)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", p.s.where, err)
-	}
-	if p.s.password != "" {
-		cc.Password = p.s.password
-	}
-	cc.RuntimeParams["application_name"] = "cdw publish"
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", p.s.where, secret.Err(err))
-	}
-	return conn, nil
-}
+func (p *Publisher) connect(ctx context.Context) (*pgx.Conn, error) { return p.s.conn.Connect(ctx) }
 
 // Publish loads every mart into <mart>__new and swaps them all in.
 func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
@@ -115,7 +100,7 @@ func (p *Publisher) prepare(ctx context.Context, conn *pgx.Conn) error {
 		err := conn.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, role).Scan(&super, &bypass)
 		if errors.Is(err, pgx.ErrNoRows) {
 			if !p.s.createRoles {
-				return fmt.Errorf("PostgreSQL %s: role %s does not exist (create it, or set create_roles: true)", p.s.where, role)
+				return fmt.Errorf("PostgreSQL %s: role %s does not exist (create it, or set create_roles: true)", p.s.conn.Where, role)
 			}
 			if _, err := conn.Exec(ctx, "CREATE ROLE "+duck.Ident(role)+" NOLOGIN"); err != nil {
 				return fmt.Errorf("creating role %s: %w", role, err)
@@ -127,10 +112,10 @@ func (p *Publisher) prepare(ctx context.Context, conn *pgx.Conn) error {
 		}
 		// A superuser ignores grants and policies: it would not be read-only.
 		if super {
-			return fmt.Errorf("PostgreSQL %s: role %s is a superuser, so it could write and would bypass row-level security; use an ordinary role", p.s.where, role)
+			return fmt.Errorf("PostgreSQL %s: role %s is a superuser, so it could write and would bypass row-level security; use an ordinary role", p.s.conn.Where, role)
 		}
 		if bypass && role != p.s.biRole {
-			return fmt.Errorf("PostgreSQL %s: role %s has BYPASSRLS, so it would see every business unit", p.s.where, role)
+			return fmt.Errorf("PostgreSQL %s: role %s has BYPASSRLS, so it would see every business unit", p.s.conn.Where, role)
 		}
 	}
 	var me string
@@ -140,7 +125,7 @@ func (p *Publisher) prepare(ctx context.Context, conn *pgx.Conn) error {
 	for _, role := range p.roles() {
 		// The tables' owner bypasses row-level security: readers must not own them.
 		if role == me {
-			return fmt.Errorf("PostgreSQL %s: role %s is the user cdw publishes as, and the owner of the marts bypasses row-level security; use a separate reader role", p.s.where, role)
+			return fmt.Errorf("PostgreSQL %s: role %s is the user cdw publishes as, and the owner of the marts bypasses row-level security; use a separate reader role", p.s.conn.Where, role)
 		}
 	}
 	stmts := []string{"CREATE SCHEMA IF NOT EXISTS " + duck.Ident(p.s.schema)}
@@ -303,10 +288,10 @@ func (p *Publisher) swap(ctx context.Context, conn *pgx.Conn, marts []string, ve
 	}
 	if isLockTimeout(err) {
 		return fmt.Errorf("swapping marts into %s on %s: readers held locks longer than lock_timeout %s in %d attempts; the previous marts stay published: %w",
-			p.s.schema, p.s.where, p.s.lockTimeout, p.s.retries, err)
+			p.s.schema, p.s.conn.Where, p.s.lockTimeout, p.s.retries, err)
 	}
 	if err != nil {
-		return fmt.Errorf("swapping marts into %s on %s: %w", p.s.schema, p.s.where, err)
+		return fmt.Errorf("swapping marts into %s on %s: %w", p.s.schema, p.s.conn.Where, err)
 	}
 	return nil
 }
@@ -383,7 +368,7 @@ func (p *Publisher) dropNew(conn *pgx.Conn, marts []string) {
 // drops the version it replaces.
 func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 	if !p.s.keepPrev {
-		return "", fmt.Errorf("PostgreSQL %s: %w (keep_previous is false)", p.s.where, load.ErrNoPreviousVersion)
+		return "", fmt.Errorf("PostgreSQL %s: %w (keep_previous is false)", p.s.conn.Where, load.ErrNoPreviousVersion)
 	}
 	conn, err := p.connect(ctx)
 	if err != nil {
@@ -400,7 +385,7 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("listing previous marts in %s: %w", p.s.schema, err)
 	}
 	if len(prevs) == 0 {
-		return "", fmt.Errorf("PostgreSQL %s schema %s: %w", p.s.where, p.s.schema, load.ErrNoPreviousVersion)
+		return "", fmt.Errorf("PostgreSQL %s schema %s: %w", p.s.conn.Where, p.s.schema, load.ErrNoPreviousVersion)
 	}
 	var marts []string
 	err = p.inTx(ctx, conn, func(tx pgx.Tx) error {
@@ -429,7 +414,7 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 		return p.versionBack(ctx, tx)
 	})
 	if err != nil {
-		return "", fmt.Errorf("rolling back marts in %s on %s: %w", p.s.schema, p.s.where, err)
+		return "", fmt.Errorf("rolling back marts in %s on %s: %w", p.s.schema, p.s.conn.Where, err)
 	}
 	return fmt.Sprintf("previous %s restored in %s", strings.Join(marts, ", "), p.s.schema), nil
 }
@@ -532,7 +517,7 @@ func (p *Publisher) RollbackTo(ctx context.Context, id string) error {
 		return err
 	}
 	if prev != id {
-		return fmt.Errorf("PostgreSQL %s schema %s: version %s is not kept (current %q, previous %q): %w", p.s.where, p.s.schema, id, cur, prev, load.ErrNoPreviousVersion)
+		return fmt.Errorf("PostgreSQL %s schema %s: version %s is not kept (current %q, previous %q): %w", p.s.conn.Where, p.s.schema, id, cur, prev, load.ErrNoPreviousVersion)
 	}
 	_, err = p.Rollback(ctx)
 	return err
