@@ -145,3 +145,8 @@ func TestKeepMustBePositive(t *testing.T) {
 		t.Fatal("keep: 0 accepted")
 	}
 }
+
+// TestContract runs the publisher contract suite (load/loadtest).
+func TestContract(t *testing.T) {
+	loadtest.Contract(t, loadtest.Target{Kind: "parquet", Options: "dir: marts\nkeep: 2\n"})
+}
