@@ -8,7 +8,7 @@ package models
 
 import "embed"
 
-// FS holds staging/, core/, marts/ and tests/.
+// FS holds staging/, core/, marts/, tests/ and macros/ (the churn score's formula).
 //
-//go:embed staging core marts tests
+//go:embed staging core marts tests macros
 var FS embed.FS

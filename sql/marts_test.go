@@ -700,3 +700,22 @@ func TestOnlineRetail(t *testing.T) {
 		t.Errorf("%d customers with net revenue ≤ 0 have a CLV", n)
 	}
 }
+
+// TestSatisfactionWindow: low ratings count in churn_risk over their own
+// window, var satisfaction_window_days (default 365), by ticket creation:
+// S1's complaint T3 (created 46 days before as_of, rated 1) and T4 (213
+// days, rated 1) both count by default, T3 alone within 180 days, neither
+// within 30 (and then the rating gives no points).
+func TestSatisfactionWindow(t *testing.T) {
+	for _, c := range []struct{ window, low, points string }{{"", "2", "10"}, {"180", "1", "10"}, {"30", "0", "0"}} {
+		vars := map[string]string{}
+		if c.window != "" {
+			vars["satisfaction_window_days"] = c.window
+		}
+		db := fixture(t, vars)
+		got := rows(t, db, `SELECT customer_id, low_satisfaction, points_satisfaction FROM churn_risk WHERE customer_id = 'S1'`)
+		if g, want := strings.Join(got["S1"], ","), c.low+","+c.points; g != want {
+			t.Errorf("satisfaction_window_days %q: S1 low_satisfaction, points_satisfaction = %s, want %s", c.window, g, want)
+		}
+	}
+}

@@ -108,13 +108,9 @@ WITH unit_rhythm AS (
            -- the unit's days per purchase day up to now, counted to as_of
            -- (the purchase-rate baseline, so the weights can always fall
            -- back on it), and the spend per purchase day, as percentiles
-           -- within the unit
-           cume_dist() OVER (PARTITION BY business_unit, has_orders ORDER BY (recency_days + 30) / greatest(purchase_days, 1)) AS lapse_rank,
-           -- spend per purchase day, not total net revenue: the total ranks
-           -- purchase days again, which lapse and p_repurchase already
-           -- weigh (sql/README.md, "How the weights were chosen")
-           1 - cume_dist() OVER (PARTITION BY business_unit, has_orders ORDER BY net_revenue / greatest(purchase_days, 1))
-             + 1.0 / count(*) OVER (PARTITION BY business_unit, has_orders) AS value_rank,
+           -- within the unit (the formula's owner: sql/macros/churn.sql)
+           {{ churn_lapse_rank('business_unit, has_orders', 'recency_days', 'purchase_days') }} AS lapse_rank,
+           {{ churn_value_rank('business_unit, has_orders', 'net_revenue', 'purchase_days') }} AS value_rank,
            -- ticket and rating signals count where the unit has such data
            -- (among its customers with orders, or among those without)
            bool_or(has_tickets) OVER (PARTITION BY business_unit, has_orders) AS unit_tickets,
@@ -122,14 +118,14 @@ WITH unit_rhythm AS (
     FROM base
 ), points AS (
     SELECT *,
-           CASE WHEN has_orders THEN round({{ var('churn_weight_alive', 35) }} * (1 - p_repurchase), 1) ELSE 0 END AS points_alive,
-           CASE WHEN has_orders THEN round({{ var('churn_weight_lapse', 55) }} * lapse_rank, 1) ELSE 0 END     AS points_lapse,
-           CASE WHEN has_orders THEN round({{ var('churn_weight_value', 10) }} * value_rank, 1) ELSE 0 END     AS points_value,
+           CASE WHEN has_orders THEN {{ churn_points_alive('p_repurchase') }} ELSE 0 END AS points_alive,
+           CASE WHEN has_orders THEN {{ churn_points_lapse('lapse_rank') }} ELSE 0 END   AS points_lapse,
+           CASE WHEN has_orders THEN {{ churn_points_value('value_rank') }} ELSE 0 END   AS points_value,
            round({{ var('churn_weight_open', 10) }} * least(open_tickets, 2) / 2.0, 1)                           AS points_open,
            round(CASE WHEN overdue_tickets > 0 THEN {{ var('churn_weight_overdue', 10) }} ELSE 0 END, 1)         AS points_overdue,
            round({{ var('churn_weight_complaint', 10) }} * least(complaints_90d, 2) / 2.0, 1)                    AS points_complaints,
            round(CASE WHEN low_satisfaction > 0 THEN {{ var('churn_weight_satisfaction', 10) }} ELSE 0 END, 1)   AS points_satisfaction,
-           CASE WHEN has_orders THEN {{ var('churn_weight_alive', 35) }} + {{ var('churn_weight_lapse', 55) }} + {{ var('churn_weight_value', 10) }} ELSE 0 END
+           CASE WHEN has_orders THEN {{ churn_weight_alive() }} + {{ churn_weight_lapse() }} + {{ churn_weight_value() }} ELSE 0 END
              + CASE WHEN unit_tickets THEN {{ var('churn_weight_open', 10) }} + {{ var('churn_weight_overdue', 10) }}
                                            + {{ var('churn_weight_complaint', 10) }} ELSE 0 END
              + CASE WHEN unit_ratings THEN {{ var('churn_weight_satisfaction', 10) }} ELSE 0 END       AS weight_present
@@ -137,9 +133,8 @@ WITH unit_rhythm AS (
 ), scored AS (
     SELECT *,
            coalesce(abc_class = 'A' OR (clv > 0 AND clv_cume > 1 - {{ var('churn_high_value_clv_share', 0.2) }}), false) AS high_value,
-           CASE WHEN weight_present > 0 THEN
-           least(100, greatest(0, round(100 * (points_alive + points_lapse + points_value + points_open + points_overdue
-                                        + points_complaints + points_satisfaction) / weight_present)))::INTEGER END AS churn_score,
+           {{ churn_score('points_alive + points_lapse + points_value + points_open + points_overdue
+                          + points_complaints + points_satisfaction', 'weight_present') }} AS churn_score,
            -- (points, tie order, words); sorted descending, ties keep this order
            [{'pts': points_alive,        'ord': -1, 'txt': format('{:.0f}% chance of a purchase in the next {} days', 100 * p_repurchase, {{ var('churn_horizon_days', 90) }})},
             {'pts': points_lapse,        'ord': -2, 'txt': format('{} days since last order, usually every {:.0f}', recency_days, rhythm_days)},
@@ -158,11 +153,7 @@ SELECT
     customer_type,
     as_of,
     churn_score,
-    CASE WHEN churn_score IS NULL THEN 'unscored'
-         WHEN churn_score >= {{ var('churn_band_critical', 75) }} THEN 'critical'
-         WHEN churn_score >= {{ var('churn_band_high', 60) }} THEN 'high'
-         WHEN churn_score >= {{ var('churn_band_medium', 40) }} THEN 'medium'
-         ELSE 'low' END                                                     AS churn_band,
+    {{ churn_band('churn_score') }}                                        AS churn_band,
     CASE WHEN churn_score IS NULL THEN 'no orders or tickets to score'
          ELSE array_to_string(list_transform(
                   list_slice(list_sort(list_filter(driver_list, d -> d.pts > 0), 'DESC'), 1, 3),
