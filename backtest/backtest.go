@@ -68,10 +68,13 @@ type Result struct {
 	PAlive      []Decile  `json:"p_alive_deciles"`
 	Purchases   []Decile  `json:"purchases_deciles"`
 	CLV         []Decile  `json:"spend_deciles"`
-	TotalPred   float64   `json:"predicted_purchases"`
-	TotalActual float64   `json:"actual_purchases"`
-	SpendPred   float64   `json:"predicted_spend"`
-	SpendActual float64   `json:"actual_spend"`
+	// RepurchasePred is Σ p_repurchase, the customers churn_risk expects to
+	// buy again in the horizon; Customers − Churned did.
+	RepurchasePred float64 `json:"predicted_repurchasers"`
+	TotalPred      float64 `json:"predicted_purchases"`
+	TotalActual    float64 `json:"actual_purchases"`
+	SpendPred      float64 `json:"predicted_spend"`
+	SpendActual    float64 `json:"actual_spend"`
 }
 
 // Ranking is how well one score ranks the customers who churned.
@@ -276,8 +279,8 @@ func score(ctx context.Context, conn *sql.Conn, prepared *Result) (*Result, erro
 		return nil, err
 	}
 	if err := conn.QueryRowContext(ctx, `SELECT sum(predicted_purchases), sum(actual_purchases),
-			sum(predicted_purchases * predicted_avg_spend), sum(actual_spend) FROM backtest_scored`).
-		Scan(&res.TotalPred, &res.TotalActual, &res.SpendPred, &res.SpendActual); err != nil {
+			sum(predicted_purchases * predicted_avg_spend), sum(actual_spend), coalesce(sum(p_repurchase), 0) FROM backtest_scored`).
+		Scan(&res.TotalPred, &res.TotalActual, &res.SpendPred, &res.SpendActual, &res.RepurchasePred); err != nil {
 		return nil, fmt.Errorf("backtest: totalling predictions: %w", err)
 	}
 	return res, nil

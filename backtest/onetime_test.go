@@ -73,7 +73,7 @@ func oneTimeShop(t *testing.T, dir string) string {
 }
 
 // TestOneTimeBuyerBusiness: where most customers buy once (65 % here), the
-// churn score must order its bands and stay level with the baselines, and
+// churn score must order its bands and beat both baselines, and
 // every buyer who may be alive gets a non-zero CLV.
 func TestOneTimeBuyerBusiness(t *testing.T) {
 	dir := t.TempDir()
@@ -91,15 +91,18 @@ func TestOneTimeBuyerBusiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	logResult(t, res)
-	// Measured 0.860 against the purchase-rate baseline's 0.862 (the
-	// weights were chosen on the shared data, not on this generator): the
-	// target (beat both) is missed here by 0.002, so this holds the score
-	// to within 0.01 of the better baseline and the bands to their order.
+	// The score must beat both baselines here too, with the weights chosen
+	// on the shared data (TestChurnWeightSearch), not on this generator.
 	// Pareto/NBD wins the holdout here (one-time buyers can die).
 	if res.Model != "pnbd" {
 		t.Errorf("model %s (%s), want Pareto/NBD on a one-time-buyer business", res.Model, res.ModelReason)
 	}
-	expectBeats(t, res, 0.85, -0.01)
+	expectBeats(t, res, 0.85, 0.001)
+	// p_repurchase counts dying in the horizon (Pareto/NBD): measured 547
+	// expected to buy again against 503 (595 without the dropout term).
+	if bought := float64(res.Customers - res.Churned); res.RepurchasePred < 0.9*bought || res.RepurchasePred > 1.15*bought {
+		t.Errorf("Σ p_repurchase %.1f against %.0f customers who bought again", res.RepurchasePred, bought)
+	}
 
 	rep, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Transform: true}, Log: quiet})
 	if err != nil {

@@ -52,11 +52,12 @@ func sharedBacktests(t *testing.T) []sharedBacktest {
 
 // churnSignals are the order signals of churn_risk as backtest_scored
 // columns, computed as churn_risk computes them: 1 − p_repurchase, the
-// lapse rank and the low-value rank (percentiles within the unit).
+// lapse rank and the rank of low spend per purchase day (percentiles
+// within the unit).
 var churnSignals = []string{
 	"1 - p_repurchase",
 	"cume_dist() OVER (PARTITION BY business_unit ORDER BY (recency_days + 30) / greatest(purchase_days, 1))",
-	"1 - cume_dist() OVER (PARTITION BY business_unit ORDER BY net_revenue) + 1.0 / count(*) OVER (PARTITION BY business_unit)",
+	"1 - cume_dist() OVER (PARTITION BY business_unit ORDER BY net_revenue / greatest(purchase_days, 1)) + 1.0 / count(*) OVER (PARTITION BY business_unit)",
 }
 
 // TestChurnWeightSearch is how the default order-signal weights of
@@ -122,4 +123,4 @@ func TestChurnWeightSearch(t *testing.T) {
 }
 
 // The defaults of sql/marts/churn_risk.sql.
-const churnWeightAlive, churnWeightLapse, churnWeightValue = 50, 30, 20
+const churnWeightAlive, churnWeightLapse, churnWeightValue = 35, 55, 10

@@ -3,9 +3,10 @@ package extract
 // The canonical entities. Column names here are what staging models read.
 func init() {
 	registerEntity(Entity{
-		Name: "orders",
-		Doc:  "Order lines: one row per product line of an order. Negative quantity or a cancelled status reduces revenue.",
-		Key:  []string{"order_id", "line_no"},
+		Name:  "orders",
+		Doc:   "Order lines: one row per product line of an order. Negative quantity or a cancelled status reduces revenue.",
+		Key:   []string{"order_id", "line_no"},
+		Event: "order_ts",
 		Columns: []Column{
 			{Name: "order_id", Type: String, Required: true, Doc: "order (invoice) number"},
 			{Name: "line_no", Type: Int, Doc: "line within the order; file sources use the file line when unmapped"},
@@ -27,9 +28,10 @@ func init() {
 		},
 	})
 	registerEntity(Entity{
-		Name: "tickets",
-		Doc:  "Service tickets from the helpdesk.",
-		Key:  []string{"ticket_id"},
+		Name:  "tickets",
+		Doc:   "Service tickets from the helpdesk.",
+		Key:   []string{"ticket_id"},
+		Event: "created_at",
 		Columns: []Column{
 			{Name: "ticket_id", Type: String, Required: true},
 			{Name: "customer_id", Type: String},
@@ -46,9 +48,10 @@ func init() {
 		},
 	})
 	registerEntity(Entity{
-		Name: "contacts",
-		Doc:  "People and companies from CRM exports and sign-ups; several sources may describe one customer.",
-		Key:  []string{"contact_id"},
+		Name:  "contacts",
+		Doc:   "People and companies from CRM exports and sign-ups; several sources may describe one customer.",
+		Key:   []string{"contact_id"},
+		Event: "created_at",
 		Columns: []Column{
 			{Name: "contact_id", Type: String, Required: true, Doc: "the contact's id in its source"},
 			{Name: "customer_id", Type: String, Doc: "explicit external customer id, when the source knows it"},

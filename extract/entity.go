@@ -106,6 +106,11 @@ type Entity struct {
 	Columns []Column
 	// Key identifies a source row; staging keeps the latest version per key.
 	Key []string
+	// Event is the timestamp column whose UTC day partitions the entity's
+	// raw files when Extractor.EventDays is on (its Iceberg table is
+	// partitioned by day(Event)); "" for raw tables, which have no
+	// canonical columns.
+	Event string
 	// Raw marks a raw table (order_items, reviews): no canonical columns,
 	// the source's columns land as they are, readable as
 	// raw.<source>_<name>, for user models to map in SQL.

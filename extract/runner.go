@@ -33,6 +33,11 @@ type Extractor struct {
 	// batch names the files the commit added ("" on start). An error fails
 	// the extract; state stays committed and the next start reconciles.
 	Committed func(st *EntityState, batch string) error
+	// EventDays writes each raw file with the rows of one event day (the
+	// UTC day of Entity.Event; rows without one in a file of their own)
+	// under dt=<that day>, so that every file holds a single value of the
+	// entity's Iceberg partition. Off, files are of the extract day.
+	EventDays bool
 	seq       atomic.Int64
 }
 
@@ -220,8 +225,10 @@ type batch struct {
 	store          StateStore
 	ent            Entity
 	schema         interface{ Schema() *arrow.Schema }
-	data           *ParquetFile
-	finished       []*ParquetFile // files of this checkpoint already renamed into place (the schema changed)
+	data           map[string]*ParquetFile // open raw files by dt= directory ("": the extract day's)
+	lastWrite      map[string]int64        // when (in writes) each open file was last written to
+	writes         int64
+	finished       []*ParquetFile // files of this checkpoint already renamed into place (schema changed, or too many days open)
 	quar           *ParquetFile
 	rows, rejected int64
 	files          int
@@ -248,28 +255,7 @@ func (b *batch) add(ch Chunk) error {
 	if ch.Rows != nil {
 		defer ch.Rows.Release()
 		if ch.Rows.NumRows() > 0 {
-			if b.data != nil && !ch.Rows.Schema().Equal(b.data.schema) {
-				// The source schema changed between checkpoints (a column
-				// added mid-stream): the rows so far end their file, which
-				// the next checkpoint commits with the new one. Until then it
-				// is an orphan a crash leaves for the next run to remove.
-				if err := b.data.Finish(); err != nil {
-					return err
-				}
-				b.finished = append(b.finished, b.data)
-				b.data = nil
-			}
-			if b.data == nil {
-				// The rows' own schema: a source may shape each file of a
-				// read differently (a files raw table infers types per file),
-				// and the reader may already be on the next file.
-				f, err := CreateParquet(b.x.rawPath("raw", b.st, ".parquet"), ch.Rows.Schema())
-				if err != nil {
-					return err
-				}
-				b.data = f
-			}
-			if err := b.data.Write(ch.Rows); err != nil {
+			if err := b.writeRows(ch.Rows); err != nil {
 				return err
 			}
 			failpoint.Hit("extract.mid-write") // rows in a temporary file only
@@ -278,7 +264,7 @@ func (b *batch) add(ch Chunk) error {
 	}
 	if len(ch.Rejects) > 0 {
 		if b.quar == nil {
-			f, err := CreateParquet(b.x.rawPath("quarantine", b.st, ".parquet"), quarantineSchema)
+			f, err := CreateParquet(b.x.rawPath("quarantine", b.st, "", ".parquet"), quarantineSchema)
 			if err != nil {
 				return err
 			}
@@ -309,7 +295,7 @@ func (b *batch) commit(cursor json.RawMessage, unit string) error {
 	if cursor == nil {
 		cursor = b.last
 	}
-	if cursor == nil && b.data == nil && b.quar == nil && len(b.finished) == 0 {
+	if cursor == nil && len(b.data) == 0 && b.quar == nil && len(b.finished) == 0 {
 		return nil
 	}
 	now := b.x.now().UTC()
@@ -325,12 +311,8 @@ func (b *batch) commit(cursor json.RawMessage, unit string) error {
 	b.st.Quarantine, dropped = supersede(b.st.Quarantine, unit)
 	gone = append(gone, dropped...)
 	var added []RawFile
-	if b.data != nil {
-		if err := b.data.Finish(); err != nil {
-			return err
-		}
-		b.finished = append(b.finished, b.data)
-		b.data = nil
+	if err := b.finishOpen(); err != nil {
+		return err
 	}
 	for _, f := range b.finished {
 		added = append(added, RawFile{Path: b.x.rel(f.Path()), Rows: f.Rows(), At: now, Unit: unit, Format: RawFormat})
@@ -410,8 +392,8 @@ func (b *batch) finishRefresh() error {
 }
 
 func (b *batch) abort() {
-	if b.data != nil {
-		b.data.Abort()
+	for _, f := range b.data {
+		f.Abort()
 	}
 	for _, f := range b.finished {
 		os.Remove(f.Path()) // renamed into place but never committed
@@ -423,13 +405,17 @@ func (b *batch) abort() {
 
 // rawPath names a new batch file: <layer>/<source>/<entity>/dt=<date>/<batch>.parquet
 // for raw, <layer>/<source>/<entity>/<batch>.parquet for quarantine. Batch ids
-// sort by time, which staging uses to pick the latest version of a row.
-func (x *Extractor) rawPath(layer string, st *EntityState, ext string) string {
+// sort by time, which staging uses to pick the latest version of a row. day
+// is the event day of the file's rows (EventDays), "" for the extract day.
+func (x *Extractor) rawPath(layer string, st *EntityState, day, ext string) string {
 	now := x.now().UTC()
 	id := fmt.Sprintf("%s-%04d", now.Format("20060102T150405.000000000Z"), x.seq.Add(1)%10000)
 	dir := filepath.Join(x.Dir, layer, st.Source, st.Entity)
 	if layer == "raw" {
-		dir = filepath.Join(dir, "dt="+now.Format("2006-01-02"))
+		if day == "" {
+			day = now.Format("2006-01-02")
+		}
+		dir = filepath.Join(dir, "dt="+day)
 	}
 	return filepath.Join(dir, id+ext)
 }

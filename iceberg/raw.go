@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	ice "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
+	iceio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -33,8 +36,14 @@ func RawTableName(source, entity string) string { return source + "_" + entity }
 // the table already holds files, so calling it again after a crash, on
 // start, is what reconciles the two views. The table is created on the
 // first call, from the schema of its first file; a file with new columns
-// widens it in the same commit.
-func (c *Catalog) SyncRaw(ctx context.Context, source, entity string, files []string, props map[string]string) error {
+// widens it in the same commit. event, when not "", is the timestamp
+// column the new table is partitioned by, day(event): each file must then
+// hold rows of one UTC day (extract.Extractor.EventDays writes them so),
+// which AddFiles reads off the file's column statistics as its partition
+// value. A table created before keeps its spec, and so does one created
+// over files of several days each (raw files written before Iceberg was
+// on): it stays unpartitioned, said in one log line.
+func (c *Catalog) SyncRaw(ctx context.Context, source, entity, event string, files []string, props map[string]string) error {
 	name := RawTableName(source, entity)
 	want := map[string]bool{}
 	for _, f := range files {
@@ -54,7 +63,13 @@ func (c *Catalog) SyncRaw(ctx context.Context, source, entity string, files []st
 		if err != nil {
 			return err
 		}
-		t, err = c.LoadOrCreate(ctx, RawNamespace, name, filepath.Join(c.settings.Dir, RawNamespace, name), sc, nil)
+		var spec func(*ice.Schema) (*ice.PartitionSpec, error)
+		if event != "" {
+			spec = func(isc *ice.Schema) (*ice.PartitionSpec, error) {
+				return eventDaySpecFor(ctx, isc, event, name, files)
+			}
+		}
+		t, err = c.LoadOrCreate(ctx, RawNamespace, name, filepath.Join(c.settings.Dir, RawNamespace, name), sc, spec)
 	}
 	if err != nil {
 		return fmt.Errorf("Iceberg raw table %s: %w", name, err)
@@ -72,6 +87,39 @@ func (c *Catalog) SyncRaw(ctx context.Context, source, entity string, files []st
 			return fmt.Errorf("Iceberg raw table %s: %w", name, err)
 		}
 	}
+}
+
+// EventDaySpec partitions a raw table by the UTC day of its event column,
+// as the partition field <event>_day (Spark's and Trino's days(event)).
+func EventDaySpec(sc *ice.Schema, event string) (*ice.PartitionSpec, error) {
+	f, ok := sc.FindFieldByName(event)
+	if !ok {
+		return nil, fmt.Errorf("event column %s is not in the table's schema", event)
+	}
+	if _, ok := f.Type.(ice.TimestampTzType); !ok {
+		if _, ok := f.Type.(ice.TimestampType); !ok {
+			return nil, fmt.Errorf("event column %s is %s, not a timestamp", event, f.Type)
+		}
+	}
+	spec := ice.NewPartitionSpec(ice.PartitionField{SourceIDs: []int{f.ID}, FieldID: 1000, Name: event + "_day", Transform: ice.DayTransform{}})
+	return &spec, nil
+}
+
+// eventDaySpecFor is EventDaySpec when every file holds one event day, nil
+// (unpartitioned) otherwise.
+func eventDaySpecFor(ctx context.Context, isc *ice.Schema, event, name string, files []string) (*ice.PartitionSpec, error) {
+	spec, err := EventDaySpec(isc, event)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if _, err := table.FileToDataFile(ctx, iceio.LocalFS{}, f, isc, *spec, 0, ice.Properties{}); err != nil {
+			slog.Warn("Iceberg raw table left unpartitioned: a raw file holds rows of several event days (written before iceberg: was on)",
+				"table", RawNamespace+"."+name, "file", f, "err", err)
+			return nil, nil
+		}
+	}
+	return spec, nil
 }
 
 func (c *Catalog) syncOnce(ctx context.Context, t *table.Table, files []string, want map[string]bool, props map[string]string) error {

@@ -101,17 +101,17 @@ func TestSyncRaw(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cat.Close()
-			if err := cat.SyncRaw(ctx, "shop", "orders", []string{a}, map[string]string{BatchKey: "b1", CursorKey: `{"v":1}`}); err != nil {
+			if err := cat.SyncRaw(ctx, "shop", "orders", "", []string{a}, map[string]string{BatchKey: "b1", CursorKey: `{"v":1}`}); err != nil {
 				t.Fatal(err)
 			}
-			if err := cat.SyncRaw(ctx, "shop", "orders", []string{a, b}, map[string]string{BatchKey: "b2", CursorKey: `{"v":2}`}); err != nil {
+			if err := cat.SyncRaw(ctx, "shop", "orders", "", []string{a, b}, map[string]string{BatchKey: "b2", CursorKey: `{"v":2}`}); err != nil {
 				t.Fatal(err)
 			}
 			c := file("b3", 0, 80, false) // a new version of b1's unit
-			if err := cat.SyncRaw(ctx, "shop", "orders", []string{b, c}, map[string]string{BatchKey: "b3"}); err != nil {
+			if err := cat.SyncRaw(ctx, "shop", "orders", "", []string{b, c}, map[string]string{BatchKey: "b3"}); err != nil {
 				t.Fatal(err)
 			}
-			if err := cat.SyncRaw(ctx, "shop", "orders", []string{b, c}, map[string]string{BatchKey: "reconcile"}); err != nil {
+			if err := cat.SyncRaw(ctx, "shop", "orders", "", []string{b, c}, map[string]string{BatchKey: "reconcile"}); err != nil {
 				t.Fatal(err)
 			}
 			tbl, err := cat.LoadTable(ctx, catalog.ToIdentifier(RawNamespace, "shop_orders"))

@@ -44,7 +44,7 @@ func FileSchema(path string) (*arrow.Schema, error) {
 
 // LoadOrCreate loads table ns.name, creating it with schema sc (fresh field
 // ids) at location when it does not exist. spec may build the partition
-// spec from the new table's schema (nil: unpartitioned).
+// spec from the new table's schema (nil, or a nil spec: unpartitioned).
 func (c *Catalog) LoadOrCreate(ctx context.Context, ns, name, location string, sc *arrow.Schema, spec func(*ice.Schema) (*ice.PartitionSpec, error)) (*table.Table, error) {
 	id := catalog.ToIdentifier(ns, name)
 	t, err := c.LoadTable(ctx, id)
@@ -68,7 +68,9 @@ func (c *Catalog) LoadOrCreate(ctx context.Context, ns, name, location string, s
 		if err != nil {
 			return nil, fmt.Errorf("partition spec for %s.%s: %w", ns, name, err)
 		}
-		opts = append(opts, catalog.WithPartitionSpec(ps))
+		if ps != nil {
+			opts = append(opts, catalog.WithPartitionSpec(ps))
+		}
 	}
 	t, err = c.CreateTable(ctx, id, isc, opts...)
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // Publisher makes a set of marts visible to readers.
@@ -149,25 +150,11 @@ func kindNames() []string {
 }
 
 // QuoteIdent quotes a SQL identifier.
-func QuoteIdent(s string) string {
-	out := []byte{'"'}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' {
-			out = append(out, '"')
-		}
-		out = append(out, s[i])
-	}
-	return string(append(out, '"'))
-}
+//
+// Deprecated: use duck.Ident; kept until pipelines/ migrates.
+func QuoteIdent(s string) string { return duck.Ident(s) }
 
 // QuoteString quotes a SQL string literal.
-func QuoteString(s string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
-		}
-		out = append(out, s[i])
-	}
-	return string(append(out, '\''))
-}
+//
+// Deprecated: use duck.Literal; kept until pipelines/ migrates.
+func QuoteString(s string) string { return duck.Literal(s) }

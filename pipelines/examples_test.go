@@ -15,12 +15,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cdwhq/cdw/extract/extracttest"
 	"github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/crashtest"
 	"github.com/cdwhq/cdw/internal/datasets"
 	_ "github.com/cdwhq/cdw/load/iceberg"
 	"github.com/cdwhq/cdw/pipelines"
 	_ "github.com/cdwhq/cdw/transform/clv"
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 )
 
 // checkIceberg reads every raw and mart table of the warehouse's default
@@ -29,7 +31,7 @@ import (
 func checkIceberg(t *testing.T, b yamlBlock, wh string) {
 	t.Helper()
 	s := iceberg.Default(wh)
-	if d := crashtest.Diff("iceberg raw vs raw files", crashtest.Raw(t, wh), crashtest.IcebergRaw(t, s, wh)); d != "" {
+	if d := crashtest.Diff("iceberg raw vs raw files", extracttest.Raw(t, wh), extracttest.IcebergRaw(t, s, wh)); d != "" {
 		t.Errorf("%s:%d: %s", b.file, b.line, d)
 	}
 	marts := crashtest.IcebergTables(t, s, "marts", func(string) []string { return nil })

@@ -25,6 +25,7 @@ func (r *Runner) followInIceberg(ctx context.Context, x *extract.Extractor) (fun
 		return nil, err
 	}
 	dir := r.Cfg.Warehouse
+	x.EventDays = true // one event day per file: the tables are partitioned by day(event)
 	x.Committed = func(st *extract.EntityState, batch string) error {
 		files := make([]string, len(st.Files))
 		for i, f := range st.Files {
@@ -36,8 +37,12 @@ func (r *Runner) followInIceberg(ctx context.Context, x *extract.Extractor) (fun
 		} else {
 			props[iceberg.BatchKey] = "reconcile"
 		}
+		ent, err := extract.ResolveEntity(st.Entity)
+		if err != nil {
+			return err
+		}
 		failpoint.Hit("extract.iceberg.before-commit") // state committed, Iceberg not yet
-		if err := cat.SyncRaw(ctx, st.Source, st.Entity, files, props); err != nil {
+		if err := cat.SyncRaw(ctx, st.Source, st.Entity, ent.Event, files, props); err != nil {
 			return err
 		}
 		failpoint.Hit("extract.iceberg.after-commit") // both committed, superseded files not yet deleted

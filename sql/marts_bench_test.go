@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,9 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cdwhq/cdw/extract/sample"
 	"github.com/cdwhq/cdw/pipelines"
+	"github.com/cdwhq/cdw/transform/clv"
 )
 
 // BenchmarkMartsSample times the transform step (all models and data tests)
@@ -140,4 +143,95 @@ sources:
 	b.ReportMetric(hist, "noop_ms")
 	b.ReportMetric(segs, "noop_segments_ms")
 	b.ReportMetric(hist/max(segs, 1), "noop_ratio")
+}
+
+// BenchmarkCLVModels times the CLV models on the demo generator's data at
+// 1M and 10M order lines (a tenth as many customers; run one size with
+// -bench 'CLVModels/1M' -benchtime=1x): clv_params (five fits: BG/NBD,
+// Pareto/NBD and Gamma-Gamma on everyone, and both purchase models again
+// on four fifths for the holdout choice), customer_value and churn_risk,
+// beside the whole build of the models they need (--select +churn_risk
+// +customer_value +clv_model, what cdw backtest builds; share_of_transform).
+// It then times each model's fit alone on the same customer_summary rows
+// (bgnbd_fit_ms, pnbd_fit_ms, gg_fit_ms), the cost of one fit for comparison.
+func BenchmarkCLVModels(b *testing.B) {
+	for _, n := range []int{1_000_000, 10_000_000} {
+		b.Run(fmt.Sprintf("%dM", n/1_000_000), func(b *testing.B) {
+			dir := b.TempDir()
+			cfgPath, files, err := pipelines.WriteDemo(dir, sample.Options{Customers: n / 10, Orders: n, Updates: 0.005})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := pipelines.LoadConfig(cfgPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			r := &pipelines.Runner{Cfg: cfg}
+			if _, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Extract: true}, Log: log}); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rep, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Transform: true}, FullRefresh: i > 0,
+					Select: "+churn_risk +customer_value +clv_model", Log: log})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ms := map[string]float64{}
+				var total float64
+				for _, m := range rep.Transform.Models {
+					d := float64(m.Duration.Milliseconds())
+					ms[m.Model] = d
+					total += d
+				}
+				b.ReportMetric(float64(files.OrderLines), "order_lines")
+				for _, m := range []string{"clv_params", "customer_value", "churn_risk"} {
+					b.ReportMetric(ms[m], m+"_ms")
+				}
+				b.ReportMetric((ms["clv_params"]+ms["customer_value"])/max(total, 1), "share_of_transform")
+			}
+			b.StopTimer()
+			fitsAlone(b, filepath.Join(cfg.Warehouse, "warehouse.duckdb"))
+		})
+	}
+}
+
+// fitsAlone times one BG/NBD, Pareto/NBD and Gamma-Gamma fit on the
+// warehouse's customer_summary (the rows clv_params fits on).
+func fitsAlone(b *testing.B, path string) {
+	db, err := sql.Open("duckdb", path+"?access_mode=read_only")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT frequency, recency, t, coalesce(monetary, 0) FROM customer_summary`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var data []clv.Customer
+	for rows.Next() {
+		var c clv.Customer
+		if err := rows.Scan(&c.Frequency, &c.Recency, &c.T, &c.Monetary); err != nil {
+			b.Fatal(err)
+		}
+		data = append(data, c)
+	}
+	if err := rows.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []struct {
+		name string
+		fit  func() error
+	}{
+		{"bgnbd_fit_ms", func() error { _, err := clv.FitBGNBD(data, clv.FitOptions{}); return err }},
+		{"pnbd_fit_ms", func() error { _, err := clv.FitParetoNBD(data, clv.FitOptions{}); return err }},
+		{"gg_fit_ms", func() error { _, err := clv.FitGammaGamma(data, clv.FitOptions{}); return err }},
+	} {
+		start := time.Now()
+		if err := f.fit(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), f.name)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	models "github.com/cdwhq/cdw/sql"
 	"github.com/cdwhq/cdw/transform"
 	"github.com/cdwhq/cdw/transform/clv"
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 	_ "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -102,7 +104,7 @@ func build(t *testing.T, sourcesYAML string, vars map[string]string) *sql.DB {
 		}
 	}
 	for _, m := range marts {
-		if !contains(rep.Published, m) {
+		if !slices.Contains(rep.Published, m) {
 			t.Errorf("mart %s was not published (published: %v)", m, rep.Published)
 		}
 	}
@@ -112,15 +114,6 @@ func build(t *testing.T, sourcesYAML string, vars map[string]string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // rows returns a query's rows keyed by the first column, values as strings
@@ -279,18 +272,19 @@ func TestMartsOnFixture(t *testing.T) {
 
 	t.Run("churn", func(t *testing.T) {
 		// Unit S has tickets and ratings, so all seven signals count:
-		// weight_present = 50 + 30 + 20 + 10 + 10 + 10 + 10 = 140. S1: T1
+		// weight_present = 35 + 55 + 10 + 10 + 10 + 10 + 10 = 140. S1: T1
 		// and T2 open (10), T1 open since 12-01, over 14 days (10);
 		// complaint T3 in the last 90 days (1 of 2: 5); T3 rated 1 (10).
 		// T4 is older than 90 days; T6 is after as_of. Lapse: S1 (305 + 30)
-		// days / 2 purchase days ranks above S2's (30 + 30) / 1: 30 and 15
-		// points. Value: S1's 160 above S2's 40: 10 and 20 points.
+		// days / 2 purchase days ranks above S2's (30 + 30) / 1: 55 and 27.5
+		// points. Value: S1's 160 over 2 purchase days (80 a day) above
+		// S2's 40 over 1: 5 and 10 points.
 		got := rows(t, db, `SELECT customer_id, points_lapse, points_value, points_open, points_overdue, points_complaints,
 		                           points_satisfaction, weight_present, rhythm_days, rhythm_source, open_tickets, overdue_tickets
 		                    FROM churn_risk WHERE business_unit = 'S'`)
 		expectRows(t, "churn_risk", got, map[string][]string{
-			"S1": {"30", "10", "10", "10", "5", "10", "140", "60", "own", "2", "1"},
-			"S2": {"15", "20", "0", "0", "0", "0", "140", "60", "unit", "0", "0"}, // one-time buyer: unit rhythm
+			"S1": {"55", "5", "10", "10", "5", "10", "140", "60", "own", "2", "1"},
+			"S2": {"27.5", "10", "0", "0", "0", "0", "140", "60", "unit", "0", "0"}, // one-time buyer: unit rhythm
 		})
 		// Unit U has neither tickets nor ratings: the order signals alone
 		// make the 0–100 scale.
@@ -321,11 +315,11 @@ func TestMartsOnFixture(t *testing.T) {
 		if math.Abs(pRep-wantRep) > 1e-4 {
 			t.Errorf("S1 p_repurchase = %v, want %v", pRep, wantRep)
 		}
-		if want := math.Round(500*(1-pRep)) / 10; math.Abs(ptsAlive-want) > 0.11 {
-			t.Errorf("S1 points_alive = %v, want 50 × (1 − %v) = %v", ptsAlive, pRep, want)
+		if want := math.Round(350*(1-pRep)) / 10; math.Abs(ptsAlive-want) > 0.11 {
+			t.Errorf("S1 points_alive = %v, want 35 × (1 − %v) = %v", ptsAlive, pRep, want)
 		}
-		if want := int(math.Round(100 * (ptsAlive + 75) / 140)); score != want {
-			t.Errorf("S1 churn_score = %d, want 100 × (%v + 75) / 140 = %d", score, ptsAlive, want)
+		if want := int(math.Round(100 * (ptsAlive + 95) / 140)); score != want {
+			t.Errorf("S1 churn_score = %d, want 100 × (%v + 95) / 140 = %d", score, ptsAlive, want)
 		}
 		wantBand := map[bool]string{true: "critical", false: "high"}[score >= 75]
 		if score < 60 || band != wantBand || !early {
@@ -336,9 +330,9 @@ func TestMartsOnFixture(t *testing.T) {
 			text string
 		}
 		ds := []drv{{ptsAlive, fmt.Sprintf("%.0f%% chance of a purchase in the next 90 days", 100*pRep)},
-			{30, "305 days since last order, usually every 60"}, {10, "2 open ticket(s)"},
+			{55, "305 days since last order, usually every 60"}, {10, "2 open ticket(s)"},
 			{10, "1 ticket(s) open over 14 days"}, {5, "1 complaint(s) in 90 days"}, {10, "low satisfaction (1/5) in 365 days"},
-			{10, "low value: net revenue 160.00"}}
+			{5, "low spend: 80.00 per purchase day"}}
 		sort.SliceStable(ds, func(i, j int) bool { return ds[i].pts > ds[j].pts })
 		var want []string
 		for _, d := range ds {
@@ -704,5 +698,24 @@ func TestOnlineRetail(t *testing.T) {
 	}
 	if n := scalar[int](t, db, `SELECT count(*) FROM customer_value WHERE historic_revenue <= 0 AND clv <> 0`); n != 0 {
 		t.Errorf("%d customers with net revenue ≤ 0 have a CLV", n)
+	}
+}
+
+// TestSatisfactionWindow: low ratings count in churn_risk over their own
+// window, var satisfaction_window_days (default 365), by ticket creation:
+// S1's complaint T3 (created 46 days before as_of, rated 1) and T4 (213
+// days, rated 1) both count by default, T3 alone within 180 days, neither
+// within 30 (and then the rating gives no points).
+func TestSatisfactionWindow(t *testing.T) {
+	for _, c := range []struct{ window, low, points string }{{"", "2", "10"}, {"180", "1", "10"}, {"30", "0", "0"}} {
+		vars := map[string]string{}
+		if c.window != "" {
+			vars["satisfaction_window_days"] = c.window
+		}
+		db := fixture(t, vars)
+		got := rows(t, db, `SELECT customer_id, low_satisfaction, points_satisfaction FROM churn_risk WHERE customer_id = 'S1'`)
+		if g, want := strings.Join(got["S1"], ","), c.low+","+c.points; g != want {
+			t.Errorf("satisfaction_window_days %q: S1 low_satisfaction, points_satisfaction = %s, want %s", c.window, g, want)
+		}
 	}
 }

@@ -63,12 +63,13 @@ func TestSegmentHistoryMatchesSegments(t *testing.T) {
 // and where churn_risk has no other signal (P(repurchase) weighted 0, no
 // ticket or rating signal in the unit) the two bands are equal.
 func TestSegmentHistoryChurnBand(t *testing.T) {
+	const orderWeights = 55 + 10 // churn_weight_lapse + churn_weight_value, sql/macros/churn.sql
 	const hist = `SELECT customer_id, churn_score::VARCHAR, churn_band FROM segment_history WHERE as_of = DATE '2024-12-31'`
 	db := fixture(t, nil)
-	want := rows(t, db, `SELECT customer_id, s::VARCHAR,
+	want := rows(t, db, fmt.Sprintf(`SELECT customer_id, s::VARCHAR,
   CASE WHEN s >= 75 THEN 'critical' WHEN s >= 60 THEN 'high' WHEN s >= 40 THEN 'medium' ELSE 'low' END
-FROM (SELECT customer_id, least(100, greatest(0, round(100 * (points_lapse + points_value) / 50)))::INTEGER AS s
-      FROM churn_risk WHERE has_orders)`)
+FROM (SELECT customer_id, least(100, greatest(0, round(100 * (points_lapse + points_value) / %d)))::INTEGER AS s
+      FROM churn_risk WHERE has_orders)`, orderWeights))
 	got := rows(t, db, hist)
 	if len(want) == 0 || len(got) != len(want) {
 		t.Fatalf("segment_history has %d scored customers at 2024-12-31, churn_risk %d with orders", len(got), len(want))
@@ -79,7 +80,7 @@ FROM (SELECT customer_id, least(100, greatest(0, round(100 * (points_lapse + poi
 	}
 
 	alone := fixture(t, map[string]string{"churn_weight_alive": "0"})
-	same := rows(t, alone, `SELECT customer_id, churn_score::VARCHAR, churn_band FROM churn_risk WHERE has_orders AND weight_present = 50`)
+	same := rows(t, alone, fmt.Sprintf(`SELECT customer_id, churn_score::VARCHAR, churn_band FROM churn_risk WHERE has_orders AND weight_present = %d`, orderWeights))
 	if len(same) == 0 {
 		t.Fatal("churn_risk has no customer scored on the order signals alone")
 	}

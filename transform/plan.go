@@ -28,6 +28,33 @@ func (r *Runner) plan(ctx context.Context, conn *sql.Conn, runID string) (*plan,
 	return newPlan(ctx, conn, runID, r.Raw)
 }
 
+// Relations lists the tables and views of the warehouse's main schema
+// (lower case). A run lists them once: RunResult.Relations is the list as
+// the run leaves it.
+func Relations(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	return relationsIn(ctx, db)
+}
+
+func relationsIn(ctx context.Context, q querier) (map[string]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
+	if err != nil {
+		return nil, fmt.Errorf("listing warehouse tables: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("listing warehouse tables: %w", err)
+		}
+		out[strings.ToLower(n)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing warehouse tables: %w", err)
+	}
+	return out, nil
+}
+
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
@@ -35,21 +62,10 @@ type querier interface {
 func newPlan(ctx context.Context, q querier, runID string, raw map[string]RawInput) (*plan, error) {
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
-	p := &plan{runID: runID, nonce: hex.EncodeToString(nonce), exists: map[string]bool{}, versions: TestVersions{}}
-	rows, err := q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
-	if err != nil {
-		return nil, fmt.Errorf("listing warehouse tables: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("listing warehouse tables: %w", err)
-		}
-		p.exists[strings.ToLower(n)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing warehouse tables: %w", err)
+	p := &plan{runID: runID, nonce: hex.EncodeToString(nonce), versions: TestVersions{}}
+	var err error
+	if p.exists, err = relationsIn(ctx, q); err != nil {
+		return nil, err
 	}
 	p.states = map[string]*modelState{}
 	if p.exists["cdw_model_state"] {
@@ -119,69 +135,6 @@ func changedInputs(m *Model, old *modelState, iv map[string]string) []string {
 		}
 	}
 	return changed
-}
-
-// runModel builds m unless it is up to date; rebuilt names its incremental
-// inputs that were built in full in this run.
-func (r *Runner) runModel(ctx context.Context, conn *sql.Conn, p *plan, m *Model, iv map[string]string, inputs string, rebuilt []string) (mr ModelResult) {
-	mr = ModelResult{Model: m.Name, File: m.File, Rows: -1}
-	t0 := time.Now()
-	defer func() { mr.Duration = time.Since(t0) }()
-	def, err := definitionHash(m, r.Vars)
-	if err != nil {
-		mr.Status, mr.Err = Failed, err
-		return mr
-	}
-	old := p.states[m.Name]
-	why := r.stale(m, p, def, iv, inputs)
-	if why == "" {
-		mr.Status, mr.Version = UpToDate, old.Version
-		return mr
-	}
-	st := &modelState{Definition: def, Inputs: inputs, InputVersions: iv, Version: hashOf("model", codeVersion(), def, inputs)}
-	if m.Header.AlwaysRebuild || len(m.volatile) > 0 {
-		st.Version = hashOf("volatile", p.nonce, m.Name)
-	}
-	var inc *increment
-	if m.Header.Materialized == Incremental {
-		inc, why = r.increment(m, old, def, iv, rebuilt, p)
-		st.RawFiles, st.Shapes = map[string][]string{}, map[string]string{}
-		for _, d := range m.Deps {
-			if ri, ok := r.Raw[d]; ok {
-				st.RawFiles[d], st.Shapes[d] = ri.Files, ri.Shape
-			}
-		}
-	}
-	cutoff := false
-	done := func(ex execer) error {
-		if m.Header.EarlyCutoff && m.Header.Materialized != View {
-			c, err := contentHash(ctx, ex, m.Name)
-			if err != nil {
-				return err
-			}
-			st.Content = c
-			if old != nil && old.Content == c {
-				st.Version, cutoff = old.Version, true
-			}
-		}
-		return writeState(ctx, ex, m.Name, p.runID, st)
-	}
-	mr.Rows, mr.Notes, mr.Err = r.build(ctx, conn, m, inc, done)
-	if mr.Err != nil {
-		mr.Status = Failed
-		return mr
-	}
-	mr.Status, mr.Version = Success, st.Version
-	mr.rebuilt = m.Header.Materialized == Incremental && inc == nil
-	notes := []string{why}
-	if mr.Notes != "" {
-		notes = append(notes, mr.Notes)
-	}
-	if cutoff {
-		notes = append(notes, "content unchanged: keeps its version")
-	}
-	mr.Notes = strings.Join(notes, "; ")
-	return mr
 }
 
 // increment decides how an incremental model builds: merging the rows of

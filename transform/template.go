@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"regexp"
 	"sort"
@@ -558,4 +559,79 @@ func abs(x int) int {
 		return -x
 	}
 	return x
+}
+
+// load renders a model as Load first sees it (a full build, dbt's execute
+// false) and takes its config(...) calls into the header.
+func (m *Model) load(vars Vars) (string, error) {
+	if m.Seed != nil {
+		return m.SQL, nil
+	}
+	// dbt's order: folder config (dbt_project.yml), then the properties
+	// file's config, then config(...) in the model.
+	for _, cfg := range []map[string]any{m.defaults, m.props} {
+		if err := applyConfig(m, cfg); err != nil {
+			return "", err
+		}
+	}
+	r := &rendering{m: m, vars: vars}
+	body, err := r.render()
+	if err != nil {
+		return "", err
+	}
+	m.full = &fullRender{vars: maps.Clone(vars), body: body, secrets: r.secrets}
+	m.queries = r.queried
+	m.readsThis = r.readThis()
+	if err := applyConfig(m, r.config); err != nil {
+		return "", err
+	}
+	return body, m.Header.check(m.File)
+}
+
+// Render expands a model's templating for a full build: {{ ref('m') }} → m,
+// {{ source('src','entity') }} → raw.src_entity, {{ var('name', default) }}
+// → the configured value, {{ is_incremental() }} false, {{ this }} the
+// model's table and {{ new_rows('raw.x') }} all of raw.x (see template.go).
+func Render(m *Model, vars Vars) (string, error) {
+	return render(m, vars, nil)
+}
+
+// increment is what an incremental build of a model renders with.
+type increment struct {
+	// newFiles are, per raw relation, the committed files the model has
+	// not read yet (the _file values of the raw views); a relation missing
+	// here is not tracked, and all its rows count as new.
+	newFiles map[string][]string
+}
+
+// render expands the templating; inc is nil for a full build.
+func render(m *Model, vars Vars, inc *increment) (string, error) {
+	r := &rendering{m: m, vars: vars, inc: inc}
+	return r.render()
+}
+
+// sqlLiteral renders a config value: numbers and booleans as they are, anything
+// else as a quoted string.
+func sqlLiteral(v string) string {
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return v
+	}
+	if v == "true" || v == "false" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+}
+
+// Compiled renders a model as documentation shows it: for a full build,
+// with env_var values as *** (they are never shown).
+func Compiled(m *Model, vars Vars) (string, error) {
+	if m.Go != nil {
+		return "", nil
+	}
+	r := &rendering{m: m, vars: vars}
+	body, err := r.render()
+	if err != nil {
+		return "", err
+	}
+	return r.redact(body), nil
 }

@@ -216,3 +216,57 @@ func TestKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateChecksEveryComponent: a typo in a source's options, smtp:,
+// alerts: or serve: fails validate and run in the first second with one
+// line naming file:line and the key, before anything is extracted.
+func TestValidateChecksEveryComponent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "cdw.yaml")
+	good := `warehouse: wh
+sources:
+  - name: shop
+    kind: files
+    entities:
+      orders:
+        path: exports/orders_*.csv
+        columns: {order_id: InvoiceNo, customer_id: CustomerID, order_ts: InvoiceDate, quantity: Quantity, unit_price: UnitPrice}
+smtp:
+  host: 127.0.0.1
+  port: 2525
+  from: cdw@example.com
+report:
+  to: [cfo@example.com]
+serve:
+  listen: 127.0.0.1:0
+pipelines:
+  - name: nightly
+    schedule: "0 2 * * *"
+    steps: [extract, transform, publish]
+`
+	if err := os.WriteFile(cfg, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := raw("validate", "--config", cfg); code != 0 || !strings.Contains(stdout, "is valid: 1 sources, 2 publish targets, 0 models directories, 1 pipelines") {
+		t.Fatalf("validate: exit %d: %s%s", code, stdout, stderr)
+	}
+	for _, c := range []struct{ from, to, key, line string }{
+		{"        path:", "        pth:", `"pth"`, ":7"},
+		{"  from:", "  frm:", `"frm"`, ":12"},
+		{"  listen:", "  listn:", `"listn"`, ":16"},
+	} {
+		bad := strings.Replace(good, c.from, c.to, 1)
+		if err := os.WriteFile(cfg, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, cmd := range []string{"validate", "run"} {
+			code, _, stderr := raw(cmd, "--config", cfg)
+			if code != 1 || !strings.Contains(stderr, cfg+c.line) || !strings.Contains(stderr, c.key) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("%s with %s: exit %d, stderr %q; want one line naming %s%s and %s", cmd, c.to, code, stderr, cfg, c.line, c.key)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "wh", "raw")); err == nil {
+			t.Fatalf("run with %s extracted before failing", c.to)
+		}
+	}
+}

@@ -76,8 +76,10 @@ func printBacktest(w io.Writer, r *backtest.Result) {
 	for _, b := range r.Bands {
 		fmt.Fprintf(w, " %s %.3f (%d)", b.Band, b.ChurnRate, b.Customers)
 	}
-	fmt.Fprintf(w, "\nearly_warning: %d flagged, churn rate %.3f; high-value customers %d, churn rate %.3f; lift %.2f\n\n",
+	fmt.Fprintf(w, "\nearly_warning: %d flagged, churn rate %.3f; high-value customers %d, churn rate %.3f; lift %.2f\n",
 		r.Early.Flagged, r.Early.Precision, r.Early.HighValue, r.Early.HighValueRate, r.Early.Lift)
+	fmt.Fprintf(w, "customers buying again: predicted %.1f (sum of p_repurchase), actual %d (%+.1f%%)\n\n",
+		r.RepurchasePred, r.Customers-r.Churned, pct(r.RepurchasePred, float64(r.Customers-r.Churned)))
 	t = &table{header: []string{"decile", "customers", "mean P(alive)", "bought again", "predicted purchases", "actual purchases", "predicted spend", "actual spend"}}
 	for i := range r.Purchases {
 		row := []string{fmt.Sprint(r.Purchases[i].Decile), fmt.Sprint(r.Purchases[i].Customers)}

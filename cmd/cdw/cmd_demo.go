@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cdwhq/cdw/extract/sample"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/pipelines"
 )
 
@@ -29,7 +30,7 @@ func init() {
 				}
 				fmt.Fprintf(out, "Generated %d order lines, %d tickets and %d contacts in %s\n",
 					files.OrderLines, files.TicketRows, files.ContactRows, filepath.Join(*dir, "sources"))
-				cfg, err := pipelines.LoadConfig(cfgPath)
+				cfg, err := loadChecked(ctx, cfgPath)
 				if err != nil {
 					return err
 				}
@@ -43,7 +44,7 @@ func init() {
 					return err
 				}
 				fmt.Fprintln(out, "\nSegment summary (all business units):")
-				if err := query(ctx, mf, cfg.Settings(), `
+				if err := query(ctx, mf, duck.Settings(cfg.Settings()), `
 					SELECT segment, sum(customers) AS customers, round(sum(revenue), 0) AS revenue,
 					       round(100 * sum(revenue) / sum(sum(revenue)) OVER (), 1) AS revenue_pct,
 					       round(sum(avg_recency_days * customers) / sum(customers), 0) AS avg_recency_days

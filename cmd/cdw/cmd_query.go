@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/load/duckdbfile"
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/transform"
@@ -41,13 +42,13 @@ func init() {
 				// With --config the query runs under the duckdb: limits of the
 				// warehouse; --dir has no config, so DuckDB's defaults.
 				var cfg *pipelines.Config
-				var set transform.Settings
+				var set duck.Settings
 				if *dir == "" {
 					var err error
 					if cfg, err = pipelines.LoadConfig(*cfgPath); err != nil {
 						return err
 					}
-					set = cfg.Settings()
+					set = duck.Settings(cfg.Settings())
 				}
 				path, err := martsFile(cfg, *dir)
 				if *wh {
@@ -101,9 +102,9 @@ func warehouseFile(cfg *pipelines.Config, dir string) (string, error) {
 // query runs one SQL statement on a read-only connection with external access
 // disabled, so a query can read the marts but cannot write files or attach
 // other databases; set carries the warehouse's memory and thread limits.
-func query(ctx context.Context, path string, set transform.Settings, q, format string, limit int, w io.Writer) error {
+func query(ctx context.Context, path string, set duck.Settings, q, format string, limit int, w io.Writer) error {
 	set.ReadOnly, set.TempDir = true, ""
-	db, err := transform.Open(path, set)
+	db, err := duck.Open(path, set)
 	if err != nil {
 		return err
 	}

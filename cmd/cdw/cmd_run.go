@@ -25,7 +25,7 @@ func init() {
 			full := fs.Bool("full-refresh", false, "re-extract everything instead of only new and changed rows, and rebuild every model (incremental ones from scratch)")
 			sel := selectFlag(fs)
 			return func(ctx context.Context, _ []string) error {
-				cfg, err := pipelines.LoadConfig(*cfgPath)
+				cfg, err := loadChecked(ctx, *cfgPath)
 				if err != nil {
 					return err
 				}
@@ -47,7 +47,7 @@ func init() {
 			full := fs.Bool("full-refresh", false, "re-extract everything; the new files replace the old ones when complete")
 			dropSlot := fs.Bool("drop-slot", false, "extract nothing: drop the replication slot and publication of each selected mode: cdc entity (its next extract then needs --full-refresh)")
 			return func(ctx context.Context, _ []string) error {
-				cfg, err := pipelines.LoadConfig(*cfgPath)
+				cfg, err := loadChecked(ctx, *cfgPath)
 				if err != nil {
 					return err
 				}

@@ -50,12 +50,12 @@ func TestDBTProjectWithCdwRun(t *testing.T) {
 		t.Errorf("cdw run after cdw seed:\n%s", stdout)
 	}
 	var n int64
-	if err := duck(t).QueryRow(`SELECT count(*) FROM read_parquet(?)`, filepath.Join(dir, "marts", "customers.parquet")).Scan(&n); err != nil || n != 6 {
+	if err := memDB(t).QueryRow(`SELECT count(*) FROM read_parquet(?)`, filepath.Join(dir, "marts", "customers.parquet")).Scan(&n); err != nil || n != 6 {
 		t.Fatalf("customers published with %d rows: %v", n, err)
 	}
 	// schema.yml's descriptions travel with the marts: comments in
 	// marts.duckdb, key-value metadata in the Parquet file.
-	db := duck(t)
+	db := memDB(t)
 	var table, column, kv string
 	if _, err := db.Exec(`ATTACH '` + filepath.Join(dir, "marts.duckdb") + `' AS m (READ_ONLY)`); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ func init() {
 			cfgPath := configFlag(fs)
 			listen := fs.String("listen", "", "address for /healthz and /metrics (overrides serve.listen; \"off\" disables)")
 			return func(ctx context.Context, _ []string) error {
-				cfg, err := pipelines.LoadConfig(*cfgPath)
+				cfg, err := loadChecked(ctx, *cfgPath)
 				if err != nil {
 					return err
 				}

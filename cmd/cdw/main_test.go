@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // cdw runs the CLI in-process and returns exit code, stdout and stderr.
@@ -22,9 +23,9 @@ func cdw(t *testing.T, args ...string) (int, string, string) {
 	return code, o.String(), e.String()
 }
 
-func duck(t *testing.T) *sql.DB {
+func memDB(t *testing.T) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.OpenMemory()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if !strings.Contains(stdout, "Segment summary") || !strings.Contains(stdout, "champions") {
 		t.Fatalf("demo output lacks the segment summary:\n%s", stdout)
 	}
-	db := duck(t)
+	db := memDB(t)
 	seg := filepath.Join(dir, "marts", "customer_segments.parquet")
 	sum := filepath.Join(dir, "marts", "segment_summary.parquet")
 	var rows, customers, ordered int64
@@ -206,7 +207,7 @@ func TestUserModels(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	var n int64
-	if err := duck(t).QueryRow(`SELECT count(*) FROM read_parquet(?)`, filepath.Join(dir, "marts", "vip_customers.parquet")).Scan(&n); err != nil || n == 0 {
+	if err := memDB(t).QueryRow(`SELECT count(*) FROM read_parquet(?)`, filepath.Join(dir, "marts", "vip_customers.parquet")).Scan(&n); err != nil || n == 0 {
 		t.Fatalf("vip_customers published with %d rows: %v", n, err)
 	}
 	// A cycle.

@@ -42,7 +42,7 @@ func TestNotifyAfterARun(t *testing.T) {
 	body, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append(body, []byte("alerts: {webhook_url_env: CDW_NOTIFY_TEST_HOOK, initial: notify}\n")...), 0o644)
 	var flagged int
-	db := duck(t)
+	db := memDB(t)
 	if err := db.QueryRow(`SELECT count(*) FROM read_parquet(?) WHERE early_warning`, filepath.Join(dir, "marts", "churn_risk.parquet")).Scan(&flagged); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // The fake helpdesk: a real HTTP server on loopback serving tickets in pages,
@@ -408,7 +409,7 @@ func committedState(t *testing.T, dir string) *extract.EntityState {
 func fileList(dir string, files []extract.RawFile) string {
 	var paths []string
 	for _, f := range files {
-		paths = append(paths, "'"+strings.ReplaceAll(filepath.Join(dir, f.Path), "'", "''")+"'")
+		paths = append(paths, duck.Literal(filepath.Join(dir, f.Path)))
 	}
 	return "[" + strings.Join(paths, ", ") + "]"
 }

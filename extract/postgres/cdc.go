@@ -19,7 +19,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/failpoint"
+	"github.com/cdwhq/cdw/internal/pgconf"
 )
 
 // Change data capture (mode: cdc). A cursor sees a row's latest version when
@@ -101,12 +103,12 @@ func (s *Source) Slot(entity string) (name string, ok bool) {
 
 // connectReplication opens a logical replication connection.
 func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
-	cfg := s.conn.cfg.Copy().Config
+	cfg := s.conn.Config.Copy().Config
 	cfg.RuntimeParams["replication"] = "database"
 	conn, err := pgconn.ConnectConfig(ctx, &cfg)
 	if err != nil {
-		err = fmt.Errorf("opening a replication connection to PostgreSQL at %s (the role needs the REPLICATION attribute): %w", s.conn.where, err)
-		return nil, &textError{text: oneLine(redactText(err.Error(), s.conn.password)), cause: err}
+		err = fmt.Errorf("opening a replication connection to PostgreSQL at %s (the role needs the REPLICATION attribute): %w", s.conn.Where, err)
+		return nil, pgconf.OneLine(err)
 	}
 	return conn, nil
 }
@@ -116,10 +118,10 @@ func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 func (s *Source) setupCDC(ctx context.Context, conn *pgx.Conn, ec *entityConfig, name string) error {
 	var level string
 	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_level')").Scan(&level); err != nil {
-		return fmt.Errorf("reading wal_level on %s: %w", s.conn.where, err)
+		return fmt.Errorf("reading wal_level on %s: %w", s.conn.Where, err)
 	}
 	if level != "logical" {
-		return fmt.Errorf("mode: cdc needs wal_level = logical on %s, which has %s: set it in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart the server", s.conn.where, level)
+		return fmt.Errorf("mode: cdc needs wal_level = logical on %s, which has %s: set it in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart the server", s.conn.Where, level)
 	}
 	var kind, ident string
 	if err := conn.QueryRow(ctx, "SELECT relkind::text, relreplident::text FROM pg_class WHERE oid = $1::regclass", ec.table.Sanitize()).Scan(&kind, &ident); err != nil {
@@ -143,9 +145,9 @@ func (s *Source) setupCDC(ctx context.Context, conn *pgx.Conn, ec *entityConfig,
 	}
 	switch {
 	case !exists:
-		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+quote(name)+" FOR TABLE "+ec.table.Sanitize())
+		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+duck.Ident(name)+" FOR TABLE "+ec.table.Sanitize())
 	case !has:
-		_, err = conn.Exec(ctx, "ALTER PUBLICATION "+quote(name)+" ADD TABLE "+ec.table.Sanitize())
+		_, err = conn.Exec(ctx, "ALTER PUBLICATION "+duck.Ident(name)+" ADD TABLE "+ec.table.Sanitize())
 	}
 	if err != nil {
 		return fmt.Errorf("publishing %s as %s (the role must own the table and may create in the database): %w", ec.what(), name, err)
@@ -200,7 +202,7 @@ func (s *Source) DropSlot(ctx context.Context, entity string) ([]string, error) 
 		return gone, s.redact(fmt.Errorf("looking up publication %s: %w", name, err))
 	}
 	if pub {
-		if _, err := conn.Exec(ctx, "DROP PUBLICATION "+quote(name)); err != nil {
+		if _, err := conn.Exec(ctx, "DROP PUBLICATION "+duck.Ident(name)); err != nil {
 			return gone, s.redact(fmt.Errorf("dropping publication %s: %w", name, err))
 		}
 		gone = append(gone, "publication "+name)
@@ -267,7 +269,7 @@ func (s *Source) initialLoad(ctx context.Context, ec *entityConfig, name string,
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
 	if err != nil {
-		return nil, nil, s.redact(fmt.Errorf("creating replication slot %s on %s (needs the REPLICATION attribute and a free slot under max_replication_slots): %w", name, s.conn.where, err))
+		return nil, nil, s.redact(fmt.Errorf("creating replication slot %s on %s (needs the REPLICATION attribute and a free slot under max_replication_slots): %w", name, s.conn.Where, err))
 	}
 	failpoint.Hit("postgres.cdc.slot-created")
 	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)

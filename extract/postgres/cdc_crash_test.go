@@ -98,7 +98,7 @@ func TestCDCCrashAtEveryFailpoint(t *testing.T) {
 				changes = cdcChanges(t, db)
 			}
 			extractOnce(t, dir, "erp", src, "tickets", false)
-			d := duck(t, dir, "erp", "tickets")
+			d := rawDB(t, dir, "erp", "tickets")
 			var snap, versions, distinct int64
 			err = d.QueryRow(`SELECT count(*) FILTER (WHERE _cdw_op IS NULL), count(*) FILTER (WHERE _cdw_op IS NOT NULL),
 				count(DISTINCT (ticket_id, status, _cdw_op)) FILTER (WHERE _cdw_op IS NOT NULL) FROM raw`).Scan(&snap, &versions, &distinct)

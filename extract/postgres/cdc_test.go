@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/pgtest"
 )
 
@@ -70,7 +71,7 @@ const tableQuery = `SELECT concat_ws('|', id, customer_id, to_char(created_at, '
 // duckWithFiles is duck with each row's file name (filename), as the raw views have _file.
 func rawMatchesTable(t *testing.T, dir string, db *pgtest.DB) {
 	t.Helper()
-	d := duck(t, dir, "erp", "tickets")
+	d := rawDB(t, dir, "erp", "tickets")
 	if _, err := d.Exec("CREATE OR REPLACE VIEW raw AS SELECT * FROM read_parquet([" + quotedFiles(t, dir) + "], union_by_name = true, filename = true)"); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +93,7 @@ func rawMatchesTable(t *testing.T, dir string, db *pgtest.DB) {
 
 func quotedFiles(t *testing.T, dir string) string {
 	files := committedFiles(t, dir, "erp", "tickets")
-	q := make([]string, len(files))
-	for i, f := range files {
-		q[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
-	}
-	return strings.Join(q, ", ")
+	return duck.Literals(files)
 }
 
 // slotState is the slot's confirmed position, or "" when there is none.
@@ -150,7 +147,7 @@ func TestCDCStreamsEveryChange(t *testing.T) {
 	}
 	rawMatchesTable(t, dir, db)
 
-	d := duck(t, dir, "erp", "tickets")
+	d := rawDB(t, dir, "erp", "tickets")
 	got := queryStrings(t, d, "SELECT _cdw_op || ':' || count(*) FROM raw WHERE _cdw_op IS NOT NULL GROUP BY _cdw_op ORDER BY _cdw_op")
 	if want := []string{"delete:6", "insert:3", "update:13"}; !slices.Equal(got, want) {
 		t.Fatalf("operations %v, want %v", got, want)
@@ -205,7 +202,7 @@ func TestCDCSchemaChangesMidStream(t *testing.T) {
 	if res.Rows != 5 {
 		t.Fatalf("read %d versions across the schema changes, want 5", res.Rows)
 	}
-	d := duck(t, dir, "erp", "tickets")
+	d := rawDB(t, dir, "erp", "tickets")
 	got := queryStrings(t, d, "SELECT concat_ws('|', ticket_id, status, coalesce(region, '-'), coalesce(priority, '-'), satisfaction) FROM raw WHERE _cdw_op IS NOT NULL ORDER BY _cdw_lsn, _source_line")
 	want := []string{"1|a|-|normal|2", "2|b|-|normal|3", "3|c|north|normal|4", "4|d|-|-|5", "5|open|-|-|5000000000"}
 	if !slices.Equal(got, want) {
@@ -223,7 +220,7 @@ func TestCDCSchemaChangesMidStream(t *testing.T) {
 	if after == before {
 		t.Fatalf("the change before the lossy ALTER was not committed (position still %s)", after)
 	}
-	if n := queryInt(t, duck(t, dir, "erp", "tickets"), "SELECT count(*) FROM raw WHERE status = 'f'"); n != 0 {
+	if n := queryInt(t, rawDB(t, dir, "erp", "tickets"), "SELECT count(*) FROM raw WHERE status = 'f'"); n != 0 {
 		t.Fatalf("the change after the lossy ALTER landed")
 	}
 }
@@ -313,7 +310,7 @@ func TestCDCNoGapNoOverlap(t *testing.T) {
 	close(stop)
 	n := <-wrote
 	extractOnce(t, dir, "erp", src, "tickets", false)
-	d := duck(t, dir, "erp", "tickets")
+	d := rawDB(t, dir, "erp", "tickets")
 	var rows, distinct, snap int64
 	if err := d.QueryRow("SELECT count(*), count(DISTINCT ticket_id), count(*) FILTER (WHERE _cdw_op IS NULL) FROM raw WHERE ticket_id::INT > 10000").Scan(&rows, &distinct, &snap); err != nil {
 		t.Fatal(err)

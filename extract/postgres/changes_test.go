@@ -74,7 +74,7 @@ func TestSnapshotTableAddsNothingUnchanged(t *testing.T) {
 		if res.Rows != step.rows {
 			t.Fatalf("after %q: read %d rows, want the new snapshot of %d", step.sql, res.Rows, step.rows)
 		}
-		d := duck(t, dir, "erp", "orders")
+		d := rawDB(t, dir, "erp", "orders")
 		if n := queryInt(t, d, "SELECT count(*) FROM raw"); n != step.rows {
 			t.Fatalf("after %q: raw holds %d rows, want the %d of the new snapshot only", step.sql, n, step.rows)
 		}

@@ -3,9 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/pgconf"
 	"github.com/cdwhq/cdw/internal/secret"
 )
 
@@ -32,25 +30,18 @@ const (
 	DefaultCheckpointRows = 1_000_000
 	// DefaultConnectTimeout bounds connecting, so a dead host fails a run
 	// instead of hanging it.
-	DefaultConnectTimeout = 15 * time.Second
+	DefaultConnectTimeout = pgconf.DefaultConnectTimeout
 )
 
 // options are the settings of one postgres source in cdw.yaml.
 type options struct {
-	DSN            string         `yaml:"dsn"`
-	Host           string         `yaml:"host"`
-	Port           int            `yaml:"port"`
-	Database       string         `yaml:"database"`
-	User           string         `yaml:"user"`
-	PasswordEnv    string         `yaml:"password_env"`
-	SSLMode        string         `yaml:"sslmode"`
-	SafetyLag      *time.Duration `yaml:"safety_lag"`
-	CheckpointRows int64          `yaml:"checkpoint_rows"`
-	Parallel       int            `yaml:"parallel"`
-	ConnectTimeout time.Duration  `yaml:"connect_timeout"`
-	Mode           string         `yaml:"mode"`         // cdc: every entity by logical replication (cdc.go)
-	MaxSlotWAL     string         `yaml:"max_slot_wal"` // warn above this much WAL held by a slot, e.g. 1GB
-	Entities       config.Node    `yaml:"entities" required:"true"`
+	pgconf.Options `yaml:",inline"` // dsn or host/port/database/user/sslmode, password_env, connect_timeout
+	SafetyLag      *time.Duration   `yaml:"safety_lag"`
+	CheckpointRows int64            `yaml:"checkpoint_rows"`
+	Parallel       int              `yaml:"parallel"`
+	Mode           string           `yaml:"mode"`         // cdc: every entity by logical replication (cdc.go)
+	MaxSlotWAL     string           `yaml:"max_slot_wal"` // warn above this much WAL held by a slot, e.g. 1GB
+	Entities       config.Node      `yaml:"entities" required:"true"`
 }
 
 // entityOptions configure where one entity's rows come from.
@@ -93,15 +84,9 @@ func (e *entityConfig) from() string {
 	return "(" + e.query + ") AS src"
 }
 
-// connSettings is how to reach the server, with the password kept apart so
-// that it can be scrubbed from every message.
-type connSettings struct {
-	cfg      *pgx.ConnConfig
-	where    string // host:port, database and user, for messages
-	password string
-}
-
-var sslModes = map[string]bool{"disable": true, "allow": true, "prefer": true, "require": true, "verify-ca": true, "verify-full": true}
+// connSettings is how to reach the server (internal/pgconf, shared with the
+// postgres publisher).
+type connSettings = pgconf.Settings
 
 // parseOptions validates a source's settings; errors name file, line and key.
 // It reads the password from the environment but does not connect.
@@ -314,161 +299,29 @@ func columnNames(ent extract.Entity) string {
 	return strings.Join(names, ", ")
 }
 
-// conn builds the connection settings. The password comes only from the
-// environment variable named by password_env, never from the config file.
+// conn builds the connection settings (internal/pgconf). Fixed session
+// settings make text output (columns read as text, cursor values) the same
+// whatever the server's or the role's defaults are.
 func (o *options) conn(n config.Node) (connSettings, error) {
-	var cs connSettings
-	if o.PasswordEnv != "" {
-		pw, ok := os.LookupEnv(o.PasswordEnv)
-		if !ok || pw == "" {
-			return cs, n.Get("password_env").Errorf("environment variable %s is not set", o.PasswordEnv)
-		}
-		cs.password = pw
-		secret.Add(pw)
-	}
-	var connString string
-	if o.DSN != "" {
-		for _, k := range []string{"host", "port", "database", "user", "sslmode"} {
-			if n.Get(k).Y != nil {
-				return cs, n.Get(k).Errorf("give either dsn or host/port/database/user/sslmode, not both")
-			}
-		}
-		if dsnHasPassword(o.DSN) {
-			// The DSN itself is not repeated: it holds the secret.
-			return cs, n.Get("dsn").Errorf("contains a password; put the password in an environment variable and name it in password_env")
-		}
-		connString = o.DSN
-	} else {
-		if o.Host == "" {
-			return cs, n.Errorf("missing required key \"host\" (or give dsn)")
-		}
-		if o.Database == "" {
-			return cs, n.Errorf("missing required key \"database\" (or give dsn)")
-		}
-		if o.User == "" {
-			return cs, n.Errorf("missing required key \"user\" (or give dsn)")
-		}
-		port := o.Port
-		if port == 0 {
-			port = 5432
-		}
-		if port < 1 || port > 65535 {
-			return cs, n.Get("port").Errorf("expected a port number, found %d", o.Port)
-		}
-		ssl := o.SSLMode
-		if ssl == "" {
-			ssl = "prefer"
-		}
-		if !sslModes[ssl] {
-			return cs, n.Get("sslmode").Errorf("expected one of disable, allow, prefer, require, verify-ca, verify-full; found %q", ssl)
-		}
-		connString = fmt.Sprintf("host=%s port=%d dbname=%s user=%s sslmode=%s",
-			quoteConnValue(o.Host), port, quoteConnValue(o.Database), quoteConnValue(o.User), ssl)
-	}
-	cfg, err := pgx.ParseConfig(connString)
+	cs, err := pgconf.Parse(n, o.Options, "cdw")
 	if err != nil {
-		// pgx redacts passwords it recognizes; scrub ours too.
-		return cs, n.Get("dsn").Errorf("%s", redactText(err.Error(), cs.password))
+		return cs, err
 	}
-	if cs.password != "" {
-		cfg.Password = cs.password
-	}
-	cfg.ConnectTimeout = DefaultConnectTimeout
-	if o.ConnectTimeout > 0 {
-		cfg.ConnectTimeout = o.ConnectTimeout
-	}
-	// Fixed session settings make text output (columns read as text, cursor
-	// values) the same whatever the server's or the role's defaults are.
 	for k, v := range map[string]string{
-		"application_name":   "cdw",
 		"TimeZone":           "UTC",
 		"DateStyle":          "ISO, YMD",
 		"IntervalStyle":      "postgres",
 		"extra_float_digits": "3",
 	} {
-		cfg.RuntimeParams[k] = v
+		cs.Config.RuntimeParams[k] = v
 	}
-	cs.cfg = cfg
-	cs.where = fmt.Sprintf("%s:%d database %s as user %s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
 	return cs, nil
 }
 
-// dsnHasPassword reports a password in a URL (postgres://u:pw@h/db or
-// ?password=) or in key=value form (password=…).
-func dsnHasPassword(dsn string) bool {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return strings.Contains(dsn, "@") // unparsable: assume the worst
-		}
-		if _, ok := u.User.Password(); ok {
-			return true
-		}
-		return u.Query().Has("password")
-	}
-	for _, f := range strings.Fields(dsn) {
-		k, _, _ := strings.Cut(f, "=")
-		if strings.TrimSpace(k) == "password" {
-			return true
-		}
-	}
-	return false
-}
+// connect opens one connection. Errors name the server, database and user,
+// are one line and never contain the password.
+func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) { return s.conn.Connect(ctx) }
 
-func quoteConnValue(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
-// connect opens one connection. Errors name the server, database and user
-// and never contain the password.
-func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, s.conn.cfg.Copy())
-	if err != nil {
-		err = fmt.Errorf("connecting to PostgreSQL at %s: %w", s.conn.where, err)
-		// pgx reports each attempt (sslmode=prefer tries TLS, then plain) on
-		// its own line; a user-facing failure is one line.
-		return nil, &textError{text: oneLine(redactText(err.Error(), s.conn.password)), cause: err}
-	}
-	return conn, nil
-}
-
-// textError replaces an error's text (password removed, one line) while
-// keeping the chain for errors.Is and errors.As. Its cause may still hold the
-// password in its own text: print the textError, not what it wraps.
-type textError struct {
-	text  string
-	cause error
-}
-
-func (e *textError) Error() string { return e.text }
-func (e *textError) Unwrap() error { return e.cause }
-
-// redact returns err with the source's password removed from its message.
-func (s *Source) redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	if text := secret.Scrub(err.Error()); text != err.Error() {
-		return &textError{text: text, cause: err}
-	}
-	return err
-}
-
-// oneLine joins the lines of a message with "; ", dropping repeated ones.
-func oneLine(msg string) string {
-	var parts []string
-	seen := map[string]bool{}
-	for _, l := range strings.Split(msg, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || seen[l] {
-			continue
-		}
-		seen[l] = true
-		parts = append(parts, l)
-	}
-	return strings.Join(parts, " ")
-}
-
-// redactText scrubs every secret cdw knows (this password included, which
-// conn registered) from text.
-func redactText(text, _ string) string { return secret.Scrub(text) }
+// redact returns err with every secret cdw knows (the source's password
+// included) removed from its message.
+func (s *Source) redact(err error) error { return secret.Err(err) }

@@ -19,7 +19,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown key", "host: h\ndatabase: d\nuser: u\nhostname: x\n" + ents, `cdw.yaml:4: unknown key "hostname"`},
-		{"missing host", "database: d\nuser: u\n" + ents, `cdw.yaml:1: missing required key "host"`},
+		{"missing database", "host: h\nuser: u\n" + ents, `cdw.yaml:1: missing required key "database" (or give dsn)`}, // host defaults to localhost (internal/pgconf)
 		{"missing entities", "host: h\ndatabase: d\nuser: u\n", `missing required key "entities"`},
 		{"unset password env", "host: h\ndatabase: d\nuser: u\npassword_env: NOT_SET_ANYWHERE_42\n" + ents,
 			"cdw.yaml:4: password_env: environment variable NOT_SET_ANYWHERE_42 is not set"},
@@ -123,7 +123,7 @@ func TestIdentifiersAreQuotedNotPasted(t *testing.T) {
 	if res := extractOnce(t, dir, "erp", src, "orders", false); res.Rows != 1 {
 		t.Fatalf("%+v", res)
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	if got := queryStrings(t, d, `SELECT order_id || ' ' || "we""ird" || ' ' || "ID" FROM raw`); len(got) != 1 || got[0] != "A-1 7 1" {
 		t.Fatalf("got %q", got)
 	}
@@ -164,7 +164,7 @@ func TestQuerySource(t *testing.T) {
 	if res := extractOnce(t, dir, "shop", src, "orders", false); res.Rows != 1 {
 		t.Fatalf("second run %+v", res)
 	}
-	d := duck(t, dir, "shop", "orders")
+	d := rawDB(t, dir, "shop", "orders")
 	got := queryStrings(t, d, "SELECT concat_ws('|', order_id, customer_id, business_unit, amount) FROM raw WHERE order_id = '4' ORDER BY amount")
 	if len(got) != 2 || got[0] != "4|C-001|retail|0.00" || got[1] != "4|C-001|retail|42.00" {
 		t.Fatalf("got %q", got)
@@ -186,7 +186,7 @@ func TestPassThroughClashNeedsExclude(t *testing.T) {
 	yaml = strings.Replace(yaml, "amount: net}", "amount: net}\n      exclude: [amount]", 1)
 	dir := t.TempDir()
 	extractOnce(t, dir, "erp", openSource(t, "erp", yaml), "orders", false)
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	if got := queryStrings(t, d, "SELECT amount::VARCHAR FROM raw"); len(got) != 1 || got[0] != "10.00" {
 		t.Fatalf("amount %q", got)
 	}
@@ -211,7 +211,7 @@ func TestExcludeDropsPersonalData(t *testing.T) {
 	src := openSource(t, "crm", sourceYAML(db, "", "    contacts: {table: people, exclude: [email, ssn]}\n"))
 	dir := t.TempDir()
 	extractOnce(t, dir, "crm", src, "contacts", false)
-	d := duck(t, dir, "crm", "contacts")
+	d := rawDB(t, dir, "crm", "contacts")
 	if got := queryStrings(t, d, "SELECT concat_ws('|', contact_id, name, coalesce(email, 'NULL')) FROM raw"); len(got) != 1 || got[0] != "P1|Ada|NULL" {
 		t.Fatalf("got %q", got)
 	}

@@ -143,7 +143,7 @@ func crashMidExtract(t *testing.T, split bool) {
 	if res.Rows != total-st.Rows {
 		t.Fatalf("rerun read %d rows, want the %d not committed before the crash", res.Rows, total-st.Rows)
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	var n, distinct int64
 	var sum string
 	if err := d.QueryRow("SELECT count(*), count(DISTINCT id), sum(amount)::VARCHAR FROM raw").Scan(&n, &distinct, &sum); err != nil {

@@ -60,7 +60,7 @@ func TestFullLoadMapsOntoEntity(t *testing.T) {
 	if res.Rows != 250 || res.Files != 1 || res.Rejected != 0 {
 		t.Fatalf("result %+v, want 250 rows in 1 file", res)
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	// Canonical columns come first in entity order, then the source's own.
 	cols := queryStrings(t, d, "SELECT column_name || ' ' || column_type FROM (DESCRIBE raw)")
 	want := []string{
@@ -116,7 +116,7 @@ func TestFullModeReadsEverythingAndResumes(t *testing.T) {
 	if res.Rows != 1000 {
 		t.Fatalf("second full read: %+v", res)
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	if n := queryInt(t, d, "SELECT count(*) FROM raw"); n != 1000 {
 		t.Fatalf("refresh left %d rows in raw, want the 1000 of the last read", n)
 	}
@@ -159,7 +159,7 @@ func TestIncrementalAppendsOnlyChanges(t *testing.T) {
 	if len(files) != 2 {
 		t.Fatalf("%d committed files", len(files))
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	got := queryStrings(t, d, "SELECT id || ':' || status FROM read_parquet(?) ORDER BY id", files[1])
 	if !slices.Equal(got, []string{"5:returned", "50:returned", "77:returned", "101:completed", "102:completed"}) {
 		t.Fatalf("second batch holds %q", got)
@@ -235,7 +235,7 @@ func TestLateCommitInsideSafetyLag(t *testing.T) {
 			time.Sleep(2100 * time.Millisecond)
 			extractOnce(t, dir, "erp", src, "orders", false)
 
-			d := duck(t, dir, "erp", "orders")
+			d := rawDB(t, dir, "erp", "orders")
 			got := queryStrings(t, d, "SELECT order_id FROM raw ORDER BY order_id")
 			hasLate := slices.Contains(got, "LATE")
 			if hasLate != tc.wantLate || !slices.Contains(got, "FAST") {
@@ -306,7 +306,7 @@ func TestNewSourceColumnAppears(t *testing.T) {
 	if res.Rows != 1 {
 		t.Fatalf("second run %+v", res)
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	got := queryStrings(t, d, "SELECT id || ':' || coalesce(gift_note, 'NULL') FROM raw ORDER BY id, gift_note NULLS FIRST")
 	want := []string{"1:NULL", "2:NULL", "3:NULL", "3:for mum", "4:NULL", "5:NULL", "6:NULL", "7:NULL", "8:NULL", "9:NULL", "10:NULL"}
 	if !slices.Equal(got, want) {
@@ -382,7 +382,7 @@ func TestCompatibleTypeChangesGoOn(t *testing.T) {
 	if res := extractOnce(t, dir, "erp", src, "orders", false); res.Rows != 10 {
 		t.Fatalf("after widening: %+v", res)
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	if got := queryStrings(t, d, "SELECT amount::VARCHAR FROM raw WHERE id = 2 ORDER BY amount"); !slices.Equal(got, []string{"19.980", "1234567.125"}) {
 		t.Fatalf("amounts of id 2: %q", got)
 	}

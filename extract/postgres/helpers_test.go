@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/pgtest"
 )
 
@@ -85,15 +85,14 @@ func committedFiles(t testing.TB, dir, source, entity string) []string {
 	return files
 }
 
-// duck opens an in-memory DuckDB with a view "raw" over the committed raw
+// rawDB opens an in-memory DuckDB with a view "raw" over the committed raw
 // files of one entity (union by name, as the raw views do).
-func duck(t testing.TB, dir, source, entity string) *sql.DB {
+func rawDB(t testing.TB, dir, source, entity string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.OpenMemory() // one connection: the view and the setting below stay visible
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(1) // one connection: the view and the setting below stay visible
 	t.Cleanup(func() { db.Close() })
 	if _, err := db.Exec("SET TimeZone = 'UTC'"); err != nil {
 		t.Fatal(err)
@@ -102,11 +101,7 @@ func duck(t testing.TB, dir, source, entity string) *sql.DB {
 	if len(files) == 0 {
 		t.Fatalf("no committed raw files for %s.%s", source, entity)
 	}
-	quoted := make([]string, len(files))
-	for i, f := range files {
-		quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
-	}
-	q := fmt.Sprintf("CREATE VIEW raw AS SELECT * FROM read_parquet([%s], union_by_name = true, hive_partitioning = false)", strings.Join(quoted, ", "))
+	q := fmt.Sprintf("CREATE VIEW raw AS SELECT * FROM read_parquet([%s], union_by_name = true, hive_partitioning = false)", duck.Literals(files))
 	if _, err := db.Exec(q); err != nil {
 		t.Fatal(err)
 	}

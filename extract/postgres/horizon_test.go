@@ -18,7 +18,7 @@ import (
 // rawCounts returns "order_id×copies" for every order id in raw.
 func rawCounts(t *testing.T, dir string) []string {
 	t.Helper()
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	return queryStrings(t, d, "SELECT order_id || '×' || count(*) FROM raw GROUP BY order_id ORDER BY order_id")
 }
 
@@ -85,7 +85,7 @@ func TestOlderCursorValueCommittedLater(t *testing.T) {
 	if res := extractOnce(t, dir, "erp", src, "orders", false); res.Rows != 0 {
 		t.Fatalf("a read with nothing new read %d rows again", res.Rows)
 	}
-	d := duck(t, dir, "erp", "orders")
+	d := rawDB(t, dir, "erp", "orders")
 	got := queryStrings(t, d, "SELECT order_id || ':' || coalesce(status, '-') FROM raw ORDER BY order_id, status NULLS FIRST")
 	if want := []string{"FIRST:-", "FIRST:corrected", "OLDER:-"}; !slices.Equal(got, want) {
 		t.Fatalf("raw holds %q, want %q", got, want)

@@ -35,7 +35,7 @@ func TestCompositeKey(t *testing.T) {
 	if res.Rows != 3 || res.Rejected != 1 {
 		t.Fatalf("result %+v, want 3 rows and 1 reject", res)
 	}
-	d := duck(t, dir, "shop", "orders")
+	d := rawDB(t, dir, "shop", "orders")
 	got := queryStrings(t, d, "SELECT replace(order_id, chr(31), '|') || ' ' || customer_id || ' ' || strftime(order_ts, '%Y-%m-%d') FROM raw ORDER BY 1")
 	want := []string{"00001|1997-01-01 00001 1997-01-01", "00002|1997-01-01 00002 1997-01-01", "00002|1997-01-12 00002 1997-01-12"}
 	if !slices.Equal(got, want) {
@@ -73,7 +73,7 @@ func TestRawTable(t *testing.T) {
 	if res := extractOnce(t, dir, "shop", src, "reviews", false); res.Rows != 3 {
 		t.Fatalf("result %+v, want 3 rows", res)
 	}
-	d := duck(t, dir, "shop", "reviews")
+	d := rawDB(t, dir, "shop", "reviews")
 	cols := queryStrings(t, d, "SELECT column_name || ' ' || column_type FROM (DESCRIBE raw)")
 	want := []string{"review_id VARCHAR", "order_id VARCHAR", "review_score BIGINT", "review_answer_timestamp TIMESTAMP WITH TIME ZONE"}
 	if !slices.Equal(cols, want) {

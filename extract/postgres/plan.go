@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // formatTypesSQL names the types of described columns as PostgreSQL spells
@@ -329,7 +330,7 @@ func (p *plan) selectColumns() (cols []readColumn, byIdx []int, byText []bool) {
 func keySQL(parts []string) string {
 	var bad, join []string
 	for _, part := range parts {
-		t := quote(part) + "::text"
+		t := duck.Ident(part) + "::text"
 		bad = append(bad, fmt.Sprintf("coalesce(%s, '') = '' OR strpos(%s, chr(31)) > 0", t, t))
 		join = append(join, t)
 	}
@@ -341,7 +342,7 @@ func keySQL(parts []string) string {
 func (p *plan) selectSQL(cols []readColumn, sp span, cutoff []byte) (string, [][]byte) {
 	names := make([]string, len(cols))
 	for i, c := range cols {
-		names[i] = quote(c.name)
+		names[i] = duck.Ident(c.name)
 		if c.expr != "" {
 			names[i] = c.expr
 		}
@@ -349,7 +350,7 @@ func (p *plan) selectSQL(cols []readColumn, sp span, cutoff []byte) (string, [][
 	where, args := p.where(sp, cutoff)
 	sql := "SELECT " + strings.Join(names, ", ") + " FROM " + p.ent.from() + where
 	if len(p.by) > 0 {
-		sql += " ORDER BY " + quoteList(p.by)
+		sql += " ORDER BY " + duck.Idents(p.by)
 	}
 	return sql, args
 }
@@ -381,7 +382,7 @@ func (p *plan) where(sp span, cutoff []byte) (string, [][]byte) {
 	var conds []string
 	var args [][]byte
 	if p.mode == modeIncremental {
-		conds = append(conds, quote(p.by[0])+" IS NOT NULL")
+		conds = append(conds, duck.Ident(p.by[0])+" IS NOT NULL")
 	}
 	bound := func(op string, vals []*string) {
 		if len(vals) == 0 {
@@ -392,7 +393,7 @@ func (p *plan) where(sp span, cutoff []byte) (string, [][]byte) {
 			args = append(args, textArg(v))
 			ph[i] = "$" + strconv.Itoa(len(args))
 		}
-		conds = append(conds, "("+quoteList(p.by)+") "+op+" ("+strings.Join(ph, ", ")+")")
+		conds = append(conds, "("+duck.Idents(p.by)+") "+op+" ("+strings.Join(ph, ", ")+")")
 	}
 	bound(">", sp.After)
 	bound("<=", sp.Upto)
@@ -409,7 +410,7 @@ func (p *plan) where(sp span, cutoff []byte) (string, [][]byte) {
 	}
 	if p.lag {
 		args = append(args, cutoff)
-		conds = append(conds, quote(p.by[0])+" <= $"+strconv.Itoa(len(args))+"::timestamptz")
+		conds = append(conds, duck.Ident(p.by[0])+" <= $"+strconv.Itoa(len(args))+"::timestamptz")
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -422,16 +423,6 @@ func textArg(v *string) []byte {
 		return nil // SQL NULL
 	}
 	return []byte(*v)
-}
-
-func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = quote(n)
-	}
-	return strings.Join(q, ", ")
 }
 
 func fieldNames(fields []field) string {

@@ -37,9 +37,10 @@ const countTimeout = 30 * time.Second
 
 func init() {
 	extract.Register(extract.Kind{
-		Name: KindName,
-		Doc:  "PostgreSQL tables or queries, full or incremental by a cursor column (updated_at, id), with exact types",
-		Open: Open,
+		Name:     KindName,
+		Doc:      "PostgreSQL tables or queries, full or incremental by a cursor column (updated_at, id), with exact types",
+		Open:     Open,
+		Entities: extract.EntitiesKey,
 	})
 }
 
@@ -139,12 +140,12 @@ func (s *Source) begin(ctx context.Context, ec *entityConfig, snapshot string) (
 func (s *Source) beginOn(ctx context.Context, conn *pgx.Conn, ec *entityConfig, snapshot string) (*pgx.Conn, error) {
 	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		conn.Close(context.Background())
-		return nil, s.redact(fmt.Errorf("starting a read-only transaction on %s: %w", s.conn.where, err))
+		return nil, s.redact(fmt.Errorf("starting a read-only transaction on %s: %w", s.conn.Where, err))
 	}
 	if snapshot != "" {
 		if _, err := conn.Exec(ctx, snapshotSQL(snapshot)); err != nil {
 			conn.Close(context.Background())
-			return nil, s.redact(fmt.Errorf("sharing the read's snapshot on %s: %w", s.conn.where, err))
+			return nil, s.redact(fmt.Errorf("sharing the read's snapshot on %s: %w", s.conn.Where, err))
 		}
 	}
 	// A read of a table streams in (cursor, key) order from the index on
@@ -156,7 +157,7 @@ func (s *Source) beginOn(ctx context.Context, conn *pgx.Conn, ec *entityConfig, 
 	if ec.table != nil {
 		if _, err := conn.Exec(ctx, "SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
 			conn.Close(context.Background())
-			return nil, s.redact(fmt.Errorf("setting up the read on %s: %w", s.conn.where, err))
+			return nil, s.redact(fmt.Errorf("setting up the read on %s: %w", s.conn.Where, err))
 		}
 	}
 	return conn, nil
@@ -191,7 +192,7 @@ func (s *Source) prepare(ctx context.Context, conn *pgx.Conn, ec *entityConfig, 
 	if p.lag {
 		var t string
 		if err := conn.QueryRow(ctx, cutoffSQL, lagArg(s.lag)).Scan(&t); err != nil {
-			return nil, nil, nil, s.redact(fmt.Errorf("reading the server's clock on %s: %w", s.conn.where, err))
+			return nil, nil, nil, s.redact(fmt.Errorf("reading the server's clock on %s: %w", s.conn.Where, err))
 		}
 		cutoff = []byte(t)
 	}
@@ -376,10 +377,10 @@ func (s *Source) exportOrRestart(ctx context.Context, conn *pgx.Conn, log *slog.
 	}
 	log.Warn("reading on one connection: the server did not export the read's snapshot", "err", s.redact(err))
 	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
-		return "", s.redact(fmt.Errorf("restarting the read's transaction on %s: %w", s.conn.where, err))
+		return "", s.redact(fmt.Errorf("restarting the read's transaction on %s: %w", s.conn.Where, err))
 	}
 	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return "", s.redact(fmt.Errorf("restarting the read's transaction on %s: %w", s.conn.where, err))
+		return "", s.redact(fmt.Errorf("restarting the read's transaction on %s: %w", s.conn.Where, err))
 	}
 	return "", nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // DefaultParallel is how many connections read a large table at once. One
@@ -48,12 +50,12 @@ func split(ctx context.Context, conn *pgx.Conn, p *plan, sp span, cutoff []byte,
 	}
 	// The server cuts the sample in n tiles and returns the last row of each
 	// (and the sample's size): n rows, not the whole sample.
-	by := quoteList(p.by)
+	by := duck.Idents(p.by)
 	texts := make([]string, len(p.by))
 	desc := make([]string, len(p.by))
 	for i, b := range p.by {
-		texts[i] = quote(b) + "::text"
-		desc[i] = quote(b) + " DESC"
+		texts[i] = duck.Ident(b) + "::text"
+		desc[i] = duck.Ident(b) + " DESC"
 	}
 	where, args := p.where(sp, cutoff)
 	sql := "SELECT DISTINCT ON (cdw_part) " + strings.Join(texts, ", ") + ", cdw_rows FROM (SELECT " + by +
@@ -137,5 +139,5 @@ func exportSnapshot(ctx context.Context, conn *pgx.Conn) (string, error) {
 
 // snapshotSQL sets a new transaction's snapshot to an exported one.
 func snapshotSQL(id string) string {
-	return "SET TRANSACTION SNAPSHOT '" + strings.ReplaceAll(id, "'", "''") + "'"
+	return "SET TRANSACTION SNAPSHOT " + duck.Literal(id)
 }

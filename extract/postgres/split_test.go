@@ -156,7 +156,7 @@ func TestSplitExtractMatchesOneConnection(t *testing.T) {
 		if res.Rows != 40_000 {
 			t.Fatalf("parallel %d: read %d rows", parallel, res.Rows)
 		}
-		got = append(got, queryStrings(t, duck(t, dir, "erp", "orders"), summary)[0])
+		got = append(got, queryStrings(t, rawDB(t, dir, "erp", "orders"), summary)[0])
 		pos = append(pos, statePosition(t, dir, "erp", "orders"))
 		if parallel > 1 {
 			db.Exec(t, "UPDATE order_lines SET net_amount = net_amount + 1, updated_at = now() WHERE id % 1000 = 0")
@@ -221,7 +221,7 @@ INSERT INTO order_lines SELECT g, 'SO-' || g, 1, 'C' || (g % 7), '2024-03-01', 1
 		if res := extractOnce(t, dir, "erp", src, "orders", false); res.Rows != 60_000 {
 			t.Fatalf("%s: read %d rows, want 60000", c.table, res.Rows)
 		}
-		if got := queryInt(t, duck(t, dir, "erp", "orders"), "SELECT count(DISTINCT order_id) FROM raw"); got != 60_000 {
+		if got := queryInt(t, rawDB(t, dir, "erp", "orders"), "SELECT count(DISTINCT order_id) FROM raw"); got != 60_000 {
 			t.Fatalf("%s: raw holds %d distinct orders, want 60000", c.table, got)
 		}
 	}

@@ -129,7 +129,7 @@ func TestEveryTypeRoundTrips(t *testing.T) {
 	if res.Rows != int64(len(typeRows)) || res.Rejected != 0 {
 		t.Fatalf("result %+v", res)
 	}
-	d := duck(t, dir, "pg", "contacts")
+	d := rawDB(t, dir, "pg", "contacts")
 
 	types := map[string]string{}
 	rows, err := d.Query("SELECT column_name, column_type FROM (DESCRIBE raw)")
@@ -297,7 +297,7 @@ func TestRejectsGoToQuarantine(t *testing.T) {
 	if len(st.Quarantine) != 1 {
 		t.Fatalf("quarantine files: %+v", st.Quarantine)
 	}
-	d := duck(t, dir, "help", "tickets")
+	d := rawDB(t, dir, "help", "tickets")
 	got := queryStrings(t, d, "SELECT concat_ws(' | ', file, line, reason, raw) FROM read_parquet(?) ORDER BY line",
 		dir+"/"+st.Quarantine[0].Path)
 	want := []string{

@@ -99,15 +99,11 @@ func (n Node) decodeStruct(sv reflect.Value) error {
 	if n.Y.Kind != yaml.MappingNode {
 		return n.Errorf("expected a mapping of keys, found %s", kindName(n.Y))
 	}
-	fields := map[string]int{}
+	fields := map[string][]int{}
 	var known []string
-	for i := 0; i < st.NumField(); i++ {
-		name := yamlName(st.Field(i))
-		if name == "" {
-			continue
-		}
-		fields[name] = i
-		known = append(known, name)
+	for _, f := range structFields(st) {
+		fields[f.name] = f.index
+		known = append(known, f.name)
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Y.Content); i += 2 {
@@ -121,7 +117,7 @@ func (n Node) decodeStruct(sv reflect.Value) error {
 			return child.Errorf("key given twice")
 		}
 		seen[k.Value] = true
-		if err := child.decodeValue(sv.Field(idx)); err != nil {
+		if err := child.decodeValue(sv.FieldByIndex(idx)); err != nil {
 			return err
 		}
 	}
@@ -129,14 +125,40 @@ func (n Node) decodeStruct(sv reflect.Value) error {
 }
 
 func (n Node) checkRequired(st reflect.Type, seen map[string]bool) error {
-	for i := 0; i < st.NumField(); i++ {
-		f := st.Field(i)
-		name := yamlName(f)
-		if name != "" && f.Tag.Get("required") == "true" && !seen[name] {
-			return n.Errorf("missing required key %q", name)
+	for _, f := range structFields(st) {
+		if f.required && !seen[f.name] {
+			return n.Errorf("missing required key %q", f.name)
 		}
 	}
 	return nil
+}
+
+type structField struct {
+	name     string
+	index    []int
+	required bool
+}
+
+// structFields lists the keys of a struct type in field order. An embedded
+// struct tagged `yaml:",inline"` contributes its own keys at this level, so
+// settings shared by components (PostgreSQL connection keys, say) are
+// declared once and still checked as one mapping.
+func structFields(st reflect.Type) []structField {
+	var out []structField
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && strings.Contains(f.Tag.Get("yaml"), ",inline") {
+			for _, sf := range structFields(f.Type) {
+				sf.index = append([]int{i}, sf.index...)
+				out = append(out, sf)
+			}
+			continue
+		}
+		if name := yamlName(f); name != "" {
+			out = append(out, structField{name: name, index: []int{i}, required: f.Tag.Get("required") == "true"})
+		}
+	}
+	return out
 }
 
 func (n Node) child(key string, y *yaml.Node) Node {

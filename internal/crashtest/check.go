@@ -13,7 +13,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
 
-	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/durable"
 )
 
@@ -35,80 +35,11 @@ func SummaryQuery(rel string) string {
 
 func openDuck(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.OpenMemory()
 	if err != nil {
-		t.Fatalf("crashtest: opening DuckDB: %v", err)
+		t.Fatalf("crashtest: %v", err)
 	}
-	db.SetMaxOpenConns(1)
 	return db
-}
-
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-// Raw summarises the committed raw rows of every source entity of a
-// warehouse, over the entity's canonical columns only (lineage columns such
-// as the batch file name differ between runs by design). It fails the test
-// when a file listed by state is missing or a file on disk is not listed:
-// after any crash and rerun, raw holds exactly the committed files.
-func Raw(t testing.TB, warehouse string) map[string]Summary {
-	t.Helper()
-	states, err := extract.StateStore{Dir: warehouse}.All()
-	if err != nil {
-		t.Fatalf("crashtest: reading extract state: %v", err)
-	}
-	listed := map[string]bool{}
-	db := openDuck(t)
-	defer db.Close()
-	out := map[string]Summary{}
-	for _, st := range states {
-		if st.Refresh != nil {
-			t.Errorf("crashtest: %s.%s: a full refresh is still pending after a completed run", st.Source, st.Entity)
-		}
-		for _, f := range st.Quarantine {
-			listed[f.Path] = true
-		}
-		var paths []string
-		for _, f := range st.Files {
-			listed[f.Path] = true
-			paths = append(paths, quote(filepath.Join(warehouse, filepath.FromSlash(f.Path))))
-		}
-		key := st.Source + "." + st.Entity
-		if len(paths) == 0 {
-			out[key] = Summary{}
-			continue
-		}
-		ent, err := extract.LookupEntity(st.Entity)
-		if err != nil {
-			t.Fatalf("crashtest: %v", err)
-		}
-		cols := make([]string, len(ent.Columns))
-		for i, c := range ent.Columns {
-			cols[i] = quote(c.Name)
-		}
-		rel := fmt.Sprintf("(SELECT COLUMNS(c -> list_contains([%s], c)) FROM read_parquet([%s], union_by_name = true))",
-			strings.Join(cols, ", "), strings.Join(paths, ", "))
-		var s Summary
-		if err := db.QueryRow(SummaryQuery(rel)).Scan(&s.Rows, &s.Sum); err != nil {
-			t.Fatalf("crashtest: reading raw %s: %v", key, err)
-		}
-		if s.Rows != st.Rows {
-			t.Errorf("crashtest: raw %s holds %d rows, state says %d", key, s.Rows, st.Rows)
-		}
-		out[key] = s
-	}
-	for _, layer := range []string{"raw", "quarantine"} {
-		filepath.WalkDir(filepath.Join(warehouse, layer), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return nil
-			}
-			rel, _ := filepath.Rel(warehouse, p)
-			if !listed[filepath.ToSlash(rel)] {
-				t.Errorf("crashtest: %s is on disk but no state lists it", rel)
-			}
-			return nil
-		})
-	}
-	return out
 }
 
 // ParquetMarts summarises every published marts/<mart>.parquet in dir.
@@ -126,7 +57,7 @@ func ParquetMarts(t testing.TB, dir string) map[string]Summary {
 			continue
 		}
 		var s Summary
-		if err := db.QueryRow(SummaryQuery("read_parquet("+quote(f)+")")).Scan(&s.Rows, &s.Sum); err != nil {
+		if err := db.QueryRow(SummaryQuery("read_parquet("+duck.Literal(f)+")")).Scan(&s.Rows, &s.Sum); err != nil {
 			t.Fatalf("crashtest: reading %s: %v", f, err)
 		}
 		out[strings.TrimSuffix(filepath.Base(f), ".parquet")] = s
@@ -142,21 +73,14 @@ func DuckDBMarts(t testing.TB, path string) map[string]Summary {
 	db := openDuck(t)
 	defer db.Close()
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, "ATTACH "+quote(path)+" AS marts (READ_ONLY)"); err != nil {
+	if _, err := db.ExecContext(ctx, "ATTACH "+duck.Literal(path)+" AS marts (READ_ONLY)"); err != nil {
 		t.Fatalf("crashtest: opening %s: %v", path, err)
 	}
 	defer db.ExecContext(ctx, "DETACH marts")
-	rows, err := db.QueryContext(ctx, "SELECT table_name FROM duckdb_tables() WHERE database_name = 'marts' ORDER BY 1")
+	names, err := duck.Tables(ctx, db, "marts", "main")
 	if err != nil {
-		t.Fatalf("crashtest: listing tables of %s: %v", path, err)
+		t.Fatalf("crashtest: %s: %v", path, err)
 	}
-	var names []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		names = append(names, n)
-	}
-	rows.Close()
 	out := map[string]Summary{}
 	for _, n := range names {
 		var s Summary
@@ -235,7 +159,7 @@ func DuckDBTablesContaining(t testing.TB, path, s string) []string {
 	t.Helper()
 	db := openDuck(t)
 	defer db.Close()
-	if _, err := db.Exec("ATTACH " + quote(path) + " AS f (READ_ONLY)"); err != nil {
+	if _, err := db.Exec("ATTACH " + duck.Literal(path) + " AS f (READ_ONLY)"); err != nil {
 		t.Fatalf("crashtest: opening %s: %v", path, err)
 	}
 	rows, err := db.Query("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'f'")
@@ -252,7 +176,7 @@ func DuckDBTablesContaining(t testing.TB, path, s string) []string {
 	var out []string
 	for _, tb := range tables {
 		var n int
-		q := fmt.Sprintf(`SELECT count(*) FROM f."%s"."%s" t WHERE contains(CAST(t AS VARCHAR), %s)`, tb[0], tb[1], quote(s))
+		q := fmt.Sprintf(`SELECT count(*) FROM %s t WHERE contains(CAST(t AS VARCHAR), %s)`, duck.Ident("f", tb[0], tb[1]), duck.Literal(s))
 		if err := db.QueryRow(q).Scan(&n); err != nil {
 			t.Fatalf("crashtest: searching %s.%s in %s: %v", tb[0], tb[1], path, err)
 		}

@@ -8,7 +8,6 @@ package crashtest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,14 +25,6 @@ var (
 	buildPath string
 	buildErr  error
 )
-
-// extraKinds is compiled into the test binary of cdw through a build overlay,
-// so every source kind is registered even before cmd/cdw/kinds.go imports it.
-// A second blank import of the same package is harmless.
-const extraKinds = `package main
-
-import _ "github.com/cdwhq/cdw/extract/postgres"
-`
 
 // Binary builds ./cmd/cdw of the module under test once per test binary and
 // returns its path. The binary lives in a directory removed by Cleanup.
@@ -67,18 +58,8 @@ func build() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("crashtest: creating build directory: %w", err)
 	}
-	kinds := filepath.Join(dir, "kinds_crashtest.go")
-	if err := os.WriteFile(kinds, []byte(extraKinds), 0o600); err != nil {
-		return "", fmt.Errorf("crashtest: writing overlay: %w", err)
-	}
-	overlay, _ := json.Marshal(map[string]any{"Replace": map[string]string{
-		filepath.Join(root, "cmd", "cdw", "zz_crashtest_kinds.go"): kinds}})
-	overlayPath := filepath.Join(dir, "overlay.json")
-	if err := os.WriteFile(overlayPath, overlay, 0o600); err != nil {
-		return "", fmt.Errorf("crashtest: writing overlay: %w", err)
-	}
 	bin := filepath.Join(dir, "cdw")
-	cmd := exec.Command("go", "build", "-overlay", overlayPath, "-o", bin, "./cmd/cdw")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cdw")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // readerEnv makes the test binary run as a reader child (see MaybeReader).
@@ -106,18 +108,17 @@ func (r *Reader) Stop(t testing.TB) ReaderReport {
 }
 
 func readOnce(dir string, marts []string, rep *ReaderReport) {
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.OpenMemory()
 	if err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 		return
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	ctx := context.Background()
 	martsDir := filepath.Join(dir, "marts")
 	readParquet := func(f string) {
 		var n, size sql.NullInt64
-		err := db.QueryRowContext(ctx, "SELECT count(*), sum(length(CAST(t AS VARCHAR))) FROM read_parquet("+quote(f)+") t").Scan(&n, &size)
+		err := db.QueryRowContext(ctx, "SELECT count(*), sum(length(CAST(t AS VARCHAR))) FROM read_parquet("+duck.Literal(f)+") t").Scan(&n, &size)
 		if err != nil {
 			if _, serr := os.Stat(f); errors.Is(serr, fs.ErrNotExist) {
 				return // removed between listing and reading: not a partial read
@@ -149,30 +150,22 @@ func readOnce(dir string, marts []string, rep *ReaderReport) {
 	if _, err := os.Stat(p); err != nil {
 		return
 	}
-	if _, err := db.ExecContext(ctx, "ATTACH "+quote(p)+" AS m (READ_ONLY)"); err != nil {
+	if _, err := db.ExecContext(ctx, "ATTACH "+duck.Literal(p)+" AS m (READ_ONLY)"); err != nil {
 		rep.Errors = append(rep.Errors, fmt.Sprintf("opening %s: %v", p, err))
 		return
 	}
 	defer db.ExecContext(ctx, "DETACH m")
-	rows, err := db.QueryContext(ctx, "SELECT table_name FROM duckdb_tables() WHERE database_name = 'm'")
+	names, err := duck.Tables(ctx, db, "m", "main")
 	if err != nil {
-		rep.Errors = append(rep.Errors, fmt.Sprintf("listing tables of %s: %v", p, err))
+		rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", p, err))
 		return
 	}
-	var names []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		names = append(names, n)
-	}
-	rows.Close()
-	sort.Strings(names)
 	if len(marts) > 0 && !sameSet(names, marts) {
 		rep.Errors = append(rep.Errors, fmt.Sprintf("%s holds %v, want %v", p, names, marts))
 	}
 	for _, n := range names {
 		var c, size sql.NullInt64
-		if err := db.QueryRowContext(ctx, `SELECT count(*), sum(length(CAST(t AS VARCHAR))) FROM m.main."`+n+`" t`).Scan(&c, &size); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT count(*), sum(length(CAST(t AS VARCHAR))) FROM `+duck.Ident("m", "main", n)+` t`).Scan(&c, &size); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("reading %s in %s: %v", n, p, err))
 			continue
 		}

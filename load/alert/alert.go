@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 	}
 	res := &Result{AsOf: snap.AsOf}
 	if !st.Started && cfg.Initial == InitialBaseline {
-		for _, id := range sortedKeys(snap.Flagged) {
+		for _, id := range slices.Sorted(maps.Keys(snap.Flagged)) {
 			st.open(id, snap)
 		}
 		st.Started, st.AsOf = true, snap.AsOf
@@ -115,7 +115,7 @@ func (st *state) open(id string, snap *snapshot) *episode {
 // queue adds to the outbox one message per customer that entered or left
 // early warning since the last run.
 func (r *runner) queue(ctx context.Context, st *state, snap *snapshot, res *Result) error {
-	for _, id := range sortedKeys(snap.Flagged) {
+	for _, id := range slices.Sorted(maps.Keys(snap.Flagged)) {
 		if _, open := st.Active[id]; open {
 			continue
 		}
@@ -124,7 +124,7 @@ func (r *runner) queue(ctx context.Context, st *state, snap *snapshot, res *Resu
 		res.Entered++
 	}
 	var left []string
-	for _, id := range sortedKeys(st.Active) {
+	for _, id := range slices.Sorted(maps.Keys(st.Active)) {
 		if snap.Flagged[id] == nil {
 			left = append(left, id)
 		}
@@ -277,15 +277,6 @@ func text(m *Message) string {
 		fmt.Fprintf(&b, " Owner: %s.", c.Owner)
 	}
 	return b.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Lines says what the run did, one line each, for the terminal and the run

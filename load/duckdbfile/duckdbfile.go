@@ -16,6 +16,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // reads the version id of a published file
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
@@ -102,7 +103,7 @@ func (p *Publisher) build(ctx context.Context, m load.Marts, tmp string) error {
 		return fmt.Errorf("connecting to the warehouse: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "ATTACH "+load.QuoteString(tmp)+" AS cdw_publish"); err != nil {
+	if _, err := conn.ExecContext(ctx, "ATTACH "+duck.Literal(tmp)+" AS cdw_publish"); err != nil {
 		return fmt.Errorf("creating %s: %w", tmp, err)
 	}
 	attached := true
@@ -112,7 +113,7 @@ func (p *Publisher) build(ctx context.Context, m load.Marts, tmp string) error {
 		}
 	}()
 	for _, name := range m.Names {
-		q := fmt.Sprintf("CREATE TABLE cdw_publish.main.%s AS SELECT * FROM main.%s", load.QuoteIdent(name), load.QuoteIdent(name))
+		q := fmt.Sprintf("CREATE TABLE cdw_publish.main.%s AS SELECT * FROM main.%s", duck.Ident(name), duck.Ident(name))
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("copying mart %s into %s: %w", name, p.path, err)
 		}
@@ -125,7 +126,7 @@ func (p *Publisher) build(ctx context.Context, m load.Marts, tmp string) error {
 		// In the file itself, so the id switches with the file in one
 		// rename; a view in its own schema, so it is no mart.
 		for _, q := range []string{"CREATE SCHEMA cdw_publish." + versionSchema,
-			"CREATE VIEW cdw_publish." + versionSchema + ".version AS SELECT " + load.QuoteString(m.Version) + " AS id"} {
+			"CREATE VIEW cdw_publish." + versionSchema + ".version AS SELECT " + duck.Literal(m.Version) + " AS id"} {
 			if _, err := conn.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("labelling %s with version %s: %w", p.path, m.Version, err)
 			}
@@ -196,7 +197,7 @@ func versionOf(ctx context.Context, path string) (string, error) {
 		return "", fmt.Errorf("reading the version of %s: %w", path, err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "ATTACH "+load.QuoteString(path)+" AS v (READ_ONLY)"); err != nil {
+	if _, err := conn.ExecContext(ctx, "ATTACH "+duck.Literal(path)+" AS v (READ_ONLY)"); err != nil {
 		return "", fmt.Errorf("reading the version of %s: %w", path, err)
 	}
 	defer conn.ExecContext(context.Background(), "DETACH v")
@@ -252,9 +253,9 @@ func (p *Publisher) RollbackTo(ctx context.Context, id string) error {
 // comment publishes a mart's descriptions as COMMENT ON TABLE/COLUMN, which
 // duckdb_tables() and duckdb_columns() (and DBeaver, Superset) show.
 func comment(ctx context.Context, conn *sql.Conn, mart string, doc load.MartDoc) error {
-	table := "cdw_publish.main." + load.QuoteIdent(mart)
+	table := "cdw_publish.main." + duck.Ident(mart)
 	if doc.Description != "" {
-		if _, err := conn.ExecContext(ctx, "COMMENT ON TABLE "+table+" IS "+load.QuoteString(doc.Description)); err != nil {
+		if _, err := conn.ExecContext(ctx, "COMMENT ON TABLE "+table+" IS "+duck.Literal(doc.Description)); err != nil {
 			return err
 		}
 	}
@@ -281,7 +282,7 @@ func comment(ctx context.Context, conn *sql.Conn, mart string, doc load.MartDoc)
 	}
 	for _, c := range cols {
 		if d := doc.Column(c); d != "" {
-			if _, err := conn.ExecContext(ctx, "COMMENT ON COLUMN "+table+"."+load.QuoteIdent(c)+" IS "+load.QuoteString(d)); err != nil {
+			if _, err := conn.ExecContext(ctx, "COMMENT ON COLUMN "+table+"."+duck.Ident(c)+" IS "+duck.Literal(d)); err != nil {
 				return err
 			}
 		}

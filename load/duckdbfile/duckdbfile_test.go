@@ -18,17 +18,8 @@ import (
 
 	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/loadtest"
 )
-
-func warehouse(t *testing.T) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // build makes version v: marts a and b both carry v and 1000*v rows, so a
 // reader can tell versions apart and spot a mix.
@@ -70,7 +61,7 @@ func snapshot(db *sql.DB) (va, na, vb, nb int, err error) {
 func TestReadersDuringPublishAndRollback(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := openTest(t, dir)
 	build(t, wh, 1)
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: []string{"a", "b"}}); err != nil {
@@ -192,7 +183,7 @@ func TestReadersDuringPublishAndRollback(t *testing.T) {
 func TestFailedPublishKeepsFileAndPrevious(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := openTest(t, dir)
 	for v := 1; v <= 2; v++ {
 		build(t, wh, v)
@@ -246,7 +237,7 @@ func TestHelperReader(t *testing.T) {
 // duckdb_columns() show them to a reader.
 func TestDescriptionsAsComments(t *testing.T) {
 	ctx := context.Background()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := openTest(t, t.TempDir())
 	build(t, wh, 1)
 	docs := map[string]load.MartDoc{"a": {Description: "Mart a: one row per i. It's documented.", Columns: map[string]string{"I": "the row number", "nope": "no such column"}}}

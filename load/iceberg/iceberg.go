@@ -26,6 +26,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	icecat "github.com/cdwhq/cdw/iceberg"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
@@ -141,7 +142,7 @@ func (p *Publisher) publishMart(ctx context.Context, cat *icecat.Catalog, m load
 	name := version + "-" + randomSuffix() + ".parquet"
 	tmp := filepath.Join(dataDir, "."+name+".tmp-publish")
 	final := filepath.Join(dataDir, name)
-	q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", load.QuoteIdent(mart), load.QuoteString(tmp))
+	q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd)", duck.Ident(mart), duck.Literal(tmp))
 	if _, err := m.DB.ExecContext(ctx, q); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing mart %s to Parquet for Iceberg: %w", mart, err)

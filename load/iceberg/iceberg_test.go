@@ -16,53 +16,13 @@ import (
 
 	icecat "github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/pgtest"
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/loadtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// warehouse is a real DuckDB file; buildMarts(v) makes version v of two
-// marts with the column types cdw's marts use (and nested ones).
-func warehouse(t *testing.T) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec("SET TimeZone = 'UTC'"); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
-func buildMarts(t *testing.T, db *sql.DB, v int) {
-	t.Helper()
-	n := 1000 + 500*v
-	q := fmt.Sprintf(`CREATE OR REPLACE TABLE customer_segments AS
-		SELECT i AS customer_id,
-		       ['North','South','West'][1 + i %% 3] AS business_unit,
-		       CAST(((i * 7 + %d) %% 1000) / 4 AS DECIMAL(18,2)) AS revenue,
-		       CASE WHEN i %% 5 = 0 THEN NULL ELSE 'seg' || (i %% 4) END AS segment,
-		       DATE '2024-01-01' + CAST(i %% 365 AS INTEGER) AS last_order,
-		       TIMESTAMP '2024-03-01 12:34:56.789' + to_seconds(i) AS updated_at,
-		       TIMESTAMPTZ '2024-03-01 00:00:00+00' + to_hours(i) AS seen_at,
-		       ['a' || i, NULL, 'b'] AS tags,
-		       {'k': i} AS attrs,
-		       i / 3.0 AS score,
-		       CAST(i %% 7 AS INTEGER) AS small,
-		       i %% 2 = 0 AS active
-		FROM range(%d) r(i)`, v, n)
-	if _, err := db.Exec(q); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE OR REPLACE TABLE segment_summary AS
-		SELECT segment, count(*) AS customers, sum(revenue) AS revenue FROM customer_segments GROUP BY segment`); err != nil {
-		t.Fatal(err)
-	}
-}
 
 type catalogCase struct {
 	name string
@@ -136,15 +96,15 @@ func sameRows(t *testing.T, db *sql.DB, p *Publisher, mart string, id int64) {
 		t.Fatal(err)
 	}
 	var want int64
-	if err := db.QueryRow("SELECT count(*) FROM " + load.QuoteIdent(mart)).Scan(&want); err != nil {
+	if err := db.QueryRow("SELECT count(*) FROM " + duck.Ident(mart)).Scan(&want); err != nil {
 		t.Fatal(err)
 	}
 	if n != want {
 		t.Fatalf("%s: Iceberg scan has %d rows, mart has %d", mart, n, want)
 	}
 	for _, q := range []string{
-		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM read_parquet(%s))", load.QuoteIdent(mart), load.QuoteString(f)),
-		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM read_parquet(%s) EXCEPT ALL SELECT * FROM %s)", load.QuoteString(f), load.QuoteIdent(mart)),
+		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM read_parquet(%s))", duck.Ident(mart), duck.Literal(f)),
+		fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM read_parquet(%s) EXCEPT ALL SELECT * FROM %s)", duck.Literal(f), duck.Ident(mart)),
 	} {
 		var diff int
 		if err := db.QueryRow(q).Scan(&diff); err != nil {
@@ -161,12 +121,12 @@ func TestPublishVersionsRollbackExpire(t *testing.T) {
 		t.Run(cc.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			db := warehouse(t)
+			db := loadtest.Warehouse(t)
 			p := openTarget(t, dir, cc.yaml(t), "keep: 2\n")
 			names := []string{"customer_segments", "segment_summary"}
 			ids := []string{"000001-20240101T000000Z", "000002-20240102T000000Z", "000003-20240103T000000Z"}
 			for v, id := range ids {
-				buildMarts(t, db, v+1)
+				loadtest.BuildMarts(t, db, v+1)
 				if err := p.Publish(ctx, load.Marts{DB: db, Names: names, Dir: dir, Version: id}); err != nil {
 					t.Fatalf("publish %s: %v", id, err)
 				}
@@ -206,7 +166,7 @@ func TestPublishVersionsRollbackExpire(t *testing.T) {
 			if got != "version "+ids[1] {
 				t.Fatalf("rollback went to %q", got)
 			}
-			buildMarts(t, db, 2) // what version 2 held
+			loadtest.BuildMarts(t, db, 2) // what version 2 held
 			for _, m := range names {
 				sameRows(t, db, p, m, 0)
 			}
@@ -215,7 +175,7 @@ func TestPublishVersionsRollbackExpire(t *testing.T) {
 			}
 			// A new publish after a rollback descends from version 2; the
 			// rolled-back version 3 left the lineage and expires.
-			buildMarts(t, db, 4)
+			loadtest.BuildMarts(t, db, 4)
 			id4 := "000004-20240104T000000Z"
 			if err := p.Publish(ctx, load.Marts{DB: db, Names: names[:1], Dir: dir, Version: id4}); err != nil {
 				t.Fatal(err)
@@ -228,7 +188,7 @@ func TestPublishVersionsRollbackExpire(t *testing.T) {
 			// Several more publishes: each expiry removes the files only
 			// expired snapshots held, and nothing else.
 			for v := 5; v <= 7; v++ {
-				buildMarts(t, db, v)
+				loadtest.BuildMarts(t, db, v)
 				if err := p.Publish(ctx, load.Marts{DB: db, Names: names[:1], Dir: dir, Version: fmt.Sprintf("%06d-20240105T000000Z", v)}); err != nil {
 					t.Fatalf("publish %d: %v", v, err)
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/load"
 )
 
@@ -51,7 +52,7 @@ func kvMetadata(ctx context.Context, db *sql.DB, mart string, doc load.MartDoc, 
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = load.QuoteIdent(k) + ": " + load.QuoteString(kv[k])
+		parts[i] = duck.Ident(k) + ": " + duck.Literal(kv[k])
 	}
 	return ", KV_METADATA {" + strings.Join(parts, ", ") + "}", nil
 }
@@ -60,7 +61,7 @@ func kvMetadata(ctx context.Context, db *sql.DB, mart string, doc load.MartDoc, 
 // Parquet, with each documented column's description as field metadata.
 func describedSchema(ctx context.Context, db *sql.DB, mart string, doc load.MartDoc, scratch string) (string, error) {
 	defer os.Remove(scratch)
-	q := fmt.Sprintf("COPY (SELECT * FROM %s LIMIT 0) TO %s (FORMAT parquet)", load.QuoteIdent(mart), load.QuoteString(scratch))
+	q := fmt.Sprintf("COPY (SELECT * FROM %s LIMIT 0) TO %s (FORMAT parquet)", duck.Ident(mart), duck.Literal(scratch))
 	if _, err := db.ExecContext(ctx, q); err != nil {
 		return "", err
 	}

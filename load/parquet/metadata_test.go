@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/loadtest"
 )
 
 // TestDescriptionsAsMetadata (#22 item 8): a mart's description is the
@@ -22,7 +23,7 @@ import (
 func TestDescriptionsAsMetadata(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	if _, err := wh.Exec(`CREATE TABLE m AS SELECT i AS Customer_ID, 'seg' || (i % 3) AS segment, i * 1.25::DECIMAL(18,2) AS revenue,
 		TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(i) AS seen_at, [i, i + 1] AS tags, {'k': i} AS attrs, NULL::DATE AS d
 		FROM range(50) r(i)`); err != nil {

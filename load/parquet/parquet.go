@@ -15,11 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/internal/failpoint"
 	"github.com/cdwhq/cdw/load"
@@ -36,14 +38,23 @@ const (
 )
 
 type options struct {
-	Dir  string `yaml:"dir"`  // default <warehouse>/marts
-	Keep *int   `yaml:"keep"` // versions kept, the current one included; default 3
+	Dir         string `yaml:"dir"`         // default <warehouse>/marts
+	Keep        *int   `yaml:"keep"`        // versions kept, the current one included; default 3
+	Compression string `yaml:"compression"` // Parquet codec; default zstd
 }
+
+// codecs are the Parquet compression codecs a publish may use: the ones
+// DuckDB writes that pyarrow, Spark, Trino and DuckDB itself all read.
+// zstd is the default (smallest files); snappy writes faster and larger.
+var codecs = []string{"zstd", "snappy", "lz4_raw", "gzip", "uncompressed"}
+
+const defaultCodec = "zstd"
 
 // Publisher writes versioned Parquet marts.
 type Publisher struct {
-	dir  string
-	keep int
+	dir   string
+	keep  int
+	codec string
 }
 
 var (
@@ -75,7 +86,14 @@ func newPublisher(cfg load.TargetConfig, o options) (*Publisher, error) {
 			return nil, cfg.Options.Get("keep").Errorf("keep must be at least 1 (the current version), got %d", keep)
 		}
 	}
-	return &Publisher{dir: dir, keep: keep}, nil
+	codec := defaultCodec
+	if o.Compression != "" {
+		codec = strings.ToLower(o.Compression)
+		if !slices.Contains(codecs, codec) {
+			return nil, cfg.Options.Get("compression").Errorf("compression must be one of %s, got %q", strings.Join(codecs, ", "), o.Compression)
+		}
+	}
+	return &Publisher{dir: dir, keep: keep, codec: codec}, nil
 }
 
 // Dir is the directory readers use: <dir>/<mart>.parquet and <dir>/current/.
@@ -171,7 +189,7 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 		if err != nil {
 			return err
 		}
-		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd%s)", load.QuoteIdent(mart), load.QuoteString(f), meta)
+		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION %s%s)", duck.Ident(mart), duck.Literal(f), p.codec, meta)
 		if _, err := m.DB.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("writing mart %s to Parquet: %w", mart, err)
 		}

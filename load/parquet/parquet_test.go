@@ -7,23 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/cdwhq/cdw/internal/config"
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/loadtest"
 )
-
-func warehouse(t *testing.T) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 // build makes version v of two marts: a has 100*v rows, b exists only in v < 3.
 func build(t *testing.T, db *sql.DB, v int) []string {
@@ -73,7 +66,7 @@ func martVersion(t *testing.T, path string) int {
 func TestVersionsRollbackAndPrune(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := openTest(t, "keep: 2", dir)
 	marts := filepath.Join(dir, "marts")
 	if _, err := p.Rollback(ctx); !errors.Is(err, load.ErrNoPreviousVersion) {
@@ -129,7 +122,7 @@ func TestVersionsRollbackAndPrune(t *testing.T) {
 func TestFailedPublishKeepsCurrent(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := openTest(t, "", dir)
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: build(t, wh, 1)}); err != nil {
 		t.Fatal(err)
@@ -152,5 +145,58 @@ func TestKeepMustBePositive(t *testing.T) {
 	k, _ := load.LookupKind("parquet")
 	if _, err := k.Open(load.TargetConfig{Options: n, Dir: t.TempDir()}); err == nil {
 		t.Fatal("keep: 0 accepted")
+	}
+}
+
+// TestReadmeParquetExample publishes with the parquet target of
+// load/README.md's config block and checks the codec it names is the one
+// the files carry; an unknown codec is a config error naming the key.
+func TestReadmeParquetExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)  - kind: parquet\n(.*?)\n  - kind:").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("load/README.md has no parquet target in its config block")
+	}
+	var opts []string
+	for _, l := range strings.Split(string(m[1]), "\n") {
+		if k, _, ok := strings.Cut(strings.TrimSpace(l), ":"); ok && k != "dir" {
+			opts = append(opts, strings.TrimSpace(l))
+		}
+	}
+	codec := regexp.MustCompile(`compression: (\w+)`).FindStringSubmatch(string(m[1]))
+	if codec == nil {
+		t.Fatalf("the README's parquet target shows no compression: %q", m[1])
+	}
+	for _, c := range []string{codec[1], "snappy"} {
+		t.Run(c, func(t *testing.T) {
+			dir := t.TempDir()
+			wh := loadtest.Warehouse(t)
+			y := strings.Join(opts, "\n")
+			y = strings.Replace(y, "compression: "+codec[1], "compression: "+c, 1)
+			p := openTest(t, y, dir)
+			names := build(t, wh, 1)
+			if err := p.Publish(context.Background(), load.Marts{DB: wh, Names: names, Dir: dir}); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			f := filepath.Join(p.Dir(), "a.parquet")
+			if err := wh.QueryRow("SELECT DISTINCT compression FROM parquet_metadata(?)", f).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.EqualFold(got, c) || martVersion(t, f) != 1 {
+				t.Fatalf("%s: codec %s, want %s", f, got, c)
+			}
+		})
+	}
+	n, err := config.Parse("cdw.yaml", []byte("compression: brotlii"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := load.LookupKind("parquet")
+	if _, err := k.Open(load.TargetConfig{Options: n, Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "compression must be one of") || !strings.Contains(err.Error(), "cdw.yaml:1") {
+		t.Fatalf("unknown codec: want a config error naming the line, got %v", err)
 	}
 }

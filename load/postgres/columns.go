@@ -12,7 +12,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // column is one mart column: how DuckDB gives it and how PostgreSQL stores it.
@@ -57,7 +57,7 @@ func martColumns(ctx context.Context, db *sql.DB, mart string) ([]column, error)
 // Nested types (lists, structs, maps) become jsonb; types PostgreSQL has no
 // match for (ENUM, BIT, …) are sent as their text form.
 func mapColumn(c *column) {
-	q := load.QuoteIdent(c.name)
+	q := duck.Ident(c.name)
 	c.expr = q
 	t := strings.ToUpper(c.duck)
 	switch t {

@@ -1,33 +1,24 @@
 package postgres
 
 import (
-	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cdwhq/cdw/internal/config"
-	"github.com/cdwhq/cdw/internal/secret"
+	"github.com/cdwhq/cdw/internal/pgconf"
 )
 
 // options are the keys of a `kind: postgres` publish entry.
 type options struct {
-	Host        string        `yaml:"host"` // default localhost
-	Port        int           `yaml:"port"` // default 5432
-	Database    string        `yaml:"database" required:"true"`
-	User        string        `yaml:"user" required:"true"`
-	PasswordEnv string        `yaml:"password_env"` // name of the env var holding the password
-	SSLMode     string        `yaml:"sslmode"`      // disable, require, verify-full, …; default prefer
-	Schema      string        `yaml:"schema"`       // default cdw_marts
-	BIRole      string        `yaml:"bi_role"`      // read-only role that sees every row
-	CreateRoles bool          `yaml:"create_roles"` // create missing roles (NOLOGIN) instead of failing
-	LockTimeout time.Duration `yaml:"lock_timeout"` // how long the swap waits for readers' locks; default 10s
-	SwapRetries *int          `yaml:"swap_retries"` // swap attempts after a lock timeout; default 3
-	KeepPrev    *bool         `yaml:"keep_previous"`
+	pgconf.Options `yaml:",inline"` // dsn or host/port/database/user/sslmode, password_env, connect_timeout
+	Schema         string           `yaml:"schema"`       // default cdw_marts
+	BIRole         string           `yaml:"bi_role"`      // read-only role that sees every row
+	CreateRoles    bool             `yaml:"create_roles"` // create missing roles (NOLOGIN) instead of failing
+	LockTimeout    time.Duration    `yaml:"lock_timeout"` // how long the swap waits for readers' locks; default 10s
+	SwapRetries    *int             `yaml:"swap_retries"` // swap attempts after a lock timeout; default 3
+	KeepPrev       *bool            `yaml:"keep_previous"`
 
 	RLS *rlsOptions `yaml:"row_level_security"`
 }
@@ -40,9 +31,7 @@ type rlsOptions struct {
 
 // settings are checked options, ready to use.
 type settings struct {
-	connString  string // without password
-	password    string
-	where       string // host:port/database, for messages (never the password)
+	conn        pgconf.Settings
 	schema      string
 	biRole      string
 	createRoles bool
@@ -73,14 +62,9 @@ func parseOptions(n config.Node) (*settings, error) {
 	}
 	s := &settings{schema: "cdw_marts", lockTimeout: 10 * time.Second, retries: 3, keepPrev: true,
 		biRole: o.BIRole, createRoles: o.CreateRoles}
-	if o.Host == "" {
-		o.Host = "localhost"
-	}
-	if o.Port == 0 {
-		o.Port = 5432
-	}
-	if o.Port < 1 || o.Port > 65535 {
-		return nil, n.Get("port").Errorf("port %d is out of range", o.Port)
+	var err error
+	if s.conn, err = pgconf.Parse(n, o.Options, "cdw publish"); err != nil {
+		return nil, err
 	}
 	if o.Schema != "" {
 		s.schema = o.Schema
@@ -107,14 +91,6 @@ func parseOptions(n config.Node) (*settings, error) {
 	}
 	if o.KeepPrev != nil {
 		s.keepPrev = *o.KeepPrev
-	}
-	if o.PasswordEnv != "" {
-		pw, ok := os.LookupEnv(o.PasswordEnv)
-		if !ok {
-			return nil, n.Get("password_env").Errorf("environment variable %s (the PostgreSQL password) is not set", o.PasswordEnv)
-		}
-		s.password = pw
-		secret.Add(pw)
 	}
 	if o.RLS != nil {
 		s.rlsColumn = o.RLS.Column
@@ -148,27 +124,5 @@ func parseOptions(n config.Node) (*settings, error) {
 		}
 		sort.Slice(s.units, func(i, j int) bool { return s.units[i].Unit < s.units[j].Unit })
 	}
-	kv := []string{
-		"host=" + quoteConnValue(o.Host),
-		fmt.Sprintf("port=%d", o.Port),
-		"dbname=" + quoteConnValue(o.Database),
-		"user=" + quoteConnValue(o.User),
-	}
-	if o.SSLMode != "" {
-		kv = append(kv, "sslmode="+quoteConnValue(o.SSLMode))
-	}
-	s.connString = strings.Join(kv, " ")
-	if _, err := pgx.ParseConfig(s.connString); err != nil {
-		return nil, n.Errorf("connection settings: %v", err)
-	}
-	s.where = fmt.Sprintf("%s:%d/%s", o.Host, o.Port, o.Database)
 	return s, nil
 }
-
-// quoteConnValue quotes a value for a key=value connection string.
-func quoteConnValue(v string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-}
-
-// ident quotes a (schema-qualified) identifier.
-func ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }

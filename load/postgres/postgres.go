@@ -18,8 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/failpoint"
-	"github.com/cdwhq/cdw/internal/secret"
 	"github.com/cdwhq/cdw/load"
 )
 
@@ -57,21 +57,7 @@ func open(cfg load.TargetConfig) (load.Publisher, error) {
 // Schema is the schema the marts are published in.
 func (p *Publisher) Schema() string { return p.s.schema }
 
-func (p *Publisher) connect(ctx context.Context) (*pgx.Conn, error) {
-	cc, err := pgx.ParseConfig(p.s.connString)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", p.s.where, err)
-	}
-	if p.s.password != "" {
-		cc.Password = p.s.password
-	}
-	cc.RuntimeParams["application_name"] = "cdw publish"
-	conn, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", p.s.where, secret.Err(err))
-	}
-	return conn, nil
-}
+func (p *Publisher) connect(ctx context.Context) (*pgx.Conn, error) { return p.s.conn.Connect(ctx) }
 
 // Publish loads every mart into <mart>__new and swaps them all in.
 func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
@@ -114,9 +100,9 @@ func (p *Publisher) prepare(ctx context.Context, conn *pgx.Conn) error {
 		err := conn.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, role).Scan(&super, &bypass)
 		if errors.Is(err, pgx.ErrNoRows) {
 			if !p.s.createRoles {
-				return fmt.Errorf("PostgreSQL %s: role %s does not exist (create it, or set create_roles: true)", p.s.where, role)
+				return fmt.Errorf("PostgreSQL %s: role %s does not exist (create it, or set create_roles: true)", p.s.conn.Where, role)
 			}
-			if _, err := conn.Exec(ctx, "CREATE ROLE "+ident(role)+" NOLOGIN"); err != nil {
+			if _, err := conn.Exec(ctx, "CREATE ROLE "+duck.Ident(role)+" NOLOGIN"); err != nil {
 				return fmt.Errorf("creating role %s: %w", role, err)
 			}
 			continue
@@ -126,10 +112,10 @@ func (p *Publisher) prepare(ctx context.Context, conn *pgx.Conn) error {
 		}
 		// A superuser ignores grants and policies: it would not be read-only.
 		if super {
-			return fmt.Errorf("PostgreSQL %s: role %s is a superuser, so it could write and would bypass row-level security; use an ordinary role", p.s.where, role)
+			return fmt.Errorf("PostgreSQL %s: role %s is a superuser, so it could write and would bypass row-level security; use an ordinary role", p.s.conn.Where, role)
 		}
 		if bypass && role != p.s.biRole {
-			return fmt.Errorf("PostgreSQL %s: role %s has BYPASSRLS, so it would see every business unit", p.s.where, role)
+			return fmt.Errorf("PostgreSQL %s: role %s has BYPASSRLS, so it would see every business unit", p.s.conn.Where, role)
 		}
 	}
 	var me string
@@ -139,12 +125,12 @@ func (p *Publisher) prepare(ctx context.Context, conn *pgx.Conn) error {
 	for _, role := range p.roles() {
 		// The tables' owner bypasses row-level security: readers must not own them.
 		if role == me {
-			return fmt.Errorf("PostgreSQL %s: role %s is the user cdw publishes as, and the owner of the marts bypasses row-level security; use a separate reader role", p.s.where, role)
+			return fmt.Errorf("PostgreSQL %s: role %s is the user cdw publishes as, and the owner of the marts bypasses row-level security; use a separate reader role", p.s.conn.Where, role)
 		}
 	}
-	stmts := []string{"CREATE SCHEMA IF NOT EXISTS " + ident(p.s.schema)}
+	stmts := []string{"CREATE SCHEMA IF NOT EXISTS " + duck.Ident(p.s.schema)}
 	for _, role := range p.roles() {
-		stmts = append(stmts, "GRANT USAGE ON SCHEMA "+ident(p.s.schema)+" TO "+ident(role))
+		stmts = append(stmts, "GRANT USAGE ON SCHEMA "+duck.Ident(p.s.schema)+" TO "+duck.Ident(role))
 	}
 	for _, q := range stmts {
 		if _, err := conn.Exec(ctx, q); err != nil {
@@ -179,7 +165,7 @@ func (p *Publisher) load(ctx context.Context, conn *pgx.Conn, m load.Marts, mart
 	names := make([]string, len(cols))
 	hasUnit := false
 	for i, c := range cols {
-		defs[i] = ident(c.name) + " " + c.pg
+		defs[i] = duck.Ident(c.name) + " " + c.pg
 		exprs[i] = c.expr
 		names[i] = c.name
 		if p.s.rlsColumn != "" && c.name == p.s.rlsColumn {
@@ -195,18 +181,18 @@ func (p *Publisher) load(ctx context.Context, conn *pgx.Conn, m load.Marts, mart
 	}
 	defer tx.Rollback(context.Background())
 	ddl := []string{
-		"DROP TABLE IF EXISTS " + ident(p.s.schema, table),
-		"CREATE TABLE " + ident(p.s.schema, table) + " (" + strings.Join(defs, ", ") + ")",
+		"DROP TABLE IF EXISTS " + duck.Ident(p.s.schema, table),
+		"CREATE TABLE " + duck.Ident(p.s.schema, table) + " (" + strings.Join(defs, ", ") + ")",
 	}
 	// Descriptions as comments, where Metabase, Superset and psql's \d+
 	// show them; they follow the table through the swap's rename.
 	doc := m.Docs[mart]
 	if doc.Description != "" {
-		ddl = append(ddl, "COMMENT ON TABLE "+ident(p.s.schema, table)+" IS "+load.QuoteString(doc.Description))
+		ddl = append(ddl, "COMMENT ON TABLE "+duck.Ident(p.s.schema, table)+" IS "+duck.Literal(doc.Description))
 	}
 	for _, c := range cols {
 		if d := doc.Column(c.name); d != "" {
-			ddl = append(ddl, "COMMENT ON COLUMN "+ident(p.s.schema, table)+"."+ident(c.name)+" IS "+load.QuoteString(d))
+			ddl = append(ddl, "COMMENT ON COLUMN "+duck.Ident(p.s.schema, table)+"."+duck.Ident(c.name)+" IS "+duck.Literal(d))
 		}
 	}
 	for _, q := range ddl {
@@ -214,7 +200,7 @@ func (p *Publisher) load(ctx context.Context, conn *pgx.Conn, m load.Marts, mart
 			return 0, fmt.Errorf("creating table %s.%s: %w", p.s.schema, table, err)
 		}
 	}
-	rows, err := m.DB.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM main."+load.QuoteIdent(mart))
+	rows, err := m.DB.QueryContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM main."+duck.Ident(mart))
 	if err != nil {
 		return 0, fmt.Errorf("reading mart %s: %w", mart, err)
 	}
@@ -229,7 +215,7 @@ func (p *Publisher) load(ctx context.Context, conn *pgx.Conn, m load.Marts, mart
 	if err := tx.Commit(ctx); err != nil {
 		return n, fmt.Errorf("loading mart %s into PostgreSQL: committing: %w", mart, err)
 	}
-	if _, err := conn.Exec(ctx, "ANALYZE "+ident(p.s.schema, table)); err != nil {
+	if _, err := conn.Exec(ctx, "ANALYZE "+duck.Ident(p.s.schema, table)); err != nil {
 		return n, fmt.Errorf("analyzing %s.%s: %w", p.s.schema, table, err)
 	}
 	return n, nil
@@ -239,25 +225,25 @@ func (p *Publisher) load(ctx context.Context, conn *pgx.Conn, m load.Marts, mart
 // security configured, a policy per role. Tables are owned by the publishing
 // user, which bypasses the policies; readers never own them. Idempotent.
 func (p *Publisher) grant(ctx context.Context, tx pgx.Tx, table string, hasUnit bool) error {
-	t := ident(p.s.schema, table)
+	t := duck.Ident(p.s.schema, table)
 	var stmts []string
 	if p.s.biRole != "" {
-		stmts = append(stmts, "GRANT SELECT ON "+t+" TO "+ident(p.s.biRole))
+		stmts = append(stmts, "GRANT SELECT ON "+t+" TO "+duck.Ident(p.s.biRole))
 	}
 	if p.s.rlsColumn != "" && hasUnit {
 		stmts = append(stmts, "ALTER TABLE "+t+" ENABLE ROW LEVEL SECURITY")
 		if p.s.biRole != "" {
 			stmts = append(stmts,
 				"DROP POLICY IF EXISTS cdw_all_units ON "+t,
-				"CREATE POLICY cdw_all_units ON "+t+" FOR SELECT TO "+ident(p.s.biRole)+" USING (true)")
+				"CREATE POLICY cdw_all_units ON "+t+" FOR SELECT TO "+duck.Ident(p.s.biRole)+" USING (true)")
 		}
 		for _, u := range p.s.units {
-			pol := ident(policyName(u.Role))
+			pol := duck.Ident(policyName(u.Role))
 			stmts = append(stmts,
-				"GRANT SELECT ON "+t+" TO "+ident(u.Role),
+				"GRANT SELECT ON "+t+" TO "+duck.Ident(u.Role),
 				"DROP POLICY IF EXISTS "+pol+" ON "+t,
-				"CREATE POLICY "+pol+" ON "+t+" FOR SELECT TO "+ident(u.Role)+
-					" USING ("+ident(p.s.rlsColumn)+" = "+load.QuoteString(u.Unit)+")")
+				"CREATE POLICY "+pol+" ON "+t+" FOR SELECT TO "+duck.Ident(u.Role)+
+					" USING ("+duck.Ident(p.s.rlsColumn)+" = "+duck.Literal(u.Unit)+")")
 		}
 	}
 	for _, q := range stmts {
@@ -302,16 +288,16 @@ func (p *Publisher) swap(ctx context.Context, conn *pgx.Conn, marts []string, ve
 	}
 	if isLockTimeout(err) {
 		return fmt.Errorf("swapping marts into %s on %s: readers held locks longer than lock_timeout %s in %d attempts; the previous marts stay published: %w",
-			p.s.schema, p.s.where, p.s.lockTimeout, p.s.retries, err)
+			p.s.schema, p.s.conn.Where, p.s.lockTimeout, p.s.retries, err)
 	}
 	if err != nil {
-		return fmt.Errorf("swapping marts into %s on %s: %w", p.s.schema, p.s.where, err)
+		return fmt.Errorf("swapping marts into %s on %s: %w", p.s.schema, p.s.conn.Where, err)
 	}
 	return nil
 }
 
 func (p *Publisher) swapOne(ctx context.Context, tx pgx.Tx, mart string) error {
-	live := ident(p.s.schema, mart)
+	live := duck.Ident(p.s.schema, mart)
 	var exists bool
 	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", live).Scan(&exists); err != nil {
 		return fmt.Errorf("swapping mart %s: looking up %s.%s: %w", mart, p.s.schema, mart, err)
@@ -319,21 +305,21 @@ func (p *Publisher) swapOne(ctx context.Context, tx pgx.Tx, mart string) error {
 	var stmts []string
 	if exists && p.s.keepPrev {
 		stmts = append(stmts,
-			"DROP TABLE IF EXISTS "+ident(p.s.schema, mart+suffixPrev),
-			"ALTER TABLE "+live+" RENAME TO "+ident(mart+suffixPrev))
+			"DROP TABLE IF EXISTS "+duck.Ident(p.s.schema, mart+suffixPrev),
+			"ALTER TABLE "+live+" RENAME TO "+duck.Ident(mart+suffixPrev))
 		if rs := p.roles(); len(rs) > 0 {
 			// The kept version is for rollback, not for dashboards.
 			quoted := make([]string, len(rs))
 			for i, r := range rs {
-				quoted[i] = ident(r)
+				quoted[i] = duck.Ident(r)
 			}
-			stmts = append(stmts, "REVOKE ALL ON "+ident(p.s.schema, mart+suffixPrev)+" FROM "+strings.Join(quoted, ", "))
+			stmts = append(stmts, "REVOKE ALL ON "+duck.Ident(p.s.schema, mart+suffixPrev)+" FROM "+strings.Join(quoted, ", "))
 		}
 	}
 	if exists && !p.s.keepPrev {
 		stmts = append(stmts, "DROP TABLE "+live)
 	}
-	stmts = append(stmts, "ALTER TABLE "+ident(p.s.schema, mart+suffixNew)+" RENAME TO "+ident(mart))
+	stmts = append(stmts, "ALTER TABLE "+duck.Ident(p.s.schema, mart+suffixNew)+" RENAME TO "+duck.Ident(mart))
 	for _, q := range stmts {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return fmt.Errorf("swapping mart %s: %w", mart, err)
@@ -371,7 +357,7 @@ func (p *Publisher) dropNew(conn *pgx.Conn, marts []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, mart := range marts {
-		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+ident(p.s.schema, mart+suffixNew)); err != nil {
+		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+duck.Ident(p.s.schema, mart+suffixNew)); err != nil {
 			slog.Warn("removing a half-loaded table", "table", p.s.schema+"."+mart+suffixNew, "err", err)
 			return
 		}
@@ -382,7 +368,7 @@ func (p *Publisher) dropNew(conn *pgx.Conn, marts []string) {
 // drops the version it replaces.
 func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 	if !p.s.keepPrev {
-		return "", fmt.Errorf("PostgreSQL %s: %w (keep_previous is false)", p.s.where, load.ErrNoPreviousVersion)
+		return "", fmt.Errorf("PostgreSQL %s: %w (keep_previous is false)", p.s.conn.Where, load.ErrNoPreviousVersion)
 	}
 	conn, err := p.connect(ctx)
 	if err != nil {
@@ -399,7 +385,7 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("listing previous marts in %s: %w", p.s.schema, err)
 	}
 	if len(prevs) == 0 {
-		return "", fmt.Errorf("PostgreSQL %s schema %s: %w", p.s.where, p.s.schema, load.ErrNoPreviousVersion)
+		return "", fmt.Errorf("PostgreSQL %s schema %s: %w", p.s.conn.Where, p.s.schema, load.ErrNoPreviousVersion)
 	}
 	var marts []string
 	err = p.inTx(ctx, conn, func(tx pgx.Tx) error {
@@ -414,8 +400,8 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 				}
 			}
 			for _, q := range []string{
-				"DROP TABLE IF EXISTS " + ident(p.s.schema, mart),
-				"ALTER TABLE " + ident(p.s.schema, prev) + " RENAME TO " + ident(mart),
+				"DROP TABLE IF EXISTS " + duck.Ident(p.s.schema, mart),
+				"ALTER TABLE " + duck.Ident(p.s.schema, prev) + " RENAME TO " + duck.Ident(mart),
 			} {
 				if _, err := tx.Exec(ctx, q); err != nil {
 					return fmt.Errorf("restoring mart %s: %w", mart, err)
@@ -428,7 +414,7 @@ func (p *Publisher) Rollback(ctx context.Context) (string, error) {
 		return p.versionBack(ctx, tx)
 	})
 	if err != nil {
-		return "", fmt.Errorf("rolling back marts in %s on %s: %w", p.s.schema, p.s.where, err)
+		return "", fmt.Errorf("rolling back marts in %s on %s: %w", p.s.schema, p.s.conn.Where, err)
 	}
 	return fmt.Sprintf("previous %s restored in %s", strings.Join(marts, ", "), p.s.schema), nil
 }
@@ -439,7 +425,7 @@ func (p *Publisher) recordVersion(ctx context.Context, tx pgx.Tx, version string
 	if version == "" {
 		return nil
 	}
-	t := ident(p.s.schema, versionTable)
+	t := duck.Ident(p.s.schema, versionTable)
 	stmts := []string{"CREATE TABLE IF NOT EXISTS " + t + " (slot text PRIMARY KEY, id text NOT NULL)", "DELETE FROM " + t + " WHERE slot = 'prev'"}
 	if p.s.keepPrev {
 		stmts = append(stmts, "UPDATE "+t+" SET slot = 'prev' WHERE slot = 'current'")
@@ -459,10 +445,10 @@ func (p *Publisher) recordVersion(ctx context.Context, tx pgx.Tx, version string
 // versionBack makes the 'prev' version current, inside a rollback's transaction.
 func (p *Publisher) versionBack(ctx context.Context, tx pgx.Tx) error {
 	var exists bool
-	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ident(p.s.schema, versionTable)).Scan(&exists); err != nil || !exists {
+	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", duck.Ident(p.s.schema, versionTable)).Scan(&exists); err != nil || !exists {
 		return err
 	}
-	t := ident(p.s.schema, versionTable)
+	t := duck.Ident(p.s.schema, versionTable)
 	for _, q := range []string{"DELETE FROM " + t + " WHERE slot = 'current'", "UPDATE " + t + " SET slot = 'current' WHERE slot = 'prev'"} {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return fmt.Errorf("recording the rolled-back version in %s: %w", p.s.schema, err)
@@ -479,13 +465,13 @@ func (p *Publisher) versions(ctx context.Context) (cur, prev string, err error) 
 	}
 	defer conn.Close(context.Background())
 	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ident(p.s.schema, versionTable)).Scan(&exists); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", duck.Ident(p.s.schema, versionTable)).Scan(&exists); err != nil {
 		return "", "", fmt.Errorf("reading the published version in %s: %w", p.s.schema, err)
 	}
 	if !exists {
 		return "", "", nil
 	}
-	rows, err := conn.Query(ctx, "SELECT slot, id FROM "+ident(p.s.schema, versionTable))
+	rows, err := conn.Query(ctx, "SELECT slot, id FROM "+duck.Ident(p.s.schema, versionTable))
 	if err != nil {
 		return "", "", fmt.Errorf("reading the published version in %s: %w", p.s.schema, err)
 	}
@@ -531,7 +517,7 @@ func (p *Publisher) RollbackTo(ctx context.Context, id string) error {
 		return err
 	}
 	if prev != id {
-		return fmt.Errorf("PostgreSQL %s schema %s: version %s is not kept (current %q, previous %q): %w", p.s.where, p.s.schema, id, cur, prev, load.ErrNoPreviousVersion)
+		return fmt.Errorf("PostgreSQL %s schema %s: version %s is not kept (current %q, previous %q): %w", p.s.conn.Where, p.s.schema, id, cur, prev, load.ErrNoPreviousVersion)
 	}
 	_, err = p.Rollback(ctx)
 	return err

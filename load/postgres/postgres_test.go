@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,55 +17,15 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cdwhq/cdw/internal/config"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/pgtest"
 	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/load/loadtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var units = []string{"North", "South", "West"}
-
-// warehouse is a real DuckDB file holding two marts. Version v changes the
-// row count and the amounts, so each version has its own fingerprint.
-func warehouse(t *testing.T) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("duckdb", filepath.Join(t.TempDir(), "warehouse.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1) // one session, so SET TimeZone holds for every query
-	if _, err := db.Exec("SET TimeZone = 'UTC'"); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
-func buildMarts(t *testing.T, db *sql.DB, v int) {
-	t.Helper()
-	n := 1000 + 500*v
-	q := fmt.Sprintf(`CREATE OR REPLACE TABLE customer_segments AS
-		SELECT i AS customer_id,
-		       ['North','South','West'][1 + i %% 3] AS business_unit,
-		       CAST(((i * 7 + %d) %% 1000) / 4 AS DECIMAL(18,2)) AS revenue,
-		       CASE WHEN i %% 5 = 0 THEN NULL ELSE 'seg' || (i %% 4) END AS segment,
-		       DATE '2024-01-01' + CAST(i %% 365 AS INTEGER) AS last_order,
-		       TIMESTAMP '2024-03-01 12:34:56.789' + to_seconds(i) AS updated_at,
-		       TIMESTAMPTZ '2024-03-01 00:00:00+00' + to_hours(i) AS seen_at,
-		       ['a' || i, NULL, 'b'] AS tags,
-		       {'k': i} AS attrs,
-		       i / 3.0 AS score,
-		       CAST(i %% 7 AS INTEGER) AS small,
-		       i %% 2 = 0 AS active
-		FROM range(%d) r(i)`, v, n)
-	if _, err := db.Exec(q); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE OR REPLACE TABLE segment_summary AS
-		SELECT segment, count(*) AS customers, sum(revenue) AS revenue FROM customer_segments GROUP BY segment`); err != nil {
-		t.Fatal(err)
-	}
-}
 
 var roleSeq atomic.Int64
 
@@ -91,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	// The loader is an ordinary role that owns what it creates: like a
 	// production deployment, and so that row-level security is real.
 	db.Exec(t, fmt.Sprintf(`CREATE ROLE %s LOGIN; GRANT CREATE ON DATABASE %s TO %s; CREATE ROLE %s NOLOGIN`,
-		e.loader, ident(db.Name), e.loader, e.bi))
+		e.loader, duck.Ident(db.Name), e.loader, e.bi))
 	for _, u := range units[:2] { // West has no role: nobody but bi sees it
 		e.unitRole[u] = p + strings.ToLower(u)
 		db.Exec(t, "CREATE ROLE "+e.unitRole[u]+" NOLOGIN")
@@ -145,7 +104,7 @@ var martNames = []string{"customer_segments", "segment_summary"}
 func (e *env) as(t *testing.T, role string) *pgx.Conn {
 	t.Helper()
 	c := e.db.Connect(t)
-	if _, err := c.Exec(context.Background(), "SET ROLE "+ident(role)); err != nil {
+	if _, err := c.Exec(context.Background(), "SET ROLE "+duck.Ident(role)); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -180,8 +139,8 @@ func pgCode(err error) string {
 func TestPublishGrantsAndRowLevelSecurity(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	wh := warehouse(t)
-	buildMarts(t, wh, 1)
+	wh := loadtest.Warehouse(t)
+	loadtest.BuildMarts(t, wh, 1)
 	p := publisher(t, e.yaml(""))
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames}); err != nil {
 		t.Fatal(err)
@@ -271,8 +230,8 @@ func TestPublishCreatesMissingRolesOnlyWhenAsked(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	e.db.Exec(t, "ALTER ROLE "+e.loader+" CREATEROLE")
-	wh := warehouse(t)
-	buildMarts(t, wh, 1)
+	wh := loadtest.Warehouse(t)
+	loadtest.BuildMarts(t, wh, 1)
 	e.bi += "_missing"
 	err := publisher(t, e.yaml("")).Publish(ctx, load.Marts{DB: wh, Names: martNames})
 	if err == nil || !strings.Contains(err.Error(), e.bi+" does not exist") {
@@ -290,8 +249,8 @@ func TestPublishCreatesMissingRolesOnlyWhenAsked(t *testing.T) {
 func TestPublishRefusesSuperuserReader(t *testing.T) {
 	e := newEnv(t)
 	e.db.Exec(t, "ALTER ROLE "+e.unitRole["North"]+" SUPERUSER")
-	wh := warehouse(t)
-	buildMarts(t, wh, 1)
+	wh := loadtest.Warehouse(t)
+	loadtest.BuildMarts(t, wh, 1)
 	err := publisher(t, e.yaml("")).Publish(context.Background(), load.Marts{DB: wh, Names: martNames})
 	if err == nil || !strings.Contains(err.Error(), "superuser") {
 		t.Fatalf("want a superuser error, got %v", err)
@@ -308,7 +267,7 @@ type fingerprint struct {
 func TestReadersNeverErrorOrSeePartialTablesDuringPublish(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := publisher(t, e.yaml("lock_timeout: 30s"))
 	const q = "SELECT count(*), coalesce(sum(revenue), 0)::text FROM cdw_marts.customer_segments"
 
@@ -316,7 +275,7 @@ func TestReadersNeverErrorOrSeePartialTablesDuringPublish(t *testing.T) {
 	valid := map[string]map[fingerprint]bool{e.bi: {}, e.unitRole["North"]: {}}
 	versions := []int{1, 2, 1, 3, 2, 3}
 	for _, v := range []int{1, 2, 3} {
-		buildMarts(t, wh, v)
+		loadtest.BuildMarts(t, wh, v)
 		for role, where := range map[string]string{e.bi: "true", e.unitRole["North"]: "business_unit = 'North'"} {
 			var f fingerprint
 			if err := wh.QueryRow("SELECT count(*), CAST(coalesce(sum(revenue), 0) AS VARCHAR) FROM customer_segments WHERE "+where).Scan(&f.n, &f.sum); err != nil {
@@ -325,7 +284,7 @@ func TestReadersNeverErrorOrSeePartialTablesDuringPublish(t *testing.T) {
 			valid[role][f] = true
 		}
 	}
-	buildMarts(t, wh, versions[0])
+	loadtest.BuildMarts(t, wh, versions[0])
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames}); err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +337,7 @@ func TestReadersNeverErrorOrSeePartialTablesDuringPublish(t *testing.T) {
 		go reader(r.role, r.tx)
 	}
 	for _, v := range versions[1:] {
-		buildMarts(t, wh, v)
+		loadtest.BuildMarts(t, wh, v)
 		before := reads.Load()
 		if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames}); err != nil {
 			t.Fatal(err)
@@ -406,8 +365,8 @@ func TestReadersNeverErrorOrSeePartialTablesDuringPublish(t *testing.T) {
 func TestSwapTimeoutKeepsPublishedMarts(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	wh := warehouse(t)
-	buildMarts(t, wh, 1)
+	wh := loadtest.Warehouse(t)
+	loadtest.BuildMarts(t, wh, 1)
 	p := publisher(t, e.yaml("lock_timeout: 100ms\nswap_retries: 2"))
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames}); err != nil {
 		t.Fatal(err)
@@ -423,7 +382,7 @@ func TestSwapTimeoutKeepsPublishedMarts(t *testing.T) {
 	if _, err := tx.Exec(ctx, "SELECT count(*) FROM cdw_marts.customer_segments"); err != nil {
 		t.Fatal(err)
 	}
-	buildMarts(t, wh, 2)
+	loadtest.BuildMarts(t, wh, 2)
 	err = p.Publish(ctx, load.Marts{DB: wh, Names: martNames})
 	if err == nil || !strings.Contains(err.Error(), "lock_timeout") {
 		t.Fatalf("want a lock_timeout error, got %v", err)
@@ -448,18 +407,18 @@ func TestSwapTimeoutKeepsPublishedMarts(t *testing.T) {
 func TestRollbackRestoresPreviousMarts(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := publisher(t, e.yaml(""))
 	if _, err := p.Rollback(ctx); !errors.Is(err, load.ErrNoPreviousVersion) {
 		t.Fatalf("rollback before any publish: want ErrNoPreviousVersion, got %v", err)
 	}
-	buildMarts(t, wh, 1)
+	loadtest.BuildMarts(t, wh, 1)
 	v1 := duckCount(t, wh, "SELECT count(*) FROM customer_segments")
 	v1North := duckCount(t, wh, "SELECT count(*) FROM customer_segments WHERE business_unit = 'North'")
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames}); err != nil {
 		t.Fatal(err)
 	}
-	buildMarts(t, wh, 2)
+	loadtest.BuildMarts(t, wh, 2)
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames}); err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +454,9 @@ func TestOptionErrors(t *testing.T) {
 		{base + "bi_role: bi\nrow_level_security:\n  roles:\n    North: bi\n", "also bi_role"},
 		{base + "row_level_security:\n  roles:\n    North: r\n    South: r\n", "a role sees one unit"},
 		{base + "lock_timeout: soon\n", "expected a duration"},
-		{base + "port: 70000\n", "out of range"},
+		{base + "port: 70000\n", "expected a port number"},
+		{"dsn: host=h dbname=d\nhost: h\n", "give either dsn or host/port/database/user/sslmode"},
+		{"dsn: postgres://u:pw@h/d\n", "contains a password"},
 	} {
 		_, err := openYAML(tc.yaml)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -515,7 +476,7 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = p.Publish(context.Background(), load.Marts{Names: []string{"x"}})
-	if err == nil || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), "127.0.0.1:1/d") {
+	if err == nil || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), "127.0.0.1:1 database d as user u") {
 		t.Fatalf("want a connection error naming the server and not the password, got %v", err)
 	}
 }
@@ -526,18 +487,18 @@ func TestPasswordNeverInErrors(t *testing.T) {
 func TestVersionIDsSwitchWithTheMarts(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	wh := warehouse(t)
+	wh := loadtest.Warehouse(t)
 	p := publisher(t, e.yaml(""))
 	const v1, v2 = "000001-20270101T000000Z", "000002-20270102T000000Z"
 	if cur, err := p.CurrentVersion(ctx); err != nil || cur != "" {
 		t.Fatalf("before any publish: %q, %v", cur, err)
 	}
-	buildMarts(t, wh, 1)
+	loadtest.BuildMarts(t, wh, 1)
 	n1 := duckCount(t, wh, "SELECT count(*) FROM customer_segments")
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames, Version: v1}); err != nil {
 		t.Fatal(err)
 	}
-	buildMarts(t, wh, 2)
+	loadtest.BuildMarts(t, wh, 2)
 	if err := p.Publish(ctx, load.Marts{DB: wh, Names: martNames, Version: v2}); err != nil {
 		t.Fatal(err)
 	}
@@ -569,8 +530,8 @@ func TestVersionIDsSwitchWithTheMarts(t *testing.T) {
 func TestDescriptionsAsComments(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	wh := warehouse(t)
-	buildMarts(t, wh, 1)
+	wh := loadtest.Warehouse(t)
+	loadtest.BuildMarts(t, wh, 1)
 	p := publisher(t, e.yaml(""))
 	docs := map[string]load.MartDoc{"customer_segments": {Description: "One row per customer: RFM segment. It's the mart's doc.",
 		Columns: map[string]string{"Revenue": "net revenue, returns subtracted", "segment": "the RFM segment"}}}
@@ -614,5 +575,44 @@ func TestDescriptionsAsComments(t *testing.T) {
 	}
 	if got := comments(); got[""] != "v2" || len(got) != 1 {
 		t.Errorf("comments after the second publish: %q", got)
+	}
+}
+
+// TestDSN: dsn: instead of host/port/database/user/sslmode, as for the
+// postgres source (both read internal/pgconf). The README's example opens,
+// and a publish through a dsn reaches the server.
+func TestDSN(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\npublish:\n  - kind: postgres\n    dsn:")
+	if !ok {
+		t.Fatal("README.md has no publish example with dsn:")
+	}
+	block, _, _ := strings.Cut("    dsn:"+rest, "```")
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "    "))
+	}
+	t.Setenv("CDW_PG_PASSWORD", "from-the-environment")
+	p, err := openYAML(strings.Join(lines, "\n"))
+	if err != nil {
+		t.Fatalf("README's dsn example: %v", err)
+	}
+	if want := "db.internal:5432 database analytics as user cdw_loader"; p.s.conn.Where != want || p.s.conn.Config.Password != "from-the-environment" {
+		t.Fatalf("README's dsn example: where %q (want %q), password from password_env: %v", p.s.conn.Where, want, p.s.conn.Config.Password != "")
+	}
+
+	e := newEnv(t)
+	wh := loadtest.Warehouse(t)
+	loadtest.BuildMarts(t, wh, 1)
+	dsn := fmt.Sprintf("dsn: host=%s port=%s dbname=%s user=%s sslmode=disable\n", e.host, e.port, e.dbname, e.loader)
+	pub := publisher(t, dsn+"bi_role: "+e.bi+"\n")
+	if err := pub.Publish(context.Background(), load.Marts{DB: wh, Names: martNames}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := count(t, e.as(t, e.bi), "SELECT count(*) FROM cdw_marts.customer_segments"), duckCount(t, wh, "SELECT count(*) FROM customer_segments"); got != want {
+		t.Errorf("published through dsn: %d rows, want %d", got, want)
 	}
 }

@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
-	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/load/duckdbfile"
 )
 
@@ -375,7 +376,7 @@ func (m *marts) atRisk(ctx context.Context, f *figures, o *Options) error {
 	if m.has("customer_segments", "customer_id", "monetary") {
 		value, join = "cs.monetary", " LEFT JOIN customer_segments cs ON cs.customer_id = r.customer_id"
 	} else if c := m.firstCol("customer_value", "historic_revenue", "clv"); c != "" && m.has("customer_value", "customer_id") {
-		value, join = "v."+load.QuoteIdent(c), " LEFT JOIN customer_value v ON v.customer_id = r.customer_id"
+		value, join = "v."+duck.Ident(c), " LEFT JOIN customer_value v ON v.customer_id = r.customer_id"
 	}
 	unit := alias + "business_unit"
 	segment := "NULL"
@@ -484,7 +485,7 @@ func (m *marts) seasonal(ctx context.Context, f *figures, _ *Options) error {
 		where, args = scopeWhere(f.Scope, "")
 	}
 	q := fmt.Sprintf(`SELECT CAST(%[1]s AS DOUBLE), avg(%[2]s) FROM seasonal_index WHERE %[1]s IS NOT NULL%[3]s GROUP BY 1 ORDER BY 1`,
-		load.QuoteIdent(month), load.QuoteIdent(idx), where)
+		duck.Ident(month), duck.Ident(idx), where)
 	rows, err := m.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -598,7 +599,7 @@ t AS (SELECT b.customer_id, coalesce(a.segment, '') AS seg_from, b.segment AS se
 		} else {
 			mv.Changed += mo.Customers
 		}
-		if mo.From != "" && contains(riskSegments, mo.To) && !contains(riskSegments, mo.From) {
+		if mo.From != "" && slices.Contains(riskSegments, mo.To) && !slices.Contains(riskSegments, mo.From) {
 			mv.IntoRisk += mo.Revenue
 			mv.RiskCount += mo.Customers
 		}

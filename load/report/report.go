@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,7 +122,7 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 	}
 	snap := &snapshot{Date: date, Scopes: map[string]*scopeSnapshot{}}
 	for _, scope := range scopes {
-		if scope != "" && !contains(known, scope) {
+		if scope != "" && !slices.Contains(known, scope) {
 			return nil, fmt.Errorf("report unit %q has no rows in segment_summary (units there: %s)", scope, strings.Join(known, ", "))
 		}
 		f, err := m.collect(ctx, scope, o)
@@ -298,13 +299,4 @@ func slug(unit string) string {
 		s = "unit"
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -172,12 +172,3 @@ smtp:
 		}
 	})
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

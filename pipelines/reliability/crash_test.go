@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdwhq/cdw/extract/extracttest"
 	"github.com/cdwhq/cdw/internal/crashtest"
 )
 
@@ -27,7 +28,7 @@ func (f *fixture) outcome(t *testing.T, dir, schema string) outcome {
 	t.Helper()
 	wh := filepath.Join(dir, "wh")
 	o := outcome{
-		raw:     crashtest.Raw(t, wh),
+		raw:     extracttest.Raw(t, wh),
 		parquet: crashtest.ParquetMarts(t, filepath.Join(wh, "marts")),
 		duck:    crashtest.DuckDBMarts(t, filepath.Join(wh, "marts.duckdb")),
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/extract/extracttest"
 	"github.com/cdwhq/cdw/internal/crashtest"
 	"github.com/cdwhq/cdw/internal/pgtest"
 )
@@ -40,7 +41,7 @@ func committedState(t *testing.T, wh, source, entity string) string {
 // temporary files, and the entity's raw rows are the source's rows once each.
 func checkExactlyOnce(t *testing.T, wh, key string, want int, distinct string) {
 	t.Helper()
-	raw := crashtest.Raw(t, wh)
+	raw := extracttest.Raw(t, wh)
 	if got := raw[key].Rows; got != int64(want) {
 		t.Errorf("raw %s has %d rows, the source has %d", key, got, want)
 	}
@@ -180,7 +181,7 @@ func TestHTTPFaults(t *testing.T) {
 			} else {
 				failed(t, res, "helpdesk", tc.words...)
 				// Committed pages are consistent; the rerun resumes after them.
-				crashtest.Raw(t, wh)
+				extracttest.Raw(t, wh)
 				if left := crashtest.Leftovers(wh); len(left) > 0 {
 					t.Errorf("temporary files left after the failure: %v", left)
 				}
@@ -230,7 +231,7 @@ func TestPostgresFaults(t *testing.T) {
 		res := f.run(t, cfg, crashtest.Run{Args: extractShop})
 		f.db.Exec(t, fmt.Sprintf("ALTER DATABASE %s RESET statement_timeout", f.db.Name))
 		failed(t, res, "shop", "statement timeout")
-		crashtest.Raw(t, filepath.Join(dir, "wh"))
+		extracttest.Raw(t, filepath.Join(dir, "wh"))
 		cfg = f.writeConfig(t, dir, cfgOptions{})
 		f.mustRun(t, cfg, extractShop...)
 		checkExactlyOnce(t, filepath.Join(dir, "wh"), "shop.orders", f.orders, "(order_id, line_no)")
@@ -267,7 +268,7 @@ func TestPostgresFaults(t *testing.T) {
 			failed(t, res, "shop")
 			t.Logf("extract during the restart: %s", cliError(res.Stderr))
 		}
-		crashtest.Raw(t, filepath.Join(dir, "wh"))
+		extracttest.Raw(t, filepath.Join(dir, "wh"))
 		f.mustRun(t, cfg, extractShop...)
 		checkExactlyOnce(t, filepath.Join(dir, "wh"), "shop.orders", f.orders, "(order_id, line_no)")
 	})

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cdwhq/cdw/extract/extracttest"
 	"github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/crashtest"
 )
@@ -21,8 +22,8 @@ func icebergOutcomeOf(t *testing.T, dir string) icebergOutcome {
 	wh := filepath.Join(dir, "wh")
 	s := iceberg.Default(wh)
 	return icebergOutcome{
-		raw:     crashtest.IcebergRaw(t, s, wh),
-		fileRaw: crashtest.Raw(t, wh),
+		raw:     extracttest.IcebergRaw(t, s, wh),
+		fileRaw: extracttest.Raw(t, wh),
 		marts:   crashtest.IcebergTables(t, s, "marts", func(string) []string { return nil }),
 		parquet: crashtest.ParquetMarts(t, filepath.Join(wh, "marts")),
 	}

@@ -9,15 +9,17 @@
 cume_dist() OVER (PARTITION BY {{ partition }} ORDER BY ({{ recency_days }} + 30) / greatest({{ purchase_days }}, 1))
 {%- endmacro %}
 
-{#- the percentile of low net revenue within the partition -#}
-{% macro churn_value_rank(partition, net_revenue) -%}
-1 - cume_dist() OVER (PARTITION BY {{ partition }} ORDER BY {{ net_revenue }})
+{#- the percentile of low spend per purchase day within the partition; not
+    total net revenue, which ranks purchase days again, which lapse and
+    p_repurchase already weigh (sql/README.md, "How the weights were chosen") -#}
+{% macro churn_value_rank(partition, net_revenue, purchase_days) -%}
+1 - cume_dist() OVER (PARTITION BY {{ partition }} ORDER BY {{ net_revenue }} / greatest({{ purchase_days }}, 1))
   + 1.0 / count(*) OVER (PARTITION BY {{ partition }})
 {%- endmacro %}
 
-{% macro churn_weight_alive() %}{{ var('churn_weight_alive', 50) }}{% endmacro %}
-{% macro churn_weight_lapse() %}{{ var('churn_weight_lapse', 30) }}{% endmacro %}
-{% macro churn_weight_value() %}{{ var('churn_weight_value', 20) }}{% endmacro %}
+{% macro churn_weight_alive() %}{{ var('churn_weight_alive', 35) }}{% endmacro %}
+{% macro churn_weight_lapse() %}{{ var('churn_weight_lapse', 55) }}{% endmacro %}
+{% macro churn_weight_value() %}{{ var('churn_weight_value', 10) }}{% endmacro %}
 
 {% macro churn_points_alive(p_repurchase) -%}
 round({{ churn_weight_alive() }} * (1 - {{ p_repurchase }}), 1)

@@ -2,11 +2,13 @@
 -- description: Churn risk per identified customer: a 0–100 score, its band and
 --   the top three drivers in words. Churn means no purchase in the next var
 --   churn_horizon_days (90). Each signal gives weighted points (weights are
---   vars): (1 − p_repurchase) × churn_weight_alive (50), where p_repurchase =
---   P(alive) × P(a purchase in the horizon at the customer's posterior rate);
+--   vars): (1 − p_repurchase) × churn_weight_alive (35), where p_repurchase =
+--   P(alive) × P(a purchase in the horizon at the customer's posterior rate,
+--   before a Pareto/NBD customer dies: bgnbd_p_purchase, pnbd_p_purchase);
 --   lapse: the percentile within the unit of (recency + 30 days) ÷ purchase
---   days × churn_weight_lapse (30); value: the percentile of low net revenue
---   within the unit × churn_weight_value (20); open tickets at as_of,
+--   days × churn_weight_lapse (55); value: the percentile of low spend per
+--   purchase day (net revenue ÷ purchase days) within the unit ×
+--   churn_weight_value (10); open tickets at as_of,
 --   min(n, 2)/2 × churn_weight_open (10); any ticket open longer than var
 --   ticket_overdue_days → churn_weight_overdue (10); complaints in the last
 --   var churn_window_days (90), min(n, 2)/2 × churn_weight_complaint (10);
@@ -53,7 +55,7 @@
 -- column: clv: predicted CLV
 -- column: points_alive: points from 1 − p_repurchase
 -- column: points_lapse: points from days per purchase day, ranked in the unit
--- column: points_value: points from low net revenue, ranked in the unit
+-- column: points_value: points from low spend per purchase day, ranked in the unit
 -- column: points_open: points from open tickets
 -- column: points_overdue: points from overdue tickets
 -- column: points_complaints: points from complaints
@@ -71,8 +73,11 @@ WITH unit_rhythm AS (
            s.monetary AS net_revenue, m.purchase_days,
            v.p_alive, v.clv,
            -- P(a purchase in the next churn_horizon_days): alive, and a
-           -- purchase at the posterior rate Gamma(r + x, α + T)
-           v.p_alive * (1 - pow((pa.alpha + m.t) / (pa.alpha + m.t + {{ var('churn_horizon_days', 90) }}), pa.r + m.frequency)) AS p_repurchase,
+           -- purchase at the posterior rate Gamma(r + x, α + T) before a
+           -- Pareto/NBD customer dies (transform/clv README)
+           CASE WHEN pa.model = 'pnbd'
+                THEN pnbd_p_purchase(pa.pnbd_r, pa.pnbd_alpha, pa.pnbd_s, pa.pnbd_beta, {{ var('churn_horizon_days', 90) }}, m.frequency, m.recency, m.t)
+                ELSE bgnbd_p_purchase(pa.r, pa.alpha, pa.a, pa.b, {{ var('churn_horizon_days', 90) }}, m.frequency, m.recency, m.t) END AS p_repurchase,
            t.customer_key IS NOT NULL          AS has_tickets,
            coalesce(t.ratings, 0) > 0          AS has_ratings,
            coalesce(t.open_tickets, 0)         AS open_tickets,
@@ -92,9 +97,8 @@ WITH unit_rhythm AS (
     LEFT JOIN customer_segments s ON s.customer_id = c.customer_key
     LEFT JOIN customer_value v ON v.customer_id = s.customer_id
     LEFT JOIN customer_summary m ON m.customer_key = s.customer_id
-    -- the purchase-rate prior of the model customer_value predicts with
-    LEFT JOIN (SELECT CASE WHEN model = 'pnbd' THEN pnbd_r ELSE r END AS r,
-                      CASE WHEN model = 'pnbd' THEN pnbd_alpha ELSE alpha END AS alpha FROM clv_params) pa ON true
+    -- the model customer_value predicts with
+    LEFT JOIN clv_params pa ON true
     LEFT JOIN customer_tickets t ON t.customer_key = c.customer_key
     -- customers with orders are those customer_segments ranks; the others
     -- are known from tickets or contacts
@@ -102,11 +106,11 @@ WITH unit_rhythm AS (
 ), signals AS (
     SELECT *,
            -- the unit's days per purchase day up to now, counted to as_of
-           -- (the purchase-rate baseline), and its net revenue, as
-           -- percentiles within the unit
-           -- (the formula's owner: sql/macros/churn.sql)
+           -- (the purchase-rate baseline, so the weights can always fall
+           -- back on it), and the spend per purchase day, as percentiles
+           -- within the unit (the formula's owner: sql/macros/churn.sql)
            {{ churn_lapse_rank('business_unit, has_orders', 'recency_days', 'purchase_days') }} AS lapse_rank,
-           {{ churn_value_rank('business_unit, has_orders', 'net_revenue') }} AS value_rank,
+           {{ churn_value_rank('business_unit, has_orders', 'net_revenue', 'purchase_days') }} AS value_rank,
            -- ticket and rating signals count where the unit has such data
            -- (among its customers with orders, or among those without)
            bool_or(has_tickets) OVER (PARTITION BY business_unit, has_orders) AS unit_tickets,
@@ -134,7 +138,7 @@ WITH unit_rhythm AS (
            -- (points, tie order, words); sorted descending, ties keep this order
            [{'pts': points_alive,        'ord': -1, 'txt': format('{:.0f}% chance of a purchase in the next {} days', 100 * p_repurchase, {{ var('churn_horizon_days', 90) }})},
             {'pts': points_lapse,        'ord': -2, 'txt': format('{} days since last order, usually every {:.0f}', recency_days, rhythm_days)},
-            {'pts': points_value,        'ord': -7, 'txt': format('low value: net revenue {:.2f}', net_revenue)},
+            {'pts': points_value,        'ord': -7, 'txt': format('low spend: {:.2f} per purchase day', net_revenue / greatest(purchase_days, 1))},
             {'pts': points_open,         'ord': -3, 'txt': format('{} open ticket(s)', open_tickets)},
             {'pts': points_overdue,      'ord': -4, 'txt': format('{} ticket(s) open over {} days', overdue_tickets, {{ var('ticket_overdue_days', 14) }})},
             {'pts': points_complaints,   'ord': -5, 'txt': format('{} complaint(s) in {} days', complaints_90d, {{ var('churn_window_days', 90) }})},

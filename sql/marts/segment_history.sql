@@ -119,7 +119,7 @@ WITH p AS (
                      AND min(net_revenue) OVER u = max(net_revenue) OVER u END          AS m_same,
            count(*) OVER u                                                              AS n,
            {{ churn_lapse_rank('as_of, business_unit', 'recency_days', 'purchase_days') }} AS lapse_rank,
-           {{ churn_value_rank('as_of, business_unit', 'round(net_revenue, 2)') }}           AS value_rank,
+           {{ churn_value_rank('as_of, business_unit', 'round(net_revenue, 2)', 'purchase_days') }} AS value_rank,
            sum(positive_revenue) OVER (PARTITION BY as_of, business_unit)                AS unit_total,
            coalesce(sum(positive_revenue) OVER (PARTITION BY as_of, business_unit ORDER BY net_revenue DESC, customer_key
                                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS unit_before

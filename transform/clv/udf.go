@@ -64,6 +64,14 @@ var udfDefs = []udfDef{
 		m := ParetoNBD{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]}
 		return m.expected(v[4], v[5], v[6], v[7])
 	}},
+	{"bgnbd_p_purchase", 8, func(v []float64) (float64, bool) {
+		m := BGNBD{R: v[0], Alpha: v[1], A: v[2], B: v[3]}
+		return m.pPurchase(v[4], v[5], v[6], v[7])
+	}},
+	{"pnbd_p_purchase", 8, func(v []float64) (float64, bool) {
+		m := ParetoNBD{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]}
+		return m.pPurchase(v[4], v[5], v[6], v[7])
+	}},
 	{"gg_expected_spend", 5, func(v []float64) (float64, bool) {
 		m := GammaGamma{P: v[0], Q: v[1], Gamma: v[2]}
 		s, ok, _ := m.spend(v[3], v[4])
@@ -106,9 +114,12 @@ var udfDefs = []udfDef{
 //	pnbd_expected_purchases(r, alpha, s, beta, t, x, t_x, T)
 //	pnbd_clv_value(r, alpha, s, beta, p, q, gamma, x, t_x, T, mbar,
 //	               horizon_months, monthly_discount, time_units_per_month)
+//	bgnbd_p_purchase(r, alpha, a, b, t, x, t_x, T)
+//	pnbd_p_purchase(r, alpha, s, beta, t, x, t_x, T)
 //
 // They are the SQL twins of BGNBD.ProbabilityAlive,
-// BGNBD.ExpectedPurchases, GammaGamma.ConditionalExpectedSpend and CLV,
+// BGNBD.ExpectedPurchases, GammaGamma.ConditionalExpectedSpend, CLV and
+// the ParetoNBD and ProbabilityPurchase methods,
 // except that gg_expected_spend/clv_value return NULL for x = 0 when
 // q ≤ 1 (the population mean is then infinite and GammaGamma's
 // PopulationMean is not an argument). Fallback models are ordinary

@@ -60,6 +60,10 @@ func TestUDFsScalar(t *testing.T) {
 		{"bgnbd_p_alive(1, 2, 1, 2, 0, 0, 10)", 1}, // INTEGER args cast to DOUBLE
 		{"bgnbd_expected_purchases(" + bgArgs + ", 39, 2, 30.43, 38.86)", bg.ExpectedPurchases(39, 2, 30.43, 38.86)},
 		{"bgnbd_expected_purchases(" + bgArgs + ", 400, 0, 0, 0)", bg.ExpectedPurchases(400, 0, 0, 0)},
+		{"bgnbd_p_purchase(" + bgArgs + ", 39, 2, 30.43, 38.86)", bg.ProbabilityPurchase(39, 2, 30.43, 38.86)},
+		{"pnbd_p_purchase(0.553, 10.578, 0.606, 11.669, 39, 2, 30.43, 38.86)",
+			ParetoNBD{R: 0.553, Alpha: 10.578, S: 0.606, Beta: 11.669}.ProbabilityPurchase(39, 2, 30.43, 38.86)},
+		{"pnbd_p_purchase(0.553, 10.578, 0.606, 11.669, -1, 2, 30.43, 38.86)", math.NaN()},
 		{"gg_expected_spend(" + ggArgs + ", 2, 22.35)", gg.ConditionalExpectedSpend(2, 22.35)},
 		{"gg_expected_spend(" + ggArgs + ", 0, 0)", gg.ConditionalExpectedSpend(0, 0)},
 		{"clv_value(" + bgArgs + ", " + ggArgs + ", 2, 30.43, 38.86, 22.35, 12, 0.01, 4.345)", CLV(bg, gg, 2, 30.43, 38.86, 22.35, 12, 0.01, 4.345)},
