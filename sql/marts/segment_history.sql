@@ -14,8 +14,8 @@
 --   before it to bound the table on long histories. The churn score and
 --   band per period use churn_risk's formula (sql/macros/churn.sql) on its
 --   order-history signals as of the period end: lapse ((recency + 30) ÷
---   purchase days, ranked in the unit) and value (low net revenue, ranked
---   in the unit), over their weights. Left out: P(repurchase), which needs
+--   purchase days, ranked in the unit) and value (low spend per purchase
+--   day, ranked in the unit), over their weights. Left out: P(repurchase), which needs
 --   the purchase model fitted as of each period end (a Go fit per period),
 --   and the ticket and rating signals (no ticket history per period); so
 --   the band equals churn_risk's where those are absent or weigh 0.
