@@ -127,6 +127,28 @@ type Kind struct {
 	// config minus the generic keys (name, kind); decode it with Decode, which
 	// rejects unknown keys.
 	Open func(ctx context.Context, cfg SourceConfig) (Source, error)
+	// Entities lists, without connecting, the entities a source's options
+	// configure and each one's settings (its column or field mapping): the
+	// raw layer has a view for each. Required (Register panics without it),
+	// so a kind cannot silently get no raw views; EntitiesKey reads the
+	// entities: map every kind so far uses.
+	Entities func(options config.Node) []EntityConfig
+}
+
+// EntityConfig is one entity a source's options configure.
+type EntityConfig struct {
+	Name    string
+	Options config.Node // its settings; a mapping's columns:/fields: among them
+}
+
+// EntitiesKey reads the entities: map of a source's options, in file order.
+func EntitiesKey(options config.Node) []EntityConfig {
+	n := options.Get("entities")
+	var out []EntityConfig
+	for _, k := range n.Keys() {
+		out = append(out, EntityConfig{Name: k, Options: n.Get(k)})
+	}
+	return out
 }
 
 // SourceConfig is what a kind receives to open a source.
@@ -149,6 +171,9 @@ func Register(k Kind) {
 	defer kindsMu.Unlock()
 	if _, dup := kinds[k.Name]; dup {
 		panic("extract: source kind registered twice: " + k.Name)
+	}
+	if k.Entities == nil {
+		panic("extract: source kind " + k.Name + " declares no Entities (extract.EntitiesKey reads entities:)")
 	}
 	kinds[k.Name] = k
 }

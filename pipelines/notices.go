@@ -26,11 +26,8 @@ func (n Notice) String() string {
 // dataNotices reads, after a build, what the marts left out, so that no row
 // is ignored without a word. Models a --select run did not build are
 // skipped: there is nothing to say about them yet.
-func dataNotices(ctx context.Context, db *sql.DB, timezone string, log *slog.Logger) ([]Notice, error) {
-	built, err := existingRelations(ctx, db)
-	if err != nil {
-		return nil, err
-	}
+// built lists the warehouse's relations (transform.RunResult.Relations).
+func dataNotices(ctx context.Context, db *sql.DB, built map[string]bool, timezone string, log *slog.Logger) ([]Notice, error) {
 	var out []Notice
 	add := func(n Notice) {
 		out = append(out, n)

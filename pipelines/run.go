@@ -2,7 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +170,7 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 	if err != nil {
 		return err
 	}
+	var built map[string]bool // the warehouse's relations, listed once a run
 	if opts.Steps.Transform || opts.Steps.Test {
 		raw, err := createRawViews(ctx, db, cfg)
 		if err != nil {
@@ -189,7 +189,8 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 			if err != nil {
 				return err
 			}
-			if rep.Notices, err = dataNotices(ctx, db, cfg.Timezone, log); err != nil {
+			built = res.Relations
+			if rep.Notices, err = dataNotices(ctx, db, built, cfg.Timezone, log); err != nil {
 				return err
 			}
 			if err := res.Err(); err != nil {
@@ -206,10 +207,12 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 			return err
 		}
 		fresh = append(fresh, transform.CheckSourceFreshness(ctx, db, project.Sources, time.Now())...)
-		runnable, err := testsWithBuiltInputs(ctx, db, project.TestsFor(selected), log)
-		if err != nil {
-			return err
+		if built == nil {
+			if built, err = transform.Relations(ctx, db); err != nil {
+				return err
+			}
 		}
+		runnable := testsWithBuiltInputs(built, project.TestsFor(selected), log)
 		tests, err := (&transform.TestRunner{DB: db, Log: log, Versions: versions}).Run(ctx, rep.RunID, runnable)
 		rep.Tests = append(fresh, tests...)
 		if err != nil {
@@ -221,10 +224,12 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 	}
 	if opts.Steps.Publish {
 		failpoint.Hit("pipeline.before-publish") // marts built, not published
-		names, err := r.publishable(ctx, db, project)
-		if err != nil {
-			return err
+		if built == nil {
+			if built, err = transform.Relations(ctx, db); err != nil {
+				return err
+			}
 		}
+		names := publishable(built, project)
 		out, err := r.publishVersion(ctx, db, names, martDocs(project, names), log)
 		if err != nil {
 			return err
@@ -373,7 +378,11 @@ func (r *Runner) Project(ctx context.Context) (*transform.Project, error) {
 		maps.Copy(vars, p.Vars)
 	}
 	maps.Copy(vars, r.Cfg.Vars)
-	return transform.Load(ctx, roots, transform.LoadOptions{Vars: vars, Raw: rawRelations(r.Cfg),
+	raw, err := rawRelations(r.Cfg)
+	if err != nil {
+		return nil, err
+	}
+	return transform.Load(ctx, roots, transform.LoadOptions{Vars: vars, Raw: raw,
 		NoBuiltins: r.Cfg.NoBuiltins})
 }
 
@@ -389,7 +398,7 @@ func (r *Runner) ModelStatuses(ctx context.Context, selection string) ([]transfo
 	if err != nil {
 		return nil, err
 	}
-	_, raw, err := rawViews(r.Cfg)
+	raw, err := rawInputs(r.Cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -417,11 +426,7 @@ func (r *Runner) ModelStatuses(ctx context.Context, selection string) ([]transfo
 }
 
 // publishable lists the published models the warehouse has built.
-func (r *Runner) publishable(ctx context.Context, db *sql.DB, p *transform.Project) ([]string, error) {
-	built, err := existingRelations(ctx, db)
-	if err != nil {
-		return nil, err
-	}
+func publishable(built map[string]bool, p *transform.Project) []string {
 	var names []string
 	for _, m := range p.Models {
 		if !m.Published() {
@@ -435,17 +440,13 @@ func (r *Runner) publishable(ctx context.Context, db *sql.DB, p *transform.Proje
 		}
 		names = append(names, m.Name)
 	}
-	return names, nil
+	return names
 }
 
 // testsWithBuiltInputs drops tests that read a model that has never been
 // built (a partial --select on a new warehouse), saying so, instead of
 // failing them for a reason that has nothing to do with the data.
-func testsWithBuiltInputs(ctx context.Context, db *sql.DB, tests []*transform.DataTest, log *slog.Logger) ([]*transform.DataTest, error) {
-	built, err := existingRelations(ctx, db)
-	if err != nil {
-		return nil, err
-	}
+func testsWithBuiltInputs(built map[string]bool, tests []*transform.DataTest, log *slog.Logger) []*transform.DataTest {
 	var out []*transform.DataTest
 	for _, t := range tests {
 		missing := ""
@@ -461,25 +462,7 @@ func testsWithBuiltInputs(ctx context.Context, db *sql.DB, tests []*transform.Da
 		}
 		out = append(out, t)
 	}
-	return out, nil
-}
-
-// existingRelations lists the tables and views of the warehouse's main schema.
-func existingRelations(ctx context.Context, db *sql.DB) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
-	if err != nil {
-		return nil, fmt.Errorf("listing warehouse tables: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("listing warehouse tables: %w", err)
-		}
-		out[strings.ToLower(n)] = true
-	}
-	return out, rows.Err()
+	return out
 }
 
 // PublishTarget is one configured publish target, opened.

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	models "github.com/cdwhq/cdw/sql"
 	"github.com/cdwhq/cdw/transform"
 	"github.com/cdwhq/cdw/transform/clv"
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 	_ "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -102,7 +104,7 @@ func build(t *testing.T, sourcesYAML string, vars map[string]string) *sql.DB {
 		}
 	}
 	for _, m := range marts {
-		if !contains(rep.Published, m) {
+		if !slices.Contains(rep.Published, m) {
 			t.Errorf("mart %s was not published (published: %v)", m, rep.Published)
 		}
 	}
@@ -112,15 +114,6 @@ func build(t *testing.T, sourcesYAML string, vars map[string]string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // rows returns a query's rows keyed by the first column, values as strings

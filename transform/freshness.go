@@ -35,7 +35,7 @@ func CheckFreshness(ctx context.Context, db *sql.DB, rules map[string]Freshness,
 			tr.Severity = "warn"
 		}
 		t0 := time.Now()
-		newest, err := newestRow(ctx, db, e)
+		newest, err := NewestRow(ctx, db, e)
 		tr.Duration = time.Since(t0)
 		switch {
 		case err != nil:
@@ -74,9 +74,11 @@ func fmtLimit(d time.Duration) string {
 	return d.String()
 }
 
-// newestRow reads the newest change time of raw.<entity>, using the first
-// of updated_at, order_ts, created_at that the view has.
-func newestRow(ctx context.Context, db *sql.DB, entity string) (sql.NullTime, error) {
+// NewestRow reads the newest change time of raw.<entity>, using the first
+// of updated_at, order_ts, created_at that the view has. It is the one
+// measure of freshness: the checks of cdw run and cdw test, and the
+// cdw_data_freshness_seconds of cdw serve's /metrics.
+func NewestRow(ctx context.Context, db *sql.DB, entity string) (sql.NullTime, error) {
 	var t sql.NullTime
 	rows, err := db.QueryContext(ctx, `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = 'raw' AND table_name = ?`, entity)

@@ -28,6 +28,33 @@ func (r *Runner) plan(ctx context.Context, conn *sql.Conn, runID string) (*plan,
 	return newPlan(ctx, conn, runID, r.Raw)
 }
 
+// Relations lists the tables and views of the warehouse's main schema
+// (lower case). A run lists them once: RunResult.Relations is the list as
+// the run leaves it.
+func Relations(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	return relationsIn(ctx, db)
+}
+
+func relationsIn(ctx context.Context, q querier) (map[string]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
+	if err != nil {
+		return nil, fmt.Errorf("listing warehouse tables: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("listing warehouse tables: %w", err)
+		}
+		out[strings.ToLower(n)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing warehouse tables: %w", err)
+	}
+	return out, nil
+}
+
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
@@ -35,21 +62,10 @@ type querier interface {
 func newPlan(ctx context.Context, q querier, runID string, raw map[string]RawInput) (*plan, error) {
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
-	p := &plan{runID: runID, nonce: hex.EncodeToString(nonce), exists: map[string]bool{}, versions: TestVersions{}}
-	rows, err := q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
-	if err != nil {
-		return nil, fmt.Errorf("listing warehouse tables: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("listing warehouse tables: %w", err)
-		}
-		p.exists[strings.ToLower(n)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing warehouse tables: %w", err)
+	p := &plan{runID: runID, nonce: hex.EncodeToString(nonce), versions: TestVersions{}}
+	var err error
+	if p.exists, err = relationsIn(ctx, q); err != nil {
+		return nil, err
 	}
 	p.states = map[string]*modelState{}
 	if p.exists["cdw_model_state"] {

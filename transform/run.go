@@ -51,6 +51,9 @@ type RunResult struct {
 	// Versions are the versions of every model and raw relation the
 	// warehouse knows after the run, for skipping data tests.
 	Versions TestVersions
+	// Relations are the tables and views of the warehouse's main schema
+	// after the run (listed once, before it, plus what it built).
+	Relations map[string]bool
 }
 
 // Failed returns the results that were neither built nor up to date.
@@ -142,6 +145,13 @@ func (r *Runner) Run(ctx context.Context, runID string, models []*Model) (RunRes
 	res.Models = results
 	res.Elapsed = time.Since(start)
 	res.Versions = p.versions
+	// p.exists is read by the workers during the run: extend it after.
+	res.Relations = p.exists
+	for _, mr := range results {
+		if mr.Status == Success {
+			res.Relations[strings.ToLower(mr.Model)] = true
+		}
+	}
 	if ctxErr != nil {
 		return res, ctxErr
 	}

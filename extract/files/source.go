@@ -19,9 +19,10 @@ import (
 
 func init() {
 	extract.Register(extract.Kind{
-		Name: "files",
-		Doc:  "CSV, TSV and fixed-width files (gzip, UTF-8/GBK/GB18030), loaded once each by content hash",
-		Open: open,
+		Name:     "files",
+		Doc:      "CSV, TSV and fixed-width files (gzip, UTF-8/GBK/GB18030), loaded once each by content hash",
+		Open:     open,
+		Entities: extract.EntitiesKey,
 	})
 }
 

@@ -26,9 +26,10 @@ const KindName = "httpapi"
 
 func init() {
 	extract.Register(extract.Kind{
-		Name: KindName,
-		Doc:  "paginated HTTP/JSON API (page, offset, cursor or Link pagination; bearer/basic auth; retries; per-page checkpoints)",
-		Open: Open,
+		Name:     KindName,
+		Doc:      "paginated HTTP/JSON API (page, offset, cursor or Link pagination; bearer/basic auth; retries; per-page checkpoints)",
+		Open:     Open,
+		Entities: extract.EntitiesKey,
 	})
 }
 

@@ -37,9 +37,10 @@ const countTimeout = 30 * time.Second
 
 func init() {
 	extract.Register(extract.Kind{
-		Name: KindName,
-		Doc:  "PostgreSQL tables or queries, full or incremental by a cursor column (updated_at, id), with exact types",
-		Open: Open,
+		Name:     KindName,
+		Doc:      "PostgreSQL tables or queries, full or incremental by a cursor column (updated_at, id), with exact types",
+		Open:     Open,
+		Entities: extract.EntitiesKey,
 	})
 }
 

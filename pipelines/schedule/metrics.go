@@ -2,20 +2,16 @@ package schedule
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	_ "github.com/duckdb/duckdb-go/v2" // reads raw Parquet footers for freshness
 
 	"github.com/cdwhq/cdw/extract"
 	"github.com/cdwhq/cdw/pipelines"
@@ -24,7 +20,7 @@ import (
 // metrics holds what /metrics exposes, written in the Prometheus text
 // format by hand (no client library needed for a handful of series).
 type metrics struct {
-	dir     string
+	cfg     *pipelines.Config
 	now     func() time.Time
 	started time.Time
 
@@ -39,8 +35,8 @@ type metrics struct {
 	slots     map[[2]string]extract.Result   // source, entity → its last read from a replication slot
 }
 
-func newMetrics(dir string, now func() time.Time) *metrics {
-	return &metrics{dir: dir, now: now, started: now(), runs: map[[2]string]int64{}, duration: map[string]float64{},
+func newMetrics(cfg *pipelines.Config, now func() time.Time) *metrics {
+	return &metrics{cfg: cfg, now: now, started: now(), runs: map[[2]string]int64{}, duration: map[string]float64{},
 		lastOK: map[string]time.Time{}, rowsTotal: map[[2]string]int64{}, newest: map[string]time.Time{},
 		last: map[string]pipelines.RunRecord{}, failures: map[string]int{}, slots: map[[2]string]extract.Result{}}
 }
@@ -113,47 +109,16 @@ func (m *metrics) rows(source, entity string, n int64) {
 	m.rowsTotal[[2]string{source, entity}] += n
 }
 
-// refreshFreshness finds the newest updated_at per entity from the raw files
-// the extract state lists; DuckDB answers max() from Parquet statistics, so
-// only footers are read.
+// refreshFreshness measures the newest row per entity of the raw layer
+// the way cdw test's freshness checks do (pipelines.NewestRows).
 func (m *metrics) refreshFreshness(ctx context.Context, log *slog.Logger) {
-	states, err := extract.StateStore{Dir: m.dir}.All()
+	newest, err := pipelines.NewestRows(ctx, m.cfg)
 	if err != nil {
-		log.Warn("reading extract state for freshness", "err", err)
-		return
+		log.Warn("measuring raw freshness", "err", err)
 	}
-	files := map[string][]string{}
-	for _, st := range states {
-		for _, f := range st.Files {
-			files[st.Entity] = append(files[st.Entity], filepath.Join(m.dir, f.Path))
-		}
-	}
-	if len(files) == 0 {
-		return
-	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		log.Warn("opening DuckDB for freshness", "err", err)
-		return
-	}
-	defer db.Close()
-	for entity, list := range files {
-		quoted := make([]string, len(list))
-		for i, f := range list {
-			quoted[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
-		}
-		var newest sql.NullTime
-		q := "SELECT max(updated_at)::TIMESTAMPTZ FROM read_parquet([" + strings.Join(quoted, ",") + "])"
-		if err := db.QueryRowContext(ctx, q).Scan(&newest); err != nil {
-			log.Warn("reading newest updated_at", "entity", entity, "err", err)
-			continue
-		}
-		if newest.Valid {
-			m.mu.Lock()
-			m.newest[entity] = newest.Time
-			m.mu.Unlock()
-		}
-	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	maps.Copy(m.newest, newest)
 }
 
 func (m *metrics) handler(health func() (int, any), docs http.Handler) http.Handler {

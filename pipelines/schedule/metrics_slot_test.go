@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/cdwhq/cdw/extract"
+	"github.com/cdwhq/cdw/pipelines"
 )
 
 // TestMetricsReplicationSlotWAL: an extract that read from a replication
 // slot shows the WAL the slot held and its limit on /metrics; other
 // extracts add no series.
 func TestMetricsReplicationSlotWAL(t *testing.T) {
-	m := newMetrics(t.TempDir(), time.Now)
+	m := newMetrics(&pipelines.Config{Warehouse: t.TempDir()}, time.Now)
 	m.slot(extract.Result{Source: "shop", Entity: "orders", Slot: "cdw_shop_orders", SlotWAL: 3 << 30, SlotWALMax: 1 << 30})
 	m.slot(extract.Result{Source: "crm", Entity: "contacts"})
 	srv := httptest.NewServer(m.handler(func() (int, any) { return 200, nil }, http.NotFoundHandler()))

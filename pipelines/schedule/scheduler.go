@@ -62,7 +62,7 @@ func (s *Scheduler) Serve(ctx context.Context) error {
 	if s.clock == nil {
 		s.clock = realClock{}
 	}
-	s.metrics = newMetrics(s.Runner.Cfg.Warehouse, s.clock.Now)
+	s.metrics = newMetrics(s.Runner.Cfg, s.clock.Now)
 	if recs, err := pipelines.ReadHistory(s.Runner.Cfg.Warehouse, 10000); err != nil {
 		s.Log.Warn("reading run history for /healthz", "err", err)
 	} else {
