@@ -15,6 +15,7 @@ import (
 	_ "github.com/cdwhq/cdw/extract/files"
 	"github.com/cdwhq/cdw/pipelines"
 	_ "github.com/cdwhq/cdw/transform/clv"
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 )
 
 const datasets = "/work/shared/datasets"

@@ -16,6 +16,8 @@ import (
 
 	models "github.com/cdwhq/cdw/sql"
 	"github.com/cdwhq/cdw/transform"
+	_ "github.com/cdwhq/cdw/transform/clv"      // clv_params and the CLV functions, which the built-in models read
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 )
 
 var update = flag.Bool("update", false, "rewrite the generated section of SCALING.md")

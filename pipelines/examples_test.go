@@ -22,6 +22,7 @@ import (
 	_ "github.com/cdwhq/cdw/load/iceberg"
 	"github.com/cdwhq/cdw/pipelines"
 	_ "github.com/cdwhq/cdw/transform/clv"
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 )
 
 // checkIceberg reads every raw and mart table of the warehouse's default

@@ -1,15 +1,12 @@
 // Package models embeds cdw's built-in SQL models (the .sql files in this
 // folder tree) so the binary runs anywhere without the source tree.
+//
+// The Go models the built-in models read (clv_params from transform/clv,
+// identity_components from transform/identity) are registered by whoever
+// runs them: cmd/cdw/kinds.go for the binary, a blank import for a test.
 package models
 
-import (
-	"embed"
-
-	// Go models the built-in SQL models read: whoever runs these models
-	// gets them registered.
-	_ "github.com/cdwhq/cdw/transform/clv"      // clv_params
-	_ "github.com/cdwhq/cdw/transform/identity" // identity_components
-)
+import "embed"
 
 // FS holds staging/, core/, marts/, tests/ and macros/ (the churn score's formula).
 //

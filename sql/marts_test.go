@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	models "github.com/cdwhq/cdw/sql"
 	"github.com/cdwhq/cdw/transform"
 	"github.com/cdwhq/cdw/transform/clv"
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 	_ "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -102,7 +104,7 @@ func build(t *testing.T, sourcesYAML string, vars map[string]string) *sql.DB {
 		}
 	}
 	for _, m := range marts {
-		if !contains(rep.Published, m) {
+		if !slices.Contains(rep.Published, m) {
 			t.Errorf("mart %s was not published (published: %v)", m, rep.Published)
 		}
 	}
@@ -112,15 +114,6 @@ func build(t *testing.T, sourcesYAML string, vars map[string]string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // rows returns a query's rows keyed by the first column, values as strings
@@ -705,5 +698,24 @@ func TestOnlineRetail(t *testing.T) {
 	}
 	if n := scalar[int](t, db, `SELECT count(*) FROM customer_value WHERE historic_revenue <= 0 AND clv <> 0`); n != 0 {
 		t.Errorf("%d customers with net revenue ≤ 0 have a CLV", n)
+	}
+}
+
+// TestSatisfactionWindow: low ratings count in churn_risk over their own
+// window, var satisfaction_window_days (default 365), by ticket creation:
+// S1's complaint T3 (created 46 days before as_of, rated 1) and T4 (213
+// days, rated 1) both count by default, T3 alone within 180 days, neither
+// within 30 (and then the rating gives no points).
+func TestSatisfactionWindow(t *testing.T) {
+	for _, c := range []struct{ window, low, points string }{{"", "2", "10"}, {"180", "1", "10"}, {"30", "0", "0"}} {
+		vars := map[string]string{}
+		if c.window != "" {
+			vars["satisfaction_window_days"] = c.window
+		}
+		db := fixture(t, vars)
+		got := rows(t, db, `SELECT customer_id, low_satisfaction, points_satisfaction FROM churn_risk WHERE customer_id = 'S1'`)
+		if g, want := strings.Join(got["S1"], ","), c.low+","+c.points; g != want {
+			t.Errorf("satisfaction_window_days %q: S1 low_satisfaction, points_satisfaction = %s, want %s", c.window, g, want)
+		}
 	}
 }

@@ -173,7 +173,7 @@ func TestReadmeParquetExample(t *testing.T) {
 	for _, c := range []string{codec[1], "snappy"} {
 		t.Run(c, func(t *testing.T) {
 			dir := t.TempDir()
-			wh := warehouse(t)
+			wh := loadtest.Warehouse(t)
 			y := strings.Join(opts, "\n")
 			y = strings.Replace(y, "compression: "+codec[1], "compression: "+c, 1)
 			p := openTest(t, y, dir)

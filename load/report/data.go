@@ -150,7 +150,13 @@ type movement struct {
 	New       int64  // customers first seen at To
 	IntoRisk  float64
 	RiskCount int64
-	Champions struct{ Lost, Gained []named }
+	// IntoHighChurn and HighChurnCount: revenue and customers whose churn
+	// band (segment_history's, from the order signals) went from low or
+	// medium to high or critical; Banded is false without the column.
+	IntoHighChurn  float64
+	HighChurnCount int64
+	Banded         bool
+	Champions      struct{ Lost, Gained []named }
 }
 
 // move is one cell of the migration matrix.
@@ -601,6 +607,15 @@ t AS (SELECT b.customer_id, coalesce(a.segment, '') AS seg_from, b.segment AS se
 	}
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	if m.has("segment_history", "churn_band") {
+		mv.Banded = true
+		if err := m.db.QueryRowContext(ctx, `WITH a AS (SELECT customer_id, churn_band FROM segment_history WHERE as_of = CAST(? AS DATE)`+where+`),
+b AS (SELECT customer_id, churn_band, monetary FROM segment_history WHERE as_of = CAST(? AS DATE)`+where+`)
+SELECT count(*), coalesce(sum(b.monetary), 0) FROM b JOIN a USING (customer_id)
+WHERE a.churn_band IN ('low', 'medium') AND b.churn_band IN ('high', 'critical')`, pargs...).Scan(&mv.HighChurnCount, &mv.IntoHighChurn); err != nil {
+			return fmt.Errorf("counting moves into high churn risk: %w", err)
+		}
 	}
 	// champions who left (named with where they went) and who arrived
 	for _, c := range []struct {

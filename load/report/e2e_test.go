@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"math"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,6 +193,10 @@ func TestReportFromRealPublish(t *testing.T) {
 	}
 }
 
+// intoHighChurn finds the movement note's count of customers whose churn
+// band rose to high or critical.
+var intoHighChurn = regexp.MustCompile(`\. ([\d,]+) customers with .{1,40}? of revenue moved into high churn risk`)
+
 // checkMovement compares the migration matrix of the report with a direct
 // count over segment_history's last two week ends.
 func checkMovement(t *testing.T, db *sql.DB, title string, moves [][]string, body string, champions [][]string) {
@@ -239,6 +244,16 @@ func checkMovement(t *testing.T, db *sql.DB, title string, moves [][]string, bod
 	}
 	if n := len(moves) - 1; n != min(12, len(want)) {
 		t.Errorf("migration table has %d moves, segment_history %d (the report shows up to 12)", n, len(want))
+	}
+	// revenue that moved into high churn risk: the band went from low or
+	// medium to high or critical
+	var banded int
+	if err := db.QueryRow(`SELECT count(*) FROM segment_history c JOIN segment_history p ON p.customer_id = c.customer_id AND p.as_of = CAST(? AS DATE)
+		WHERE c.as_of = CAST(? AS DATE) AND p.churn_band IN ('low', 'medium') AND c.churn_band IN ('high', 'critical')`, prev, cur).Scan(&banded); err != nil {
+		t.Fatal(err)
+	}
+	if m := intoHighChurn.FindStringSubmatch(body); m == nil || num(t, m[1]) != float64(banded) {
+		t.Errorf("movement note does not say that %d customers moved into high churn risk:\n%s", banded, body)
 	}
 	var lost float64
 	if err := db.QueryRow(`SELECT count(*) FROM segment_history c JOIN segment_history p ON p.customer_id = c.customer_id AND p.as_of = CAST(? AS DATE)

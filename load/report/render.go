@@ -296,6 +296,9 @@ func (p *page) movementSections() []section {
 	s := section{Title: fmt.Sprintf(t.t("movement_since"), mv.From),
 		Note: fmt.Sprintf(t.t("movement_note"), mv.To, mv.From, p.Int(mv.Changed), p.Int(mv.New), p.Int(mv.RiskCount), p.Money(mv.IntoRisk)),
 		Head: []string{t.t("from"), t.t("to"), t.t("customers"), t.t("revenue")}, Align: "ccrr"}
+	if mv.Banded {
+		s.Note += " " + fmt.Sprintf(t.t("movement_churn"), p.Int(mv.HighChurnCount), p.Money(mv.IntoHighChurn))
+	}
 	for i, m := range mv.Moves {
 		if i == 12 {
 			break

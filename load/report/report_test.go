@@ -22,7 +22,8 @@ import (
 	_ "github.com/cdwhq/cdw/load/parquet"
 	"github.com/cdwhq/cdw/load/report"
 	"github.com/cdwhq/cdw/pipelines"
-	_ "github.com/cdwhq/cdw/transform/clv" // Go models the marts need (clv_params)
+	_ "github.com/cdwhq/cdw/transform/clv"      // Go models the marts need (clv_params)
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 )
 
 // warehouse builds a real demo warehouse with published marts.

@@ -22,7 +22,8 @@ import (
 	_ "github.com/cdwhq/cdw/load/duckdbfile" // the demo's publish targets
 	_ "github.com/cdwhq/cdw/load/parquet"
 	"github.com/cdwhq/cdw/pipelines"
-	_ "github.com/cdwhq/cdw/transform/clv" // Go models the marts need
+	_ "github.com/cdwhq/cdw/transform/clv"      // Go models the marts need
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 )
 
 // demo writes a small real demo warehouse into a temp dir and appends extra

@@ -1,6 +1,5 @@
 -- materialized: incremental
 -- partition_by: as_of
--- rebuild_on: customers
 -- description: Each customer's RFM segment, ABC class and lifecycle stage at
 --   every period end: every Sunday (ISO week end) and every month end from
 --   the first order up to as_of, computed from the orders up to that day with
@@ -9,7 +8,9 @@
 --   orders, so it is deterministic and survives a warehouse rebuild. Built
 --   incrementally: a run adds the new period ends and recomputes only those
 --   on or after the earliest order date a new raw line (any version of it)
---   carries; var segment_history_since (a date, default none) drops periods
+--   carries, or on or after the first period of a customer whose key or
+--   unit changed (an identity merge or split, a CRM edit; so new contacts
+--   do not rebuild the whole history); var segment_history_since (a date, default none) drops periods
 --   before it to bound the table on long histories. The churn score and
 --   band per period use churn_risk's formula (sql/macros/churn.sql) on its
 --   order-history signals as of the period end: lapse ((recency + 30) ÷
@@ -45,6 +46,19 @@ WITH p AS (
     SEMI JOIN (SELECT DISTINCT _source, order_id, line_no FROM {{ new_rows('raw.orders') }}) n
         ON r._source IS NOT DISTINCT FROM n._source AND r.order_id IS NOT DISTINCT FROM n.order_id
        AND r.line_no IS NOT DISTINCT FROM n.line_no
+{% if is_incremental() %}
+), last_period AS (
+    -- every customer seen so far is in the latest period (orders only add up)
+    SELECT customer_id, business_unit FROM {{ this }} WHERE as_of = (SELECT max(as_of) FROM {{ this }})
+), moved AS (
+    -- a key that is gone or whose unit changed: from its first period on;
+    -- a key not seen yet (a split, or a new customer): from its first order
+    SELECT least(
+        (SELECT min(h.as_of) FROM {{ this }} h
+         WHERE h.customer_id IN (SELECT l.customer_id FROM last_period l LEFT JOIN customers c ON c.customer_key = l.customer_id
+                                 WHERE c.business_unit IS DISTINCT FROM l.business_unit)),
+        (SELECT min(o.order_date) FROM customer_orders o ANTI JOIN last_period l ON l.customer_id = o.customer_key)) AS since
+{% endif %}
 ), first_day AS (
     SELECT greatest(min(order_date), coalesce(CAST({{ var('segment_history_since', NULL) }} AS DATE), DATE '0001-01-01')) AS d
     FROM customer_orders
@@ -62,6 +76,7 @@ WITH p AS (
     WHERE c.as_of <= p.as_of AND c.as_of >= f.d
 {% if is_incremental() %}
       AND (c.as_of >= (SELECT since FROM touched)
+           OR c.as_of >= (SELECT since FROM moved)
            OR c.as_of > (SELECT coalesce(max(as_of), DATE '0001-01-01') FROM {{ this }}))
 {% endif %}
 ), stats AS (
@@ -92,23 +107,29 @@ WITH p AS (
 ), ranked AS (
     SELECT *,
            rank() OVER (PARTITION BY as_of, business_unit ORDER BY recency_days DESC) - 1 AS r_below,
-           count(*) OVER (PARTITION BY as_of, business_unit, recency_days)               AS r_ties,
+           -- every value of the unit the same (score 3): min = max over the
+           -- unit's one partition, instead of a count per value, which took
+           -- a partitioning of its own each
+           min(recency_days) OVER u = max(recency_days) OVER u                          AS r_same,
            rank() OVER (PARTITION BY as_of, business_unit ORDER BY orders) - 1           AS f_below,
-           count(*) OVER (PARTITION BY as_of, business_unit, orders)                     AS f_ties,
+           min(orders) OVER u = max(orders) OVER u                                      AS f_same,
            rank() OVER (PARTITION BY as_of, business_unit ORDER BY net_revenue) - 1      AS m_below,
-           count(*) OVER (PARTITION BY as_of, business_unit, net_revenue)                AS m_ties,
-           count(*) OVER (PARTITION BY as_of, business_unit)                             AS n,
+           CASE WHEN count(net_revenue) OVER u = 0 THEN true
+                ELSE count(net_revenue) OVER u = count(*) OVER u
+                     AND min(net_revenue) OVER u = max(net_revenue) OVER u END          AS m_same,
+           count(*) OVER u                                                              AS n,
            {{ churn_lapse_rank('as_of, business_unit', 'recency_days', 'purchase_days') }} AS lapse_rank,
            {{ churn_value_rank('as_of, business_unit', 'round(net_revenue, 2)', 'purchase_days') }} AS value_rank,
            sum(positive_revenue) OVER (PARTITION BY as_of, business_unit)                AS unit_total,
            coalesce(sum(positive_revenue) OVER (PARTITION BY as_of, business_unit ORDER BY net_revenue DESC, customer_key
                                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS unit_before
     FROM base
+    WINDOW u AS (PARTITION BY as_of, business_unit)
 ), scored AS (
     SELECT *,
-           CASE WHEN r_ties = n THEN 3 ELSE 1 + (5 * r_below) // n END::INTEGER AS r_score,
-           CASE WHEN f_ties = n THEN 3 ELSE 1 + (5 * f_below) // n END::INTEGER AS f_score,
-           CASE WHEN m_ties = n THEN 3 ELSE 1 + (5 * m_below) // n END::INTEGER AS m_score,
+           CASE WHEN r_same THEN 3 ELSE 1 + (5 * r_below) // n END::INTEGER AS r_score,
+           CASE WHEN f_same THEN 3 ELSE 1 + (5 * f_below) // n END::INTEGER AS f_score,
+           CASE WHEN m_same THEN 3 ELSE 1 + (5 * m_below) // n END::INTEGER AS m_score,
            {{ churn_score(churn_points_lapse('lapse_rank') ~ ' + ' ~ churn_points_value('value_rank'),
                           churn_weight_lapse() ~ ' + ' ~ churn_weight_value()) }} AS churn_score
     FROM ranked

@@ -14,7 +14,8 @@ import (
 	"github.com/cdwhq/cdw/extract/sample"
 	"github.com/cdwhq/cdw/pipelines"
 	"github.com/cdwhq/cdw/transform"
-	_ "github.com/cdwhq/cdw/transform/clv" // Go models the built-in marts read
+	_ "github.com/cdwhq/cdw/transform/clv"      // Go models the built-in marts read
+	_ "github.com/cdwhq/cdw/transform/identity" // identity_components, which the built-in models read
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
