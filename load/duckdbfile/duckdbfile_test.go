@@ -265,3 +265,8 @@ func TestDescriptionsAsComments(t *testing.T) {
 		t.Errorf("comments:\n got %s\nwant %s", strings.Join(got, " "), want)
 	}
 }
+
+// TestContract runs the publisher contract suite (load/loadtest).
+func TestContract(t *testing.T) {
+	loadtest.Contract(t, loadtest.Target{Kind: "duckdb", Options: "path: bi/marts.duckdb\n"})
+}

@@ -148,6 +148,11 @@ func TestKeepMustBePositive(t *testing.T) {
 	}
 }
 
+// TestContract runs the publisher contract suite (load/loadtest).
+func TestContract(t *testing.T) {
+	loadtest.Contract(t, loadtest.Target{Kind: "parquet", Options: "dir: marts\nkeep: 2\n"})
+}
+
 // TestReadmeParquetExample publishes with the parquet target of
 // load/README.md's config block and checks the codec it names is the one
 // the files carry; an unknown codec is a config error naming the key.

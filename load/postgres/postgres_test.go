@@ -616,3 +616,9 @@ func TestDSN(t *testing.T) {
 		t.Errorf("published through dsn: %d rows, want %d", got, want)
 	}
 }
+
+// TestContract runs the publisher contract suite (load/loadtest); Open
+// connects to nothing, so no server is needed.
+func TestContract(t *testing.T) {
+	loadtest.Contract(t, loadtest.Target{Kind: "postgres", Options: "host: 127.0.0.1\ndatabase: bi\nuser: cdw\nsslmode: disable\n"})
+}
