@@ -21,6 +21,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/durable"
 	"github.com/cdwhq/cdw/load"
 	"github.com/cdwhq/cdw/transform"
@@ -228,7 +229,7 @@ func fingerprint(ctx context.Context, db *sql.DB, names []string, docs map[strin
 	for _, n := range names {
 		q := fmt.Sprintf(`SELECT (SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)
 			FROM information_schema.columns WHERE table_schema = 'main' AND table_name = %s),
-			count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM main.%s t`, load.QuoteString(n), load.QuoteIdent(n))
+			count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM main.%s t`, duck.Literal(n), duck.Ident(n))
 		var cols, sum string
 		var rows int64
 		if err := db.QueryRowContext(ctx, q).Scan(&cols, &rows, &sum); err != nil {

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/cdwhq/cdw/extract"
-	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // QuarantineGroup is the rejects of one source entity that share a reason
@@ -43,7 +43,7 @@ func (r *Runner) Quarantine(ctx context.Context, source, entity string) ([]Quara
 		}
 		files := make([]string, len(st.Quarantine))
 		for i, f := range st.Quarantine {
-			files[i] = load.QuoteString(filepath.Join(r.Cfg.Warehouse, filepath.FromSlash(f.Path)))
+			files[i] = duck.Literal(filepath.Join(r.Cfg.Warehouse, filepath.FromSlash(f.Path)))
 		}
 		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT coalesce(file, ''), coalesce(line, 0), coalesce(reason, ''), coalesce(raw, '')
 			FROM read_parquet([%s]) ORDER BY file, line`, strings.Join(files, ", ")))

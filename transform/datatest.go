@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // DataTest is a query that returns the rows breaking a rule: zero rows pass.
@@ -117,7 +119,7 @@ func (p *Project) TestsFor(models []*Model) []*DataTest {
 func headerTests(m *Model, exists func(string) bool) ([]*DataTest, error) {
 	var out []*DataTest
 	for _, ts := range m.Header.Tests {
-		rel := quoteIdent(m.Name)
+		rel := duck.Ident(m.Name)
 		if ts.Where != "" {
 			rel = "(SELECT * FROM " + rel + " WHERE " + ts.Where + ")"
 		}
@@ -153,9 +155,9 @@ func headerTests(m *Model, exists func(string) bool) ([]*DataTest, error) {
 			if !exists(parent) {
 				return nil, fmt.Errorf("%s: test %s: %s is neither a model nor a raw relation", m.File, t.Name, parent)
 			}
-			prel := quoteIdent(parent)
+			prel := duck.Ident(parent)
 			if strings.HasPrefix(parent, "raw.") {
-				prel = "raw." + quoteIdent(strings.TrimPrefix(parent, "raw."))
+				prel = "raw." + duck.Ident(strings.TrimPrefix(parent, "raw."))
 			}
 			t.SQL = fmt.Sprintf("SELECT c.%s AS value, count(*) AS n FROM %s c WHERE c.%s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s p WHERE p.%s = c.%s) GROUP BY 1",
 				cols[0], rel, cols[0], prel, pcol, cols[0])
@@ -179,7 +181,7 @@ func ident(s string) string {
 	if strings.HasPrefix(s, `"`) {
 		return s
 	}
-	return quoteIdent(s)
+	return duck.Ident(s)
 }
 
 // testHeaderKeys are the header keys a test file may use.

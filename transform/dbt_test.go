@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // TestDBTProjectRunsUnchanged loads testdata/jaffle, a dbt project in dbt's
@@ -55,7 +57,7 @@ func TestDBTProjectRunsUnchanged(t *testing.T) {
 		t.Fatal(err, res.Err())
 	}
 
-	seed := func(f string) string { return sqlString(filepath.Join(dir, "seeds", f)) }
+	seed := func(f string) string { return duck.Literal(filepath.Join(dir, "seeds", f)) }
 	expected := map[string]string{
 		"raw_orders": "SELECT id, user_id, order_date::DATE AS order_date, status FROM read_csv(" + seed("raw_orders.csv") + ", header = true)",
 		"stg_payments": "SELECT id AS payment_id, order_id, payment_method, round(amount / 100.0, 2) AS amount FROM read_csv(" +

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // Freshness is how old the newest extracted row of an entity may be before
@@ -107,7 +109,7 @@ func NewestRow(ctx context.Context, db *sql.DB, entity string) (sql.NullTime, er
 	if len(parts) == 0 {
 		return t, fmt.Errorf("raw.%s has none of updated_at, order_ts, created_at to measure freshness on", entity)
 	}
-	q := fmt.Sprintf("SELECT coalesce(%s) FROM raw.%s", strings.Join(parts, ", "), quoteIdent(entity))
+	q := fmt.Sprintf("SELECT coalesce(%s) FROM raw.%s", strings.Join(parts, ", "), duck.Ident(entity))
 	if err := db.QueryRowContext(ctx, q).Scan(&t); err != nil {
 		return t, fmt.Errorf("measuring freshness of raw.%s: %w", entity, err)
 	}
@@ -127,7 +129,7 @@ func CheckSourceFreshness(ctx context.Context, db *sql.DB, rules []SourceFreshne
 		t0 := time.Now()
 		var newest sql.NullTime
 		schema, table, _ := strings.Cut(s.Relation, ".")
-		q := fmt.Sprintf("SELECT max(%s)::TIMESTAMPTZ FROM %s.%s", quoteIdent(s.Column), quoteIdent(schema), quoteIdent(table))
+		q := fmt.Sprintf("SELECT max(%s)::TIMESTAMPTZ FROM %s.%s", duck.Ident(s.Column), duck.Ident(schema), duck.Ident(table))
 		err := db.QueryRowContext(ctx, q).Scan(&newest)
 		tr.Duration = time.Since(t0)
 		switch {

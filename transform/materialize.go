@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/internal/failpoint"
 )
 
@@ -74,7 +75,7 @@ func (r *Runner) build(ctx context.Context, conn *sql.Conn, m *Model, inc *incre
 	if m.Header.Materialized == Incremental {
 		return incremental(ctx, conn, m, body, inc != nil, done, modelErr)
 	}
-	name := quoteIdent(m.Name)
+	name := duck.Ident(m.Name)
 	stmt := "CREATE OR REPLACE TABLE " + name + " AS " + body
 	if m.Header.Materialized == View {
 		stmt = "CREATE OR REPLACE VIEW " + name + " AS " + body
@@ -176,7 +177,7 @@ func dropOtherKind(ctx context.Context, tx *sql.Tx, m *Model, want Materializati
 	if n == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, drop+quoteIdent(m.Name)); err != nil {
+	if _, err := tx.ExecContext(ctx, drop+duck.Ident(m.Name)); err != nil {
 		return fmt.Errorf("%s: dropping the old %s %s to build a %s: %w", m.File, kind, m.Name, want, err)
 	}
 	return nil
@@ -193,7 +194,7 @@ const deletedColumn = "_cdw_deleted"
 // in the new rows are replaced). Either way in one transaction, with the
 // model's state recorded by done before it commits.
 func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, merge bool, done func(execer) error, modelErr func(error) error) (int64, string, error) {
-	name := quoteIdent(m.Name)
+	name := duck.Ident(m.Name)
 	deletes, err := hasDeletedColumn(ctx, conn, m, body, modelErr)
 	if err != nil {
 		return 0, "", err
@@ -229,7 +230,7 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, mer
 		if len(m.Header.UniqueKey) > 0 {
 			var on []string
 			for _, k := range m.Header.UniqueKey {
-				on = append(on, fmt.Sprintf("t.%s IS NOT DISTINCT FROM n.%s", quoteIdent(k), quoteIdent(k)))
+				on = append(on, fmt.Sprintf("t.%s IS NOT DISTINCT FROM n.%s", duck.Ident(k), duck.Ident(k)))
 			}
 			if err := exec("DELETE FROM " + name + " t WHERE EXISTS (SELECT 1 FROM __cdw_new n WHERE " + strings.Join(on, " AND ") + ")"); err != nil {
 				return 0, "", err
@@ -237,7 +238,7 @@ func incremental(ctx context.Context, conn *sql.Conn, m *Model, body string, mer
 		} else {
 			// IS NOT DISTINCT FROM: the NULL partition is replaced too (IN
 			// never matches NULL, so its rows would pile up on every build).
-			p := quoteIdent(m.Header.PartitionBy)
+			p := duck.Ident(m.Header.PartitionBy)
 			if err := exec("DELETE FROM " + name + " t WHERE EXISTS (SELECT 1 FROM (SELECT DISTINCT " + p + " FROM __cdw_new) n WHERE t." + p + " IS NOT DISTINCT FROM n." + p + ")"); err != nil {
 				return 0, "", err
 			}

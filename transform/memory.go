@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // byteUnits are the size units DuckDB's memory_limit accepts.
@@ -55,7 +57,7 @@ func (r *Runner) reserveMemory(ctx context.Context, conn *sql.Conn, need int64) 
 		return noop, nil
 	}
 	return func() {
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SET memory_limit = "+sqlString(r.MemoryLimit)); err != nil {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SET memory_limit = "+duck.Literal(r.MemoryLimit)); err != nil {
 			r.log().Warn("setting memory_limit back", "memory_limit", r.MemoryLimit, "err", err)
 		}
 	}, nil

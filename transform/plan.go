@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // plan is what a run knows before it builds: the state of every model's last
@@ -36,21 +38,13 @@ func Relations(ctx context.Context, db *sql.DB) (map[string]bool, error) {
 }
 
 func relationsIn(ctx context.Context, q querier) (map[string]bool, error) {
-	rows, err := q.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'`)
+	names, err := duck.Relations(ctx, q, "", "main")
 	if err != nil {
 		return nil, fmt.Errorf("listing warehouse tables: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("listing warehouse tables: %w", err)
-		}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
 		out[strings.ToLower(n)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing warehouse tables: %w", err)
 	}
 	return out, nil
 }

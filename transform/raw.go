@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // The raw layer: the views models read extracted rows through. pipelines
@@ -90,7 +92,7 @@ func CreateRawViews(ctx context.Context, db *sql.DB, l RawLayer) (map[string]Raw
 	}
 	views, inputs := l.views()
 	for _, v := range views {
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", quoteIdent(v.name), v.body)); err != nil {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW raw.%s AS %s", duck.Ident(v.name), v.body)); err != nil {
 			if strings.Contains(v.body, "REPLACE (CAST((") {
 				return nil, fmt.Errorf("creating view raw.%s (check the {sql: …} expressions of its mapping: they read the columns raw.%s lands): %w", v.name, v.name, err)
 			}
@@ -128,7 +130,7 @@ func (l RawLayer) views() ([]rawView, map[string]RawInput) {
 			inputs["raw."+view] = in
 			all.Shape += "\n" + in.Shape
 			all.Files = append(all.Files, in.Files...)
-			parts = append(parts, "SELECT * FROM raw."+quoteIdent(view))
+			parts = append(parts, "SELECT * FROM raw."+duck.Ident(view))
 		}
 		body := empty
 		if len(parts) > 0 {
@@ -145,12 +147,12 @@ func (l RawLayer) views() ([]rawView, map[string]RawInput) {
 		}
 		read := func(list string) string {
 			return fmt.Sprintf("SELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
-				sqlString(s.Source), list)
+				duck.Literal(s.Source), list)
 		}
 		body := "SELECT NULL::VARCHAR AS _source, NULL::VARCHAR AS _file WHERE false"
 		var paths, quoted []string
 		for _, f := range s.Files {
-			paths, quoted = append(paths, f.Path), append(quoted, sqlString(f.Path))
+			paths, quoted = append(paths, f.Path), append(quoted, duck.Literal(f.Path))
 		}
 		if len(quoted) > 0 {
 			body = read(strings.Join(quoted, ", "))
@@ -171,16 +173,16 @@ func canonicalView(s RawSource, empty string) (string, RawInput) {
 	// extends the relation rather than reshaping it.
 	read := func(list string) string {
 		return canonicalTypes(s.Columns, computed(s.Exprs, fmt.Sprintf("%s\nUNION ALL BY NAME\nSELECT *, %s AS _source FROM read_parquet([%s], union_by_name = true, filename = '_file')",
-			empty, sqlString(s.Source), list)))
+			empty, duck.Literal(s.Source), list)))
 	}
 	in := RawInput{Shape: read("…")}
 	var current, old []string
 	for _, f := range s.Files {
 		in.Files = append(in.Files, f.Path)
 		if f.Old {
-			old = append(old, sqlString(f.Path))
+			old = append(old, duck.Literal(f.Path))
 		} else {
-			current = append(current, sqlString(f.Path))
+			current = append(current, duck.Literal(f.Path))
 		}
 	}
 	body := empty
@@ -206,7 +208,7 @@ func computed(exprs []RawExpr, rel string) string {
 	}
 	var cols []string
 	for _, e := range exprs {
-		cols = append(cols, fmt.Sprintf("CAST((%s) AS %s) AS %s", e.SQL, e.Type, quoteIdent(e.Column)))
+		cols = append(cols, fmt.Sprintf("CAST((%s) AS %s) AS %s", e.SQL, e.Type, duck.Ident(e.Column)))
 	}
 	return "SELECT * REPLACE (" + strings.Join(cols, ", ") + ") FROM (" + rel + ")"
 }
@@ -219,7 +221,7 @@ func computed(exprs []RawExpr, rel string) string {
 // clear errors and a view that stays a view of the row.
 func checkExpr(ctx context.Context, db *sql.DB, s RawSource, e RawExpr) error {
 	var js string
-	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql("+sqlString("SELECT ("+e.SQL+")")+")::VARCHAR").Scan(&js); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT json_serialize_sql("+duck.Literal("SELECT ("+e.SQL+")")+")::VARCHAR").Scan(&js); err != nil {
 		return fmt.Errorf("source %s entity %s column %s: expression %q: %w", s.Source, s.Entity, e.Column, e.SQL, err)
 	}
 	var parsed struct {
@@ -258,7 +260,7 @@ func canonicalTypes(columns []RawColumn, rel string) string {
 	var casts []string
 	for _, c := range columns {
 		if c.Cast {
-			q := quoteIdent(c.Name)
+			q := duck.Ident(c.Name)
 			casts = append(casts, fmt.Sprintf("CAST(%s AS %s) AS %s", q, c.Type, q))
 		}
 	}
@@ -273,7 +275,7 @@ func canonicalTypes(columns []RawColumn, rel string) string {
 func emptySelect(columns []RawColumn) string {
 	cols := make([]string, 0, len(columns)+4)
 	for _, c := range columns {
-		cols = append(cols, fmt.Sprintf("NULL::%s AS %s", c.Type, quoteIdent(c.Name)))
+		cols = append(cols, fmt.Sprintf("NULL::%s AS %s", c.Type, duck.Ident(c.Name)))
 	}
 	// _source_file and _source_line (file sources write them) name where a
 	// row came from; the line breaks ties between versions of a key within

@@ -347,11 +347,6 @@ func recordRun(ctx context.Context, db *sql.DB, conn *sql.Conn, res RunResult, s
 // runsTable remembers databases whose cdw_model_runs table is known to exist.
 var runsTable sync.Map
 
-// quoteIdent quotes a SQL identifier for DuckDB.
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
 func (r *Runner) log() *slog.Logger {
 	if r.Log != nil {
 		return r.Log

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // A dbt properties file (schema.yml, or any *.yml beside the models)
@@ -274,7 +276,7 @@ func genericTest(n yaml.Node, column string) (TestSpec, error) {
 				t.Args = append(t.Args, fmt.Sprint(x))
 			default:
 				if quote {
-					t.Args = append(t.Args, sqlString(fmt.Sprint(x)))
+					t.Args = append(t.Args, duck.Literal(fmt.Sprint(x)))
 				} else {
 					t.Args = append(t.Args, fmt.Sprint(x))
 				}

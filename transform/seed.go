@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // Seed is a CSV file in a seeds folder, loaded as a table of the same name
@@ -56,9 +58,9 @@ func (s *Seed) sql() string {
 		sort.Strings(cols)
 		parts := make([]string, len(cols))
 		for i, c := range cols {
-			parts[i] = sqlString(c) + ": " + sqlString(s.Types[c])
+			parts[i] = duck.Literal(c) + ": " + duck.Literal(s.Types[c])
 		}
 		opts += ", types = {" + strings.Join(parts, ", ") + "}"
 	}
-	return "-- seed content sha256 " + s.Hash + "\nSELECT * FROM read_csv(" + sqlString(s.Path) + ", " + opts + ")"
+	return "-- seed content sha256 " + s.Hash + "\nSELECT * FROM read_csv(" + duck.Literal(s.Path) + ", " + opts + ")"
 }

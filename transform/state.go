@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // A run skips models that are up to date, the way make or Bazel skip
@@ -148,7 +150,7 @@ func contentHash(ctx context.Context, ex execer, name string) (string, error) {
 		FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?`, name).Scan(&cols); err != nil {
 		return "", fmt.Errorf("reading the columns of %s: %w", name, err)
 	}
-	if err := ex.QueryRowContext(ctx, `SELECT count(*)::VARCHAR, coalesce(sum(hash(t)), 0)::VARCHAR FROM `+quoteIdent(name)+` AS t`).Scan(&rows, &sum); err != nil {
+	if err := ex.QueryRowContext(ctx, `SELECT count(*)::VARCHAR, coalesce(sum(hash(t)), 0)::VARCHAR FROM `+duck.Ident(name)+` AS t`).Scan(&rows, &sum); err != nil {
 		return "", fmt.Errorf("fingerprinting %s: %w", name, err)
 	}
 	return hashOf(cols, rows, sum), nil

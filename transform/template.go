@@ -19,6 +19,8 @@ import (
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
 	"github.com/nikolalohinski/gonja/v2/parser"
+
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // Templating is Jinja (gonja v2) with dbt's context: ref, source, var,
@@ -151,7 +153,7 @@ type relation struct {
 	name, identifier, schema, database string
 }
 
-func (r relation) String() string { return quoteIdent(r.identifier) }
+func (r relation) String() string { return duck.Ident(r.identifier) }
 
 // sqlNull is NULL in a cdw model's template.
 type sqlNull struct{}
@@ -371,7 +373,7 @@ func newRows(inc *increment, rel string) (string, error) {
 	}
 	quoted := make([]string, len(files))
 	for i, f := range files {
-		quoted[i] = sqlString(f)
+		quoted[i] = duck.Literal(f)
 	}
 	// DuckDB prunes the scan to these files: the filter on the filename
 	// column reaches read_parquet through the views.
@@ -619,7 +621,7 @@ func sqlLiteral(v string) string {
 	if v == "true" || v == "false" {
 		return v
 	}
-	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+	return duck.Literal(v)
 }
 
 // Compiled renders a model as documentation shows it: for a full build,
