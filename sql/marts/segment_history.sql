@@ -92,41 +92,79 @@ WITH p AS (
           FROM customer_orders
           GROUP BY ALL)
 ), running AS (
-    -- each customer's history summed up to every order day: a period end
-    -- takes the row of its last order day (ASOF JOIN below), so the cost is
-    -- one window pass over the order days and one join per period end, not
-    -- every order once per later period (which ran out of memory at 1M
-    -- order lines with the demo's 2GB)
+    -- each customer's history summed up to every order day
     SELECT customer_key, d,
-           (sum(day_orders) OVER c)::BIGINT                        AS orders,
-           sum(day_net) OVER c                                     AS net_revenue,
-           min(d) OVER c                                           AS first_any,
-           min(CASE WHEN purchase_day THEN d END) OVER c           AS first_purchase,
-           max(CASE WHEN purchase_day THEN d END) OVER c           AS last_purchase,
-           count(CASE WHEN purchase_day THEN 1 END) OVER c         AS purchase_days,
-           median(gap) OVER c                                      AS median_gap_days
+           {'orders': (sum(day_orders) OVER c)::BIGINT,
+            'net_revenue': sum(day_net) OVER c,
+            'first_any': min(d) OVER c,
+            'first_purchase': min(CASE WHEN purchase_day THEN d END) OVER c,
+            'last_any': d,
+            'last_purchase': max(CASE WHEN purchase_day THEN d END) OVER c,
+            'purchase_days': count(CASE WHEN purchase_day THEN 1 END) OVER c,
+            'median_gap_days': median(gap) OVER c} AS state
     FROM order_days
     WINDOW c AS (PARTITION BY customer_key ORDER BY d ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), start AS (
+    SELECT (SELECT min(as_of) FROM periods) AS d, w FROM p
+), ends AS (
+    -- the period end a day counts in first (the next Sunday or month end);
+    -- those before the first period built go to one row before all periods
+    SELECT customer_key, state, b
+    FROM (SELECT r.customer_key, r.state,
+                 CASE WHEN e < s.d THEN DATE '0001-01-01' ELSE e END AS b
+          FROM (SELECT *, least(d + ((7 - dayofweek(d)) % 7)::INTEGER, last_day(d)) AS e FROM running) r, start s)
+), at_end AS (
+    -- the customer's state at the last order day of each period
+    SELECT customer_key, b, arg_max(state, state.last_any) AS state FROM ends GROUP BY ALL
+), aged AS (
+    -- purchases by the first period end at which they are w and 2w days old:
+    -- summed up to a period end they count the purchases before its window
+    -- and before the window before that
+    SELECT customer_key, b,
+           sum(day_orders) FILTER (WHERE k = 1) AS older_w,
+           sum(day_orders) FILTER (WHERE k = 2) AS older_2w
+    FROM (SELECT customer_key, day_orders, k,
+                 CASE WHEN least(y + ((7 - dayofweek(y)) % 7)::INTEGER, last_day(y)) < start_d THEN DATE '0001-01-01'
+                      ELSE least(y + ((7 - dayofweek(y)) % 7)::INTEGER, last_day(y)) END AS b
+          FROM (SELECT o.customer_key, o.day_orders, k.k, o.d + (k.k * s.w)::INTEGER AS y, s.d AS start_d
+                FROM order_days o, start s, (VALUES (1), (2)) k(k)
+                WHERE o.day_orders > 0))
+    GROUP BY ALL
 ), first_days AS (
     SELECT customer_key, min(d) AS first_d FROM order_days GROUP BY ALL
 ), grid AS (
-    SELECT pe.as_of, pe.week_end, pe.month_end, pe.w, f.customer_key
-    FROM periods pe
-    JOIN first_days f ON f.first_d <= pe.as_of
-), stats AS (
-    SELECT g.as_of, g.week_end, g.month_end, g.customer_key,
-           r.orders,
-           r.net_revenue,
-           coalesce(r.first_purchase, r.first_any)                     AS first_order_date,
-           coalesce(r.last_purchase, r.d)                              AS last_order_date,
-           r.orders - coalesce(r1.orders, 0)                           AS recent_orders,
-           coalesce(r1.orders, 0) - coalesce(r2.orders, 0)             AS prior_orders,
-           r.purchase_days,
-           r.median_gap_days
+    -- every customer at every period end from its first order day on, and
+    -- one row before the first period for a customer who ordered earlier
+    SELECT pe.as_of, pe.week_end, pe.month_end, f.customer_key
+    FROM periods pe JOIN first_days f ON f.first_d <= pe.as_of
+    UNION ALL
+    SELECT DATE '0001-01-01', NULL, NULL, f.customer_key
+    FROM first_days f, start s WHERE f.first_d < s.d
+), carried AS (
+    SELECT g.*,
+           last_value(a.state IGNORE NULLS) OVER h                    AS st,
+           coalesce(sum(o.older_w) OVER h, 0)                          AS cum_w,
+           coalesce(sum(o.older_2w) OVER h, 0)                         AS cum_2w
     FROM grid g
-    ASOF JOIN running r ON r.customer_key = g.customer_key AND r.d <= g.as_of
-    ASOF LEFT JOIN running r1 ON r1.customer_key = g.customer_key AND r1.d <= g.as_of - g.w
-    ASOF LEFT JOIN running r2 ON r2.customer_key = g.customer_key AND r2.d <= g.as_of - 2 * g.w
+    LEFT JOIN at_end a ON a.customer_key = g.customer_key AND a.b = g.as_of
+    LEFT JOIN aged o ON o.customer_key = g.customer_key AND o.b = g.as_of
+    WINDOW h AS (PARTITION BY g.customer_key ORDER BY g.as_of ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), stats AS (
+    -- a period's figures are the customer's state at its last order day up
+    -- to the period end: one window pass over the order days and one over
+    -- customers × periods, not every order once per later period (which
+    -- ran out of memory at 1M order lines with the demo's 2GB)
+    SELECT as_of, week_end, month_end, customer_key,
+           st.orders                                                   AS orders,
+           st.net_revenue                                              AS net_revenue,
+           coalesce(st.first_purchase, st.first_any)                   AS first_order_date,
+           coalesce(st.last_purchase, st.last_any)                     AS last_order_date,
+           st.orders - cum_w                                           AS recent_orders,
+           cum_w - cum_2w                                              AS prior_orders,
+           st.purchase_days                                            AS purchase_days,
+           st.median_gap_days                                          AS median_gap_days
+    FROM carried
+    WHERE as_of > DATE '0001-01-01'
 ), base AS (
     -- without the day list: every window below copies the rows it sorts,
     -- and a list per row made each of them cost seconds
