@@ -18,7 +18,6 @@ import (
 // tables (filesystem catalog), so the ratio of the two is the cost of the
 // Iceberg commit per batch on real data.
 func BenchmarkExtractIceberg(b *testing.B) {
-	src := datasets.Path(b, "online_retail/online_retail.csv.gz")
 	for _, withIceberg := range []bool{false, true} {
 		name := "parquet-only"
 		if withIceberg {
@@ -28,31 +27,7 @@ func BenchmarkExtractIceberg(b *testing.B) {
 			var rows int64
 			for b.Loop() {
 				b.StopTimer()
-				dir := b.TempDir()
-				cfg := fmt.Sprintf(`warehouse: wh
-sources:
-  - name: retail
-    kind: files
-    entities:
-      orders:
-        path: %s
-        timezone: Europe/London
-        columns: {order_id: InvoiceNo, product_id: StockCode, product_name: Description,
-                  quantity: Quantity, order_ts: InvoiceDate, unit_price: UnitPrice, customer_id: CustomerID}
-        extra: {country: Country}
-`, src)
-				if withIceberg {
-					cfg += "iceberg: {catalog: filesystem}\n"
-				}
-				p := filepath.Join(dir, "cdw.yaml")
-				if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-					b.Fatal(err)
-				}
-				c, err := pipelines.LoadConfig(p)
-				if err != nil {
-					b.Fatal(err)
-				}
-				r := &pipelines.Runner{Cfg: c}
+				r := onlineRetailRunner(b, b.TempDir(), withIceberg)
 				b.StartTimer()
 				res, err := r.Extract(context.Background(), pipelines.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 				if err != nil {
@@ -66,4 +41,34 @@ sources:
 			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// onlineRetailRunner is a runner over UCI Online Retail's orders in a fresh
+// warehouse under dir, with the filesystem Iceberg catalog on or off.
+func onlineRetailRunner(tb testing.TB, dir string, withIceberg bool) *pipelines.Runner {
+	tb.Helper()
+	cfg := fmt.Sprintf(`warehouse: wh
+sources:
+  - name: retail
+    kind: files
+    entities:
+      orders:
+        path: %s
+        timezone: Europe/London
+        columns: {order_id: InvoiceNo, product_id: StockCode, product_name: Description,
+                  quantity: Quantity, order_ts: InvoiceDate, unit_price: UnitPrice, customer_id: CustomerID}
+        extra: {country: Country}
+`, datasets.Path(tb, "online_retail/online_retail.csv.gz"))
+	if withIceberg {
+		cfg += "iceberg: {catalog: filesystem}\n"
+	}
+	p := filepath.Join(dir, "cdw.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	c, err := pipelines.LoadConfig(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &pipelines.Runner{Cfg: c}
 }

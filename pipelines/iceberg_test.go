@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/cdwhq/cdw/extract/extracttest"
 	"github.com/cdwhq/cdw/iceberg"
 	"github.com/cdwhq/cdw/internal/crashtest"
-	"github.com/cdwhq/cdw/internal/datasets"
 	"github.com/cdwhq/cdw/pipelines"
 )
 
@@ -30,41 +28,19 @@ import (
 // value (and its dt= directory) names, and the table read back through
 // iceberg-go's scanner equals the Parquet layer row for row.
 func TestIcebergRawEventDays(t *testing.T) {
-	src := datasets.Path(t, "online_retail/online_retail.csv.gz")
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`warehouse: wh
-sources:
-  - name: retail
-    kind: files
-    entities:
-      orders:
-        path: %s
-        timezone: Europe/London
-        columns: {order_id: InvoiceNo, product_id: StockCode, product_name: Description,
-                  quantity: Quantity, order_ts: InvoiceDate, unit_price: UnitPrice, customer_id: CustomerID}
-        extra: {country: Country}
-iceberg: {catalog: filesystem}
-`, src)
-	p := filepath.Join(dir, "cdw.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := pipelines.LoadConfig(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &pipelines.Runner{Cfg: c}
+	r := onlineRetailRunner(t, dir, true)
 	today := time.Now().UTC().Format("2006-01-02") // no invoice has it (2010-2011)
 	ctx := context.Background()
 	if _, err := r.Extract(ctx, pipelines.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
-	wh := c.Warehouse
-	if d := crashtest.Diff("iceberg raw vs raw files", extracttest.Raw(t, wh), extracttest.IcebergRaw(t, c.IcebergSettings, wh)); d != "" {
+	wh := r.Cfg.Warehouse
+	if d := crashtest.Diff("iceberg raw vs raw files", extracttest.Raw(t, wh), extracttest.IcebergRaw(t, r.Cfg.IcebergSettings, wh)); d != "" {
 		t.Fatal(d)
 	}
 
-	cat, err := c.IcebergSettings.Open(ctx)
+	cat, err := r.Cfg.IcebergSettings.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,20 +21,7 @@ import (
 // on the demo generator's data with 30,000 customers (≈200k order lines);
 // extraction happens once, outside the timer. It reports the slowest model.
 func BenchmarkMartsSample(b *testing.B) {
-	dir := b.TempDir()
-	cfgPath, files, err := pipelines.WriteDemo(dir, sample.Options{Customers: 30000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg, err := pipelines.LoadConfig(cfgPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := &pipelines.Runner{Cfg: cfg}
-	if _, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Extract: true}, Log: log}); err != nil {
-		b.Fatal(err)
-	}
+	r, files, log := extractedDemo(b, sample.Options{Customers: 30000})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		rep, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Transform: true}, Log: log})
@@ -54,6 +41,27 @@ func BenchmarkMartsSample(b *testing.B) {
 			b.Logf("slowest model: %s (%.0f ms)", slow, ms)
 		}
 	}
+}
+
+// extractedDemo writes the demo's sources at the given size into a fresh
+// warehouse and extracts them, outside any timer, for benchmarks that time
+// the transform.
+func extractedDemo(b *testing.B, o sample.Options) (*pipelines.Runner, sample.Files, *slog.Logger) {
+	b.Helper()
+	cfgPath, files, err := pipelines.WriteDemo(b.TempDir(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := pipelines.LoadConfig(cfgPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := &pipelines.Runner{Cfg: cfg}
+	if _, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Extract: true}, Log: log}); err != nil {
+		b.Fatal(err)
+	}
+	return r, files, log
 }
 
 // BenchmarkSegmentHistoryOnlineRetail times a full build of segment_history
@@ -157,20 +165,7 @@ sources:
 func BenchmarkCLVModels(b *testing.B) {
 	for _, n := range []int{1_000_000, 10_000_000} {
 		b.Run(fmt.Sprintf("%dM", n/1_000_000), func(b *testing.B) {
-			dir := b.TempDir()
-			cfgPath, files, err := pipelines.WriteDemo(dir, sample.Options{Customers: n / 10, Orders: n, Updates: 0.005})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg, err := pipelines.LoadConfig(cfgPath)
-			if err != nil {
-				b.Fatal(err)
-			}
-			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			r := &pipelines.Runner{Cfg: cfg}
-			if _, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Extract: true}, Log: log}); err != nil {
-				b.Fatal(err)
-			}
+			r, files, log := extractedDemo(b, sample.Options{Customers: n / 10, Orders: n, Updates: 0.005})
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				rep, err := r.Run(context.Background(), pipelines.Options{Steps: pipelines.Steps{Transform: true}, FullRefresh: i > 0,
@@ -192,7 +187,7 @@ func BenchmarkCLVModels(b *testing.B) {
 				b.ReportMetric((ms["clv_params"]+ms["customer_value"])/max(total, 1), "share_of_transform")
 			}
 			b.StopTimer()
-			fitsAlone(b, filepath.Join(cfg.Warehouse, "warehouse.duckdb"))
+			fitsAlone(b, filepath.Join(r.Cfg.Warehouse, "warehouse.duckdb"))
 		})
 	}
 }

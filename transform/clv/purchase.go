@@ -8,11 +8,7 @@ import "math"
 // through expm1. A BG/NBD customer alive at T can only drop out right after
 // a purchase, so nothing else enters. Invalid input or parameters yield 0.
 func (m BGNBD) ProbabilityPurchase(t, x, tx, T float64) float64 {
-	v, ok := m.pPurchase(t, x, tx, T)
-	if !ok {
-		return 0
-	}
-	return v
+	return orZero(m.pPurchase(t, x, tx, T))
 }
 
 func (m BGNBD) pPurchase(t, x, tx, T float64) (float64, bool) {
@@ -44,11 +40,7 @@ func noDeathPurchase(k, a, t float64) float64 {
 // the no-dropout value P(alive)·[1 − ((α+T)/(α+T+t))^{r+x}], which it
 // equals at s = 0. Invalid input or parameters yield 0.
 func (m ParetoNBD) ProbabilityPurchase(t, x, tx, T float64) float64 {
-	v, ok := m.pPurchase(t, x, tx, T)
-	if !ok {
-		return 0
-	}
-	return v
+	return orZero(m.pPurchase(t, x, tx, T))
 }
 
 func (m ParetoNBD) pPurchase(t, x, tx, T float64) (float64, bool) {
@@ -73,4 +65,13 @@ func (m ParetoNBD) pPurchase(t, x, tx, T float64) (float64, bool) {
 	}
 	// the quadrature's last digits must not lift it above the bound
 	return alive * math.Min(p, noDeathPurchase(k, m.Alpha+T, t)), true
+}
+
+// orZero is the exported evaluators' contract: 0 where the input or the
+// parameters are invalid.
+func orZero(v float64, ok bool) float64 {
+	if !ok {
+		return 0
+	}
+	return v
 }
