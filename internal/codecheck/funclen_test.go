@@ -28,7 +28,6 @@ var tooLong = map[string]int{
 	"extract/postgres/plan.go makePlan":   147,
 	"load/report/report.go Run":           143,
 	"extract/runner.go Extract":           143,
-	"transform/clv/query.go FitFromQuery": 126,
 	"iceberg/validate.go ValidateV2":      122,
 }
 

@@ -6,10 +6,18 @@
 --   with and reason says why: var clv_model when set (bgnbd or pnbd),
 --   otherwise the higher log-likelihood on a holdout of a fifth of the
 --   customers (by hash of the customer key) when both are fitted on the
---   other four fifths; a fallback loses to a maximum-likelihood fit. A fit
---   whose estimate lies on a parameter boundary (|log θ| > 20: the data do
---   not identify the model) shows at_boundary and uses the documented
---   no-dropout fallback named in fallback. No fit time (clv_params has it): the
+--   other four fifths; a fallback loses to a maximum-likelihood fit.
+--   at_boundary flags a fit the data do not identify, by either of two tests
+--   (boundary_reason says which, with the numbers): an estimate beyond
+--   |log θ| > 20 ("|log a| = 23.1 > 20"; the documented no-dropout
+--   fallback named in fallback is used), or a likelihood-ratio test that
+--   cannot reject the no-dropout limit (BG/NBD a → 0, Pareto/NBD s → 0:
+--   the NBD, fitted by maximum likelihood, nodropout_loglik):
+--   2·(loglik − nodropout_loglik) < 3.84 ("ΔLL vs no-dropout NBD = 0.40 <
+--   1.92: dropout not identified"). The second is informational: the fit,
+--   the model choice and the predictions stay as they are; it says that
+--   P(alive) and the dropout parameters are not supported by the data (the
+--   purchase-rate part still is). No fit time (clv_params has it): the
 --   mart changes only when the fit does.
 -- tests: unique(model), not_null(chosen), accepted_values(model, 'bgnbd', 'pnbd')
 -- column: model: bgnbd or pnbd
@@ -23,17 +31,20 @@
 -- column: holdout_loglik: log-likelihood on the held-out customers when fitted on the others (NULL: no holdout or a fallback)
 -- column: holdout_customers: customers held out
 -- column: customers: customers fitted
--- column: at_boundary: the estimate lies on a parameter boundary
+-- column: at_boundary: the fit is at a boundary: |log θ| > 20, or dropout not identified against the no-dropout NBD (see boundary_reason)
+-- column: boundary_reason: which boundary test fired, with the numbers; empty when at_boundary is false
+-- column: nodropout_loglik: maximised log-likelihood of the no-dropout NBD on all customers (the same on both rows)
 -- column: fallback: empty for a maximum-likelihood fit, else the fallback used and why
 SELECT 'bgnbd' AS model, model = 'bgnbd' AS chosen, model_reason AS reason,
        r, alpha, a AS dropout_1, b AS dropout_2,
        CASE WHEN bg_fallback = '' THEN bg_loglik END AS loglik,
        bg_holdout_loglik AS holdout_loglik, holdout_customers, customers, bg_boundary AS at_boundary,
-       bg_fallback AS fallback
+       bg_boundary_reason AS boundary_reason, nodropout_loglik, bg_fallback AS fallback
 FROM clv_params
 UNION ALL
 SELECT 'pnbd', model = 'pnbd', model_reason,
        pnbd_r, pnbd_alpha, pnbd_s, pnbd_beta,
        CASE WHEN pnbd_fallback = '' THEN pnbd_loglik END,
-       pnbd_holdout_loglik, holdout_customers, customers, pnbd_boundary, pnbd_fallback
+       pnbd_holdout_loglik, holdout_customers, customers, pnbd_boundary,
+       pnbd_boundary_reason, nodropout_loglik, pnbd_fallback
 FROM clv_params

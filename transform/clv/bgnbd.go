@@ -36,8 +36,17 @@ type BGNBD struct {
 	// tolerance. It is false when Fallback is set.
 	Converged bool
 	// Boundary is true when the MLE lies on a parameter boundary
-	// (|log θ| > 20) and the fallback is used for it.
-	Boundary bool
+	// (|log θ| > 20; the fallback is used for it) or when a
+	// likelihood-ratio test cannot reject the no-dropout limit a → 0
+	// (2·(LogLik − NoDropoutLogLik) < 3.84; the fit is kept: the flag is
+	// informational). BoundaryReason says which test fired, with the
+	// numbers.
+	Boundary       bool
+	BoundaryReason string
+	// NoDropoutLogLik is the maximised log-likelihood of the no-dropout
+	// NBD on the same customers (see noDropoutLogLik); 0 for the
+	// fallbacks that did not fit.
+	NoDropoutLogLik float64
 	// Fallback is empty when the parameters are the MLE; otherwise it
 	// describes the fallback used and why.
 	Fallback string
@@ -212,12 +221,18 @@ func fitBG(d *bgData, skipped int, opts FitOptions) (BGNBD, error) {
 		m := fallback(fmt.Sprintf("MLE at parameter boundary (r=%.3g α=%.3g a=%.3g b=%.3g)",
 			math.Exp(res.x[0]), math.Exp(res.x[1]), math.Exp(res.x[2]), math.Exp(res.x[3])))
 		m.Boundary = true
+		m.BoundaryReason = boundaryReason([4]string{"r", "α", "a", "b"}, res.x)
+		m.NoDropoutLogLik = d.noDropoutLogLik()
 		return m, nil
 	}
 	m := info
 	m.R, m.Alpha, m.A, m.B = math.Exp(res.x[0]), math.Exp(res.x[1]), math.Exp(res.x[2]), math.Exp(res.x[3])
 	m.LogLik = -d.negLogLik(res.x, nil) * d.n
 	m.Converged = true
+	m.NoDropoutLogLik = d.noDropoutLogLik()
+	if reason := d.dropoutNotIdentified(m.LogLik); reason != "" {
+		m.Boundary, m.BoundaryReason = true, reason
+	}
 	return m, nil
 }
 

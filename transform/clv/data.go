@@ -3,6 +3,7 @@ package clv
 import (
 	"math"
 	"sort"
+	"sync"
 )
 
 // Customer is one customer's summary over the calibration window. All times
@@ -72,6 +73,11 @@ type bgData struct {
 	rep    float64 // customers with x > 0
 	sumX   float64
 	sumT   float64
+
+	// nbdOnce guards nbdLL, the no-dropout log-likelihood (see
+	// noDropoutLogLik), shared by the fits on these data.
+	nbdOnce sync.Once
+	nbdLL   float64
 }
 
 // bgAccumulator collects customers for BG/NBD, merging identical

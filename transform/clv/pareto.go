@@ -32,9 +32,13 @@ type ParetoNBD struct {
 	Iterations, FuncEvals        int
 	Converged                    bool
 	// Boundary is true when the MLE lies on a parameter boundary
-	// (|log θ| > 20): the data do not identify the model and the fallback
-	// is used.
-	Boundary bool
+	// (|log θ| > 20: the data do not identify the model and the fallback
+	// is used) or when the likelihood-ratio test against the no-dropout
+	// limit s → 0 cannot reject it (the fit is kept); BoundaryReason and
+	// NoDropoutLogLik as in BGNBD.
+	Boundary        bool
+	BoundaryReason  string
+	NoDropoutLogLik float64
 	// Fallback is empty for an MLE, else what was used and why.
 	Fallback string
 }
@@ -331,12 +335,18 @@ func fitPareto(d *bgData, opts FitOptions) (ParetoNBD, error) {
 		m := fallback(fmt.Sprintf("MLE at parameter boundary (r=%.3g α=%.3g s=%.3g β=%.3g)",
 			math.Exp(res.x[0]), math.Exp(res.x[1]), math.Exp(res.x[2]), math.Exp(res.x[3])))
 		m.Boundary = true
+		m.BoundaryReason = boundaryReason([4]string{"r", "α", "s", "β"}, res.x)
+		m.NoDropoutLogLik = d.noDropoutLogLik()
 		return m, nil
 	}
 	m := info
 	m.R, m.Alpha, m.S, m.Beta = math.Exp(res.x[0]), math.Exp(res.x[1]), math.Exp(res.x[2]), math.Exp(res.x[3])
 	m.LogLik = -d.paretoNegLogLik(res.x, nil) * d.n
 	m.Converged = true
+	m.NoDropoutLogLik = d.noDropoutLogLik()
+	if reason := d.dropoutNotIdentified(m.LogLik); reason != "" {
+		m.Boundary, m.BoundaryReason = true, reason
+	}
 	return m, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 )
 
 // Fit is the result of FitFromQuery: both models plus data statistics for
@@ -51,10 +52,13 @@ const (
 // may be NULL or 0 for x = 0), all in one time unit, and optionally a fifth,
 // a BOOLEAN that puts the row in the holdout: both purchase models are then
 // also fitted on the other rows and scored by their log-likelihood on the
-// held-out ones, which is how opts.Model "auto" chooses (see chooseModel).
-// Rows are streamed; identical
+// held-out ones, which is how opts.Model "auto" chooses (see chooseModel);
+// with opts.Model set to one model, only that model's holdout fit runs (the
+// other's holdout log-likelihood is NaN). Rows are streamed; identical
 // (x, t_x, T) and (x, mbar) tuples are merged as they arrive, so memory
-// grows with the number of distinct tuples, not with the customer count.
+// grows with the number of distinct tuples, not with the customer count,
+// and so does the cost of each likelihood evaluation. The fits run
+// concurrently.
 //
 // Rows with NULL or invalid frequency/recency/T are skipped and counted.
 // Errors come from the query, scanning, or invalid options; degenerate data
@@ -62,18 +66,6 @@ const (
 func FitFromQuery(ctx context.Context, conn *sql.Conn, query string, opts FitOptions) (Fit, error) {
 	if _, err := opts.withDefaults(); err != nil {
 		return Fit{}, fmt.Errorf("fitting CLV models: %w", err)
-	}
-	rows, err := conn.QueryContext(ctx, query)
-	if err != nil {
-		return Fit{}, fmt.Errorf("fitting CLV models: running query: %w", err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return Fit{}, fmt.Errorf("fitting CLV models: reading columns: %w", err)
-	}
-	if len(cols) != 4 && len(cols) != 5 {
-		return Fit{}, fmt.Errorf("fitting CLV models: query returns %d columns %v, want 4 (frequency, recency, T, monetary) and an optional holdout flag", len(cols), cols)
 	}
 	model := opts.Model
 	switch model {
@@ -83,106 +75,147 @@ func FitFromQuery(ctx context.Context, conn *sql.Conn, query string, opts FitOpt
 	default:
 		return Fit{}, fmt.Errorf("fitting CLV models: model %q: want auto, bgnbd or pnbd", opts.Model)
 	}
+	in, err := readFitInput(ctx, conn, query)
+	if err != nil {
+		return Fit{}, fmt.Errorf("fitting CLV models: %w", err)
+	}
+	f, err := in.fit(model, opts)
+	if err != nil {
+		return Fit{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Fit{}, fmt.Errorf("fitting CLV models: %w", err)
+	}
+	f.Model, f.ModelReason = chooseModel(model, f)
+	return f, nil
+}
 
-	bgAcc, ggAcc := newBGAccumulator(), newGGAccumulator()
-	trainAcc, holdAcc := newBGAccumulator(), newBGAccumulator()
-	var corr pearson
+// fitInput is what FitFromQuery read: the merged tuples of all rows, of
+// the training and held-out rows, and of the repeaters' spend.
+type fitInput struct {
+	all, train, held *bgAccumulator
+	gg               *ggAccumulator
+	corr             pearson
+	holdout          bool // the query has the holdout column
+}
+
+// readFitInput streams the query's rows into merged tuples.
+func readFitInput(ctx context.Context, conn *sql.Conn, query string) (*fitInput, error) {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("running query: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, fmt.Errorf("reading columns: %w", err)
+	}
+	if len(cols) != 4 && len(cols) != 5 {
+		return nil, fmt.Errorf("query returns %d columns %v, want 4 (frequency, recency, T, monetary) and an optional holdout flag", len(cols), cols)
+	}
+	in := &fitInput{all: newBGAccumulator(), train: newBGAccumulator(), held: newBGAccumulator(),
+		gg: newGGAccumulator(), holdout: len(cols) == 5}
 	var vals [4]sql.NullFloat64
 	var hold sql.NullBool
 	dest := []any{&vals[0], &vals[1], &vals[2], &vals[3]}
-	if len(cols) == 5 {
+	if in.holdout {
 		dest = append(dest, &hold)
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return Fit{}, fmt.Errorf("fitting CLV models: scanning row: %w", err)
+			return nil, fmt.Errorf("scanning row: %w", err)
 		}
-		if !vals[0].Valid || !vals[1].Valid || !vals[2].Valid {
-			bgAcc.skipped++
-			continue
-		}
-		x, tx, T, ok := normalizeRFM(vals[0].Float64, vals[1].Float64, vals[2].Float64)
-		if !ok {
-			bgAcc.skipped++
-			continue
-		}
-		bgAcc.add(x, tx, T)
-		if len(cols) == 5 {
-			if hold.Valid && hold.Bool {
-				holdAcc.add(x, tx, T)
-			} else {
-				trainAcc.add(x, tx, T)
-			}
-		}
-		if x > 0 {
-			m := vals[3].Float64
-			if !vals[3].Valid {
-				ggAcc.skipped++
-				continue
-			}
-			ggAcc.add(x, m)
-			if finite(m) && m > 0 {
-				corr.add(x, m)
-			}
-		}
+		in.add(vals, hold.Valid && hold.Bool)
 	}
 	if err := rows.Err(); err != nil {
-		return Fit{}, fmt.Errorf("fitting CLV models: reading rows: %w", err)
+		return nil, fmt.Errorf("reading rows: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return Fit{}, fmt.Errorf("fitting CLV models: %w", err)
+		return nil, err
 	}
+	return in, nil
+}
 
-	bgData := bgAcc.build()
-	bg, err := fitBG(bgData, bgAcc.skipped, opts)
-	if err != nil {
-		return Fit{}, fmt.Errorf("fitting BG/NBD: %w", err)
+// add records one row (frequency, recency, T, monetary).
+func (in *fitInput) add(vals [4]sql.NullFloat64, held bool) {
+	if !vals[0].Valid || !vals[1].Valid || !vals[2].Valid {
+		in.all.skipped++
+		return
 	}
-	if err := ctx.Err(); err != nil {
-		return Fit{}, fmt.Errorf("fitting CLV models: %w", err)
+	x, tx, T, ok := normalizeRFM(vals[0].Float64, vals[1].Float64, vals[2].Float64)
+	if !ok {
+		in.all.skipped++
+		return
 	}
-	gg, err := fitGG(ggAcc.build(), ggAcc.skipped, opts)
-	if err != nil {
-		return Fit{}, fmt.Errorf("fitting Gamma-Gamma: %w", err)
+	in.all.add(x, tx, T)
+	if in.holdout {
+		if held {
+			in.held.add(x, tx, T)
+		} else {
+			in.train.add(x, tx, T)
+		}
 	}
-	pn, err := fitPareto(bgData, opts)
-	if err != nil {
-		return Fit{}, fmt.Errorf("fitting Pareto/NBD: %w", err)
+	if x == 0 {
+		return
 	}
-	rho, _ := corr.value()
-	f := Fit{
-		PNBD:             pn,
-		BGHoldoutLL:      math.NaN(),
-		PNBDHoldoutLL:    math.NaN(),
-		BG:               bg,
-		GG:               gg,
-		Customers:        int(bgData.n),
-		Repeaters:        int(bgData.rep),
-		Skipped:          bgAcc.skipped,
-		FreqMonetaryCorr: rho,
+	if m := vals[3].Float64; !vals[3].Valid {
+		in.gg.skipped++
+	} else {
+		in.gg.add(x, m)
+		if finite(m) && m > 0 {
+			in.corr.add(x, m)
+		}
+	}
+}
+
+// fit runs the fits concurrently: both purchase models and Gamma-Gamma on
+// all rows, and the purchase models the choice needs (both for auto, else
+// the configured one) on the training rows, scored on the held-out ones.
+func (in *fitInput) fit(model string, opts FitOptions) (Fit, error) {
+	all := in.all.build()
+	f := Fit{BGHoldoutLL: math.NaN(), PNBDHoldoutLL: math.NaN(), Customers: int(all.n), Repeaters: int(all.rep), Skipped: in.all.skipped}
+	f.FreqMonetaryCorr, _ = in.corr.value()
+	var train, held *bgData
+	if len(in.train.counts) > 0 && len(in.held.counts) > 0 {
+		train, held = in.train.build(), in.held.build()
+		f.HoldoutCustomers = int(held.n)
+	}
+	var bgErr, ggErr, pnErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { f.BG, bgErr = fitBG(all, in.all.skipped, opts) })
+	wg.Go(func() { f.PNBD, pnErr = fitPareto(all, opts) })
+	wg.Go(func() { f.GG, ggErr = fitGG(in.gg.build(), in.gg.skipped, opts) })
+	if train != nil && model != ModelPNBD {
+		wg.Go(func() {
+			if m, err := fitBG(train, 0, opts); err == nil && m.Fallback == "" {
+				f.BGHoldoutLL = held.bgLogLikAt(m.R, m.Alpha, m.A, m.B)
+			}
+		})
+	}
+	if train != nil && model != ModelBGNBD {
+		wg.Go(func() {
+			if m, err := fitPareto(train, opts); err == nil && m.Fallback == "" {
+				f.PNBDHoldoutLL = held.paretoLogLikAt(m.R, m.Alpha, m.S, m.Beta)
+			}
+		})
+	}
+	wg.Wait()
+	switch {
+	case bgErr != nil:
+		return Fit{}, fmt.Errorf("fitting BG/NBD: %w", bgErr)
+	case ggErr != nil:
+		return Fit{}, fmt.Errorf("fitting Gamma-Gamma: %w", ggErr)
+	case pnErr != nil:
+		return Fit{}, fmt.Errorf("fitting Pareto/NBD: %w", pnErr)
 	}
 	var parts []string
-	if bg.Fallback != "" {
-		parts = append(parts, "BG/NBD: "+bg.Fallback)
+	if f.BG.Fallback != "" {
+		parts = append(parts, "BG/NBD: "+f.BG.Fallback)
 	}
-	if gg.Fallback != "" {
-		parts = append(parts, "Gamma-Gamma: "+gg.Fallback)
+	if f.GG.Fallback != "" {
+		parts = append(parts, "Gamma-Gamma: "+f.GG.Fallback)
 	}
 	f.Fallback = strings.Join(parts, "; ")
-	if len(trainAcc.counts) > 0 && len(holdAcc.counts) > 0 {
-		train, held := trainAcc.build(), holdAcc.build()
-		f.HoldoutCustomers = int(held.n)
-		if m, err := fitBG(train, 0, opts); err == nil && m.Fallback == "" {
-			f.BGHoldoutLL = held.bgLogLikAt(m.R, m.Alpha, m.A, m.B)
-		}
-		if err := ctx.Err(); err != nil {
-			return Fit{}, fmt.Errorf("fitting CLV models: %w", err)
-		}
-		if m, err := fitPareto(train, opts); err == nil && m.Fallback == "" {
-			f.PNBDHoldoutLL = held.paretoLogLikAt(m.R, m.Alpha, m.S, m.Beta)
-		}
-	}
-	f.Model, f.ModelReason = chooseModel(model, f)
 	return f, nil
 }
 

@@ -59,8 +59,11 @@ func init() {
 			{Name: "pnbd_fallback", Description: "empty for a Pareto/NBD MLE, else the fallback used and why"},
 			{Name: "bg_fallback", Description: "empty for a BG/NBD MLE, else the fallback used and why"},
 			{Name: "gg_fallback", Description: "empty for a Gamma-Gamma MLE, else the fallback used and why"},
-			{Name: "bg_boundary", Description: "the BG/NBD MLE lies on a parameter boundary (|log θ| > 20)"},
-			{Name: "pnbd_boundary", Description: "the Pareto/NBD MLE lies on a parameter boundary (|log θ| > 20)"},
+			{Name: "bg_boundary", Description: "the BG/NBD fit is at a boundary: an estimate with |log θ| > 20 (the fallback is used), or a likelihood-ratio test cannot reject the no-dropout NBD (a → 0): 2·(bg_loglik − nodropout_loglik) < 3.84 (informational: the fit is kept)"},
+			{Name: "pnbd_boundary", Description: "the Pareto/NBD fit is at a boundary, as bg_boundary (the no-dropout limit is s → 0)"},
+			{Name: "bg_boundary_reason", Description: "which boundary test fired for BG/NBD, with the numbers (empty when not at a boundary)"},
+			{Name: "pnbd_boundary_reason", Description: "which boundary test fired for Pareto/NBD, with the numbers (empty when not at a boundary)"},
+			{Name: "nodropout_loglik", Description: "maximised log-likelihood of the no-dropout NBD, the limit both purchase models share (NULL when nobody repeated)"},
 			{Name: "holdout_customers", Description: "customers held out for the model choice"},
 			{Name: "bg_holdout_loglik", Description: "BG/NBD log-likelihood on the holdout when fitted on the other customers (NULL: no holdout or a fallback)"},
 			{Name: "pnbd_holdout_loglik", Description: "Pareto/NBD log-likelihood on the holdout when fitted on the other customers"},
@@ -98,18 +101,20 @@ func buildParams(ctx context.Context, conn *sql.Conn, vars transform.Vars) (int6
 		time_unit VARCHAR, fallback VARCHAR, fitted_at TIMESTAMPTZ,
 		model VARCHAR, model_reason VARCHAR, pnbd_r DOUBLE, pnbd_alpha DOUBLE, pnbd_s DOUBLE, pnbd_beta DOUBLE,
 		pnbd_loglik DOUBLE, pnbd_fallback VARCHAR, bg_fallback VARCHAR, gg_fallback VARCHAR, bg_boundary BOOLEAN, pnbd_boundary BOOLEAN,
-		holdout_customers BIGINT, bg_holdout_loglik DOUBLE, pnbd_holdout_loglik DOUBLE)`); err != nil {
+		holdout_customers BIGINT, bg_holdout_loglik DOUBLE, pnbd_holdout_loglik DOUBLE,
+		bg_boundary_reason VARCHAR, pnbd_boundary_reason VARCHAR, nodropout_loglik DOUBLE)`); err != nil {
 		return 0, "", fmt.Errorf("creating clv_params: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, `INSERT INTO clv_params VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		fit.BG.R, fit.BG.Alpha, fit.BG.A, fit.BG.B, fit.GG.P, fit.GG.Q, fit.GG.Gamma,
 		finiteOrNil(fit.GG.PopulationMean), finiteOrNil(fit.BG.LogLik), finiteOrNil(fit.GG.LogLik),
 		int64(fit.Customers), int64(fit.Repeaters), int64(fit.GG.Customers), finiteOrNil(fit.FreqMonetaryCorr),
 		TimeUnit, fit.Fallback, time.Now().UTC(),
 		fit.Model, fit.ModelReason, fit.PNBD.R, fit.PNBD.Alpha, fit.PNBD.S, fit.PNBD.Beta,
 		finiteOrNil(fit.PNBD.LogLik), fit.PNBD.Fallback, fit.BG.Fallback, fit.GG.Fallback, fit.BG.Boundary, fit.PNBD.Boundary,
-		int64(fit.HoldoutCustomers), finiteOrNil(fit.BGHoldoutLL), finiteOrNil(fit.PNBDHoldoutLL)); err != nil {
+		int64(fit.HoldoutCustomers), finiteOrNil(fit.BGHoldoutLL), finiteOrNil(fit.PNBDHoldoutLL),
+		fit.BG.BoundaryReason, fit.PNBD.BoundaryReason, noDropoutOrNil(fit)); err != nil {
 		return 0, "", fmt.Errorf("writing clv_params: %w", err)
 	}
 	notes := fmt.Sprintf("%d customers, %d repeaters; model %s: %s", fit.Customers, fit.Repeaters, fit.Model, fit.ModelReason)
@@ -117,6 +122,17 @@ func buildParams(ctx context.Context, conn *sql.Conn, vars transform.Vars) (int6
 		notes += "; fallback: " + fit.Fallback
 	}
 	return 1, notes, nil
+}
+
+// noDropoutOrNil is the no-dropout NBD log-likelihood of whichever
+// purchase model fitted (both share it), else NULL.
+func noDropoutOrNil(fit Fit) any {
+	for _, v := range []float64{fit.BG.NoDropoutLogLik, fit.PNBD.NoDropoutLogLik} {
+		if v != 0 {
+			return finiteOrNil(v)
+		}
+	}
+	return nil
 }
 
 // finiteOrNil keeps NaN and ±Inf out of the table: they would surface in
