@@ -169,6 +169,12 @@ func pnbdLogBracket(x, r, alpha, s, beta, tx, T float64, wantGrad bool) (lb, ali
 		return a1, 1, [4]float64{-math.Log(alpha + T), -(r + x) / (alpha + T), -math.Log(beta + T), 0}
 	}
 	li, gi := logDeathIntegral(x, r, alpha, s, beta, tx, T)
+	return pnbdBracketFrom(x, r, alpha, s, beta, T, li, gi, wantGrad)
+}
+
+// pnbdBracketFrom is pnbdLogBracket (s > 0) given log I and its gradient.
+func pnbdBracketFrom(x, r, alpha, s, beta, T, li float64, gi [4]float64, wantGrad bool) (lb, alive float64, grad [4]float64) {
+	a1 := -(r+x)*math.Log(alpha+T) - s*math.Log(beta+T)
 	a2 := math.Log(s) + li
 	if a1 >= a2 {
 		e := math.Exp(a2 - a1)
@@ -393,8 +399,15 @@ func (d *bgData) paretoLogLikAt(r, alpha, s, beta float64) float64 {
 //	ℓ = lnΓ(r+x) − lnΓ(r) + r ln α + s ln β
 //	    + ln[(α+T)^{−(r+x)}(β+T)^{−s} + s·I(t_x, T)]
 //
-// with I from logDeathIntegral.
+// with I from logDeathIntegral, through the groups' deathTables where they
+// pay.
 func (d *bgData) paretoNegLogLik(logTheta, grad []float64) float64 {
+	return d.paretoNLL(logTheta, grad, true)
+}
+
+// paretoNLL is paretoNegLogLik; useTables false evaluates every tuple's
+// integral on its own (the reference the tables are tested against).
+func (d *bgData) paretoNLL(logTheta, grad []float64, useTables bool) float64 {
 	if grad != nil {
 		clear(grad)
 	}
@@ -426,6 +439,10 @@ func (d *bgData) paretoNegLogLik(logTheta, grad []float64) float64 {
 	if len(d.tuples) < parallelMinTuples/4 || workers < 2 {
 		workers = 1
 	}
+	var tables []*deathTable
+	if useTables {
+		tables = d.deathTables(r, alpha, s, beta, workers)
+	}
 	type part struct {
 		ll float64
 		g  [4]float64
@@ -442,10 +459,21 @@ func (d *bgData) paretoNegLogLik(logTheta, grad []float64) float64 {
 		go func() {
 			defer wg.Done()
 			p := &parts[k]
-			for _, grp := range d.groups {
+			for gi, grp := range d.groups {
 				a, b := max(lo, grp.lo), min(hi, grp.hi)
+				var tb *deathTable
+				if tables != nil {
+					tb = tables[gi]
+				}
 				for _, t := range d.tuples[a:max(a, b)] {
-					lb, _, gb := pnbdLogBracket(grp.x, r, alpha, s, beta, d.vals[t.iTx], d.vals[t.iT], wantGrad)
+					var lb float64
+					var gb [4]float64
+					if tb != nil {
+						li, g := tb.integral(d, grp.x, r, alpha, s, beta, t.iTx, t.iT)
+						lb, _, gb = pnbdBracketFrom(grp.x, r, alpha, s, beta, d.vals[t.iT], li, g, wantGrad)
+					} else {
+						lb, _, gb = pnbdLogBracket(grp.x, r, alpha, s, beta, d.vals[t.iTx], d.vals[t.iT], wantGrad)
+					}
 					p.ll += t.w * lb
 					if wantGrad {
 						for i := range gb {
