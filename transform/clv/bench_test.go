@@ -85,6 +85,21 @@ func BenchmarkFitBGNBD1M(b *testing.B) {
 	reportRecovery(b, bg)
 }
 
+// BenchmarkFitParetoNBD1M fits Pareto/NBD to the same 1M customers.
+func BenchmarkFitParetoNBD1M(b *testing.B) {
+	data := benchData()
+	b.ResetTimer()
+	var pn ParetoNBD
+	for b.Loop() {
+		var err error
+		if pn, err = FitParetoNBD(data, FitOptions{}); err != nil || pn.Fallback != "" {
+			b.Fatalf("fit: %v %q", err, pn.Fallback)
+		}
+	}
+	b.ReportMetric(float64(pn.FuncEvals), "evals")
+	b.ReportMetric(float64(pn.Tuples), "tuples")
+}
+
 // BenchmarkFitGammaGamma1M fits Gamma-Gamma to the repeaters among 1M
 // simulated customers.
 func BenchmarkFitGammaGamma1M(b *testing.B) {

@@ -169,13 +169,22 @@ func pnbdLogBracket(x, r, alpha, s, beta, tx, T float64, wantGrad bool) (lb, ali
 		return a1, 1, [4]float64{-math.Log(alpha + T), -(r + x) / (alpha + T), -math.Log(beta + T), 0}
 	}
 	li, gi := logDeathIntegral(x, r, alpha, s, beta, tx, T)
-	return pnbdBracketFrom(x, r, alpha, s, beta, T, li, gi, wantGrad)
+	return pnbdBracketFrom(x, r, s, math.Log(s), atTime(alpha, beta, T), li, gi, wantGrad)
 }
 
-// pnbdBracketFrom is pnbdLogBracket (s > 0) given log I and its gradient.
-func pnbdBracketFrom(x, r, alpha, s, beta, T, li float64, gi [4]float64, wantGrad bool) (lb, alive float64, grad [4]float64) {
-	a1 := -(r+x)*math.Log(alpha+T) - s*math.Log(beta+T)
-	a2 := math.Log(s) + li
+// atT holds log(α+T), log(β+T), 1/(α+T) and 1/(β+T): the likelihood
+// computes them once per distinct time value.
+type atT struct{ la, lb, ia, ib float64 }
+
+func atTime(alpha, beta, T float64) atT {
+	return atT{math.Log(alpha + T), math.Log(beta + T), 1 / (alpha + T), 1 / (beta + T)}
+}
+
+// pnbdBracketFrom is pnbdLogBracket (s > 0) given log s, the terms at T,
+// and log I with its gradient.
+func pnbdBracketFrom(x, r, s, lnS float64, at atT, li float64, gi [4]float64, wantGrad bool) (lb, alive float64, grad [4]float64) {
+	a1 := -(r+x)*at.la - s*at.lb
+	a2 := lnS + li
 	if a1 >= a2 {
 		e := math.Exp(a2 - a1)
 		lb = a1 + math.Log1p(e)
@@ -187,10 +196,10 @@ func pnbdBracketFrom(x, r, alpha, s, beta, T, li float64, gi [4]float64, wantGra
 	}
 	if wantGrad {
 		p1, p2 := alive, 1-alive
-		grad[0] = p1*-math.Log(alpha+T) + p2*gi[0]
-		grad[1] = p1*-(r+x)/(alpha+T) + p2*gi[1]
-		grad[2] = p1*-math.Log(beta+T) + p2*(1/s+gi[2])
-		grad[3] = p1*-s/(beta+T) + p2*gi[3]
+		grad[0] = -p1*at.la + p2*gi[0]
+		grad[1] = -p1*(r+x)*at.ia + p2*gi[1]
+		grad[2] = -p1*at.lb + p2*(1/s+gi[2])
+		grad[3] = -p1*s*at.ib + p2*gi[3]
 	}
 	return lb, alive, grad
 }
@@ -443,6 +452,11 @@ func (d *bgData) paretoNLL(logTheta, grad []float64, useTables bool) float64 {
 	if useTables {
 		tables = d.deathTables(r, alpha, s, beta, workers)
 	}
+	ats := make([]atT, len(d.vals))
+	for i, v := range d.vals {
+		ats[i] = atTime(alpha, beta, v)
+	}
+	lnS := math.Log(s)
 	type part struct {
 		ll float64
 		g  [4]float64
@@ -466,14 +480,14 @@ func (d *bgData) paretoNLL(logTheta, grad []float64, useTables bool) float64 {
 					tb = tables[gi]
 				}
 				for _, t := range d.tuples[a:max(a, b)] {
-					var lb float64
-					var gb [4]float64
+					var li float64
+					var gi [4]float64
 					if tb != nil {
-						li, g := tb.integral(d, grp.x, r, alpha, s, beta, t.iTx, t.iT)
-						lb, _, gb = pnbdBracketFrom(grp.x, r, alpha, s, beta, d.vals[t.iT], li, g, wantGrad)
+						li, gi = tb.integral(d, grp.x, r, alpha, s, beta, t.iTx, t.iT)
 					} else {
-						lb, _, gb = pnbdLogBracket(grp.x, r, alpha, s, beta, d.vals[t.iTx], d.vals[t.iT], wantGrad)
+						li, gi = logDeathIntegral(grp.x, r, alpha, s, beta, d.vals[t.iTx], d.vals[t.iT])
 					}
+					lb, _, gb := pnbdBracketFrom(grp.x, r, s, lnS, ats[t.iT], li, gi, wantGrad)
 					p.ll += t.w * lb
 					if wantGrad {
 						for i := range gb {
