@@ -12,6 +12,7 @@ type clvBoundary struct {
 	model, reason     string
 	boundary          bool
 	loglik, nodropout float64
+	dropout           float64 // BG/NBD a, Pareto/NBD s
 	fallback          string
 }
 
@@ -24,13 +25,13 @@ func boundaries(t *testing.T, conn interface {
 	bg.model, pn.model = "bgnbd", "pnbd"
 	var nd sql.NullFloat64
 	if err := conn.QueryRowContext(context.Background(), `SELECT bg_boundary, bg_boundary_reason, bg_loglik, bg_fallback,
-		pnbd_boundary, pnbd_boundary_reason, pnbd_loglik, pnbd_fallback, nodropout_loglik FROM clv_params`).Scan(
-		&bg.boundary, &bg.reason, &bg.loglik, &bg.fallback, &pn.boundary, &pn.reason, &pn.loglik, &pn.fallback, &nd); err != nil {
+		pnbd_boundary, pnbd_boundary_reason, pnbd_loglik, pnbd_fallback, nodropout_loglik, a, pnbd_s FROM clv_params`).Scan(
+		&bg.boundary, &bg.reason, &bg.loglik, &bg.fallback, &pn.boundary, &pn.reason, &pn.loglik, &pn.fallback, &nd, &bg.dropout, &pn.dropout); err != nil {
 		t.Fatal(err)
 	}
 	bg.nodropout, pn.nodropout = nd.Float64, nd.Float64
 	for _, m := range []clvBoundary{bg, pn} {
-		t.Logf("%s: at_boundary %v (%s); loglik %.2f, no-dropout NBD %.2f; fallback %q", m.model, m.boundary, m.reason, m.loglik, m.nodropout, m.fallback)
+		t.Logf("%s: at_boundary %v (%s); a or s = %.3g; loglik %.2f, no-dropout NBD %.2f; fallback %q", m.model, m.boundary, m.reason, m.dropout, m.loglik, m.nodropout, m.fallback)
 		if m.boundary != (m.reason != "") {
 			t.Errorf("%s: at_boundary %v with reason %q", m.model, m.boundary, m.reason)
 		}

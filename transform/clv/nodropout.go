@@ -93,6 +93,9 @@ func (d *bgData) dropoutNotIdentified(ll float64) string {
 		return ""
 	}
 	if delta := ll - nd; !(delta >= lrCritical) {
+		if math.Abs(delta) < 0.005 {
+			delta = 0 // the fit is the NBD: no "-0.00"
+		}
 		return fmt.Sprintf("ΔLL vs no-dropout NBD = %.2f < %.2f: dropout not identified", delta, lrCritical)
 	}
 	return ""
