@@ -22,14 +22,7 @@ func TestNoDropoutPopulationAtBoundary(t *testing.T) {
 	if !res.converged || relErr(math.Exp(res.x[0]), sp.r) > 0.1 || relErr(math.Exp(res.x[1]), sp.alpha) > 0.1 {
 		t.Errorf("NBD fit r=%.4f α=%.4f (converged %v), generated from r=%g α=%g", math.Exp(res.x[0]), math.Exp(res.x[1]), res.converged, sp.r, sp.alpha)
 	}
-	bg, err := FitBGNBD(cs, FitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pn, err := FitParetoNBD(cs, FitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bg, pn := fitBoth(t, cs)
 	t.Logf("BG/NBD r=%.4g α=%.4g a=%.4g b=%.4g LL %.2f; Pareto/NBD r=%.4g α=%.4g s=%.4g β=%.4g LL %.2f; no-dropout LL %.2f",
 		bg.R, bg.Alpha, bg.A, bg.B, bg.LogLik, pn.R, pn.Alpha, pn.S, pn.Beta, pn.LogLik, bg.NoDropoutLogLik)
 	t.Logf("BG/NBD: %s (fallback %q); Pareto/NBD: %s (fallback %q)", bg.BoundaryReason, bg.Fallback, pn.BoundaryReason, pn.Fallback)
@@ -50,14 +43,7 @@ func TestNoDropoutPopulationAtBoundary(t *testing.T) {
 // both beat the no-dropout NBD by far more than the test's 1.92.
 func TestCDNOWDropoutIdentified(t *testing.T) {
 	cs := loadSummaryCSV(t, "cdnow_customers_summary.csv")
-	bg, err := FitBGNBD(cs, FitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pn, err := FitParetoNBD(cs, FitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bg, pn := fitBoth(t, cs)
 	t.Logf("LL BG/NBD %.2f, Pareto/NBD %.2f, no-dropout NBD %.2f", bg.LogLik, pn.LogLik, bg.NoDropoutLogLik)
 	if bg.Boundary || bg.BoundaryReason != "" || pn.Boundary || pn.BoundaryReason != "" {
 		t.Errorf("flagged: BG/NBD %v %q, Pareto/NBD %v %q", bg.Boundary, bg.BoundaryReason, pn.Boundary, pn.BoundaryReason)
@@ -72,4 +58,18 @@ func TestBoundaryReason(t *testing.T) {
 	if got := boundaryReason([4]string{"r", "α", "a", "b"}, []float64{0.1, 2, -23.14, 21}); got != "|log a| = 23.1 > 20" {
 		t.Errorf("got %q", got)
 	}
+}
+
+// fitBoth fits both purchase models to cs.
+func fitBoth(t *testing.T, cs []Customer) (BGNBD, ParetoNBD) {
+	t.Helper()
+	bg, err := FitBGNBD(cs, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn, err := FitParetoNBD(cs, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bg, pn
 }
