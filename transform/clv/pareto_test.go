@@ -183,6 +183,13 @@ func TestFitFromQueryChoosesModel(t *testing.T) {
 	if err != nil || forced.Model != ModelPNBD || !strings.Contains(forced.ModelReason, "config") {
 		t.Errorf("clv_model pnbd: %v %q %q", err, forced.Model, forced.ModelReason)
 	}
+	// A configured model skips the other model's holdout fit (NULL in
+	// clv_model); both full-data fits and the configured one's holdout
+	// stay, with the same estimates.
+	if !math.IsNaN(forced.BGHoldoutLL) || forced.PNBDHoldoutLL != fit.PNBDHoldoutLL || forced.BG != fit.BG || forced.PNBD != fit.PNBD {
+		t.Errorf("clv_model pnbd: holdout LL %v / %v (auto %v / %v), fits equal %v %v", forced.BGHoldoutLL, forced.PNBDHoldoutLL,
+			fit.BGHoldoutLL, fit.PNBDHoldoutLL, forced.BG == fit.BG, forced.PNBD == fit.PNBD)
+	}
 	if _, err := FitFromQuery(ctx, conn, q, FitOptions{Model: "bgbnd"}); err == nil {
 		t.Error("an unknown model name is accepted")
 	}
