@@ -679,6 +679,17 @@ func TestOnlineRetail(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("BG/NBD on UCI (days): r=%.4f alpha=%.4f a=%.4f b=%.4f fallback=%q", fit.r, fit.alpha, fit.a, fit.b, fit.fallback)
+	// The fits run toward "no dropout" (sql/README.md, clv_model): the
+	// likelihood-ratio test flags the chosen model, informationally.
+	var chosen, reason string
+	var boundary bool
+	if err := db.QueryRow(`SELECT model, at_boundary, boundary_reason FROM clv_model WHERE chosen`).Scan(&chosen, &boundary, &reason); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("clv_model: %s at_boundary %v (%s)", chosen, boundary, reason)
+	if !boundary || !strings.Contains(reason, "dropout not identified") {
+		t.Errorf("clv_model: the chosen %s at_boundary %v (%q), want the ΔLL reason on Online Retail", chosen, boundary, reason)
+	}
 	if n := scalar[int](t, db, `SELECT count(*) FROM customer_value WHERE NOT (isfinite(clv) AND isfinite(p_alive))`); n != 0 {
 		t.Errorf("%d customers with NaN CLV or P(alive)", n)
 	}
