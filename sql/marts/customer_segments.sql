@@ -95,18 +95,7 @@ SELECT
     f_score,
     m_score,
     r_score::VARCHAR || f_score::VARCHAR || m_score::VARCHAR AS rfm_cell,
-    CASE
-        WHEN r_score = 5 AND f_score >= 4 THEN 'champions'
-        WHEN r_score >= 3 AND f_score >= 4 THEN 'loyal'
-        WHEN r_score >= 4 AND f_score BETWEEN 2 AND 3 THEN 'potential loyalist'
-        WHEN r_score = 5 AND f_score = 1 THEN 'new'
-        WHEN r_score = 4 AND f_score = 1 THEN 'promising'
-        WHEN r_score = 3 THEN 'need attention'
-        WHEN r_score <= 2 AND f_score = 5 THEN 'can''t lose'
-        WHEN r_score <= 2 AND f_score >= 3 THEN 'at risk'
-        WHEN r_score = 2 THEN 'hibernating'
-        ELSE 'lost'
-    END                                       AS segment,
+    {{ rfm_segment('r_score', 'f_score') }} AS segment,
     CASE WHEN unit_total > 0 THEN round(positive_revenue / unit_total, 6) ELSE 0 END AS revenue_share,
     CASE WHEN unit_total > 0 THEN round((unit_before + positive_revenue) / unit_total, 6) ELSE 0 END AS cumulative_share,
     CASE WHEN net_revenue <= 0 OR unit_total <= 0 THEN 'C'

@@ -215,18 +215,7 @@ SELECT
     r_score,
     f_score,
     m_score,
-    CASE
-        WHEN r_score = 5 AND f_score >= 4 THEN 'champions'
-        WHEN r_score >= 3 AND f_score >= 4 THEN 'loyal'
-        WHEN r_score >= 4 AND f_score BETWEEN 2 AND 3 THEN 'potential loyalist'
-        WHEN r_score = 5 AND f_score = 1 THEN 'new'
-        WHEN r_score = 4 AND f_score = 1 THEN 'promising'
-        WHEN r_score = 3 THEN 'need attention'
-        WHEN r_score <= 2 AND f_score = 5 THEN 'can''t lose'
-        WHEN r_score <= 2 AND f_score >= 3 THEN 'at risk'
-        WHEN r_score = 2 THEN 'hibernating'
-        ELSE 'lost'
-    END                                       AS segment,
+    {{ rfm_segment('r_score', 'f_score') }} AS segment,
     CASE WHEN net_revenue <= 0 OR unit_total <= 0 THEN 'C'
          WHEN unit_before / unit_total < {{ var('abc_a_share', 0.75) }} THEN 'A'
          WHEN unit_before / unit_total < {{ var('abc_b_share', 0.95) }} THEN 'B'
