@@ -4,13 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/cdwhq/cdw/backtest"
 	"github.com/cdwhq/cdw/pipelines"
@@ -24,26 +25,8 @@ import (
 func oneTimeShop(t *testing.T, dir string) string {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(24, 1))
-	gamma := func(shape, mean float64) float64 { // Marsaglia–Tsang; shape < 1 via Gamma(shape+1)·U^{1/shape}
-		scale := mean / shape
-		boost := 1.0
-		if shape < 1 {
-			boost = math.Pow(rng.Float64(), 1/shape)
-			shape++
-		}
-		d := shape - 1.0/3
-		c := 1 / math.Sqrt(9*d)
-		for {
-			x := rng.NormFloat64()
-			v := 1 + c*x
-			if v <= 0 {
-				continue
-			}
-			v = v * v * v
-			if u := rng.Float64(); math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
-				return boost * d * v * scale
-			}
-		}
+	gamma := func(shape, mean float64) float64 { // gonum's sampler over rng; Beta is the rate
+		return distuv.Gamma{Alpha: shape, Beta: shape / mean, Src: rng}.Rand()
 	}
 	start := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
 	end := time.Date(2024, 12, 31, 0, 0, 0, 0, time.UTC)

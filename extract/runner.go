@@ -104,28 +104,8 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	if req.BatchRows <= 0 {
 		req.BatchRows = 64 * 1024
 	}
-	var total int64 = -1
-	var counted chan int64 // the count, when it runs beside the read
-	// Counting costs the source a query; only pay it when someone watches.
-	if c, ok := src.(Counter); ok && x.Progress != nil {
-		count := func(ctx context.Context) int64 {
-			n, err := c.Count(ctx, req)
-			if err != nil {
-				x.log().Debug("counting rows", "source", sourceName, "entity", entityName, "err", err)
-				return -1
-			}
-			return n
-		}
-		if b, ok := src.(backgroundCounter); ok && b.CountInBackground() {
-			// The count is only for the progress line: the read need not wait.
-			counted = make(chan int64, 1)
-			cctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			go func() { counted <- count(cctx) }()
-		} else {
-			total = count(ctx)
-		}
-	}
+	total, counted, stopCount := x.startCount(ctx, src, req, sourceName, entityName)
+	defer stopCount()
 	rd, err := src.Read(ctx, req)
 	if err != nil {
 		return res, fmt.Errorf("source %s: reading %s: %w", sourceName, entityName, err)
@@ -144,39 +124,8 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	}
 	defer b.abort()
 	tick := x.Progress.Start(sourceName+"."+entityName, total)
-	for {
-		ch, err := pf.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			tick.Done()
-			return res, fmt.Errorf("source %s: reading %s: %w", sourceName, entityName, err)
-		}
-		if err := b.add(ch); err != nil {
-			tick.Done()
-			return res, fmt.Errorf("source %s: writing %s: %w", sourceName, entityName, err)
-		}
-		if ch.Checkpoint != nil {
-			if err := b.checkBudget(ch.Unit); err != nil {
-				tick.Done()
-				return res, err
-			}
-			if err := b.commit(ch.Checkpoint, ch.Unit); err != nil {
-				tick.Done()
-				return res, fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
-			}
-			if a, ok := rd.(Acknowledger); ok {
-				a.Committed(ch.Checkpoint)
-			}
-			pf.committed()
-		}
-		select {
-		case n := <-counted:
-			tick.setTotal(n)
-		default:
-		}
-		tick.Set(b.rows)
+	if err := x.copyChunks(pf, rd, &b, tick, counted, sourceName, entityName); err != nil {
+		return res, err
 	}
 	tick.Done()
 	if err := b.checkBudget(""); err != nil {
@@ -199,6 +148,75 @@ func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, 
 	x.log().Info("extracted", "source", sourceName, "entity", entityName, "rows", res.Rows,
 		"rejected", res.Rejected, "files", res.Files, "seconds", res.Duration.Round(time.Millisecond).Seconds())
 	return res, nil
+}
+
+// startCount counts the rows a read will return, for the progress line. It
+// returns -1 when the source cannot count or no one watches the progress;
+// a source that counts in the background sends its count on the channel
+// instead, and stop cancels that count.
+func (x *Extractor) startCount(ctx context.Context, src Source, req ReadRequest, sourceName, entityName string) (total int64, counted chan int64, stop func()) {
+	total, stop = -1, func() {}
+	// Counting costs the source a query; only pay it when someone watches.
+	c, ok := src.(Counter)
+	if !ok || x.Progress == nil {
+		return total, nil, stop
+	}
+	count := func(ctx context.Context) int64 {
+		n, err := c.Count(ctx, req)
+		if err != nil {
+			x.log().Debug("counting rows", "source", sourceName, "entity", entityName, "err", err)
+			return -1
+		}
+		return n
+	}
+	if b, ok := src.(backgroundCounter); ok && b.CountInBackground() {
+		// The count is only for the progress line: the read need not wait.
+		counted = make(chan int64, 1)
+		cctx, cancel := context.WithCancel(ctx)
+		go func() { counted <- count(cctx) }()
+		return total, counted, cancel
+	}
+	return count(ctx), nil, stop
+}
+
+// copyChunks writes the read's chunks into the batch until the source ends,
+// committing at each checkpoint the source marks, and keeps tick current.
+func (x *Extractor) copyChunks(pf *prefetch, rd Reader, b *batch, tick *Tick, counted chan int64, sourceName, entityName string) error {
+	for {
+		ch, err := pf.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			tick.Done()
+			return fmt.Errorf("source %s: reading %s: %w", sourceName, entityName, err)
+		}
+		if err := b.add(ch); err != nil {
+			tick.Done()
+			return fmt.Errorf("source %s: writing %s: %w", sourceName, entityName, err)
+		}
+		if ch.Checkpoint != nil {
+			if err := b.checkBudget(ch.Unit); err != nil {
+				tick.Done()
+				return err
+			}
+			if err := b.commit(ch.Checkpoint, ch.Unit); err != nil {
+				tick.Done()
+				return fmt.Errorf("source %s: committing %s: %w", sourceName, entityName, err)
+			}
+			if a, ok := rd.(Acknowledger); ok {
+				a.Committed(ch.Checkpoint)
+			}
+			pf.committed()
+		}
+		select {
+		case n := <-counted:
+			tick.setTotal(n)
+		default:
+		}
+		tick.Set(b.rows)
+	}
+	return nil
 }
 
 // backgroundCounter is implemented by Counters whose Count may run while the

@@ -56,13 +56,11 @@ func TestParseErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = Parse(n, "/tmp/wh", "/tmp")
-		if err == nil || !contains(err.Error(), want) {
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want it to say %q", y, err, want)
 		}
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 // TestSyncRaw registers raw Parquet files (written by DuckDB, as real files)
 // as one table, supersedes one in the commit that adds its replacement,

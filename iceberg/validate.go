@@ -39,6 +39,31 @@ func ValidateV2(path string) error {
 			bad("required field %s is missing", k)
 		}
 	}
+	checkSchemas(m, bad)
+	idIn := func(list, key string, want float64) bool {
+		l, _ := m[list].([]any)
+		for _, e := range l {
+			if em, _ := e.(map[string]any); em[key] == want {
+				return true
+			}
+		}
+		return false
+	}
+	if v, _ := num("default-spec-id"); !idIn("partition-specs", "spec-id", v) {
+		bad("default-spec-id %v names no partition spec", v)
+	}
+	if v, _ := num("default-sort-order-id"); !idIn("sort-orders", "order-id", v) {
+		bad("default-sort-order-id %v names no sort order", v)
+	}
+	checkSnapshots(m, bad)
+	return errors.Join(errs...)
+}
+
+// checkSchemas reports, through bad, schemas without an id, fields without
+// id, name, type or required, field ids duplicated or above last-column-id,
+// and a current-schema-id that names no schema.
+func checkSchemas(m map[string]any, bad func(format string, a ...any)) {
+	num := func(k string) (float64, bool) { v, ok := m[k].(float64); return v, ok }
 	lastCol, _ := num("last-column-id")
 	cur, _ := num("current-schema-id")
 	schemas, _ := m["schemas"].([]any)
@@ -80,21 +105,13 @@ func ValidateV2(path string) error {
 	if !found {
 		bad("current-schema-id %v names no schema", cur)
 	}
-	idIn := func(list, key string, want float64) bool {
-		l, _ := m[list].([]any)
-		for _, e := range l {
-			if em, _ := e.(map[string]any); em[key] == want {
-				return true
-			}
-		}
-		return false
-	}
-	if v, _ := num("default-spec-id"); !idIn("partition-specs", "spec-id", v) {
-		bad("default-spec-id %v names no partition spec", v)
-	}
-	if v, _ := num("default-sort-order-id"); !idIn("sort-orders", "order-id", v) {
-		bad("default-sort-order-id %v names no sort order", v)
-	}
+}
+
+// checkSnapshots reports, through bad, snapshots whose sequence numbers or
+// parents are out of order, that lack a manifest list (or its file) or an
+// operation, and a current snapshot that is not kept or not refs.main.
+func checkSnapshots(m map[string]any, bad func(format string, a ...any)) {
+	num := func(k string) (float64, bool) { v, ok := m[k].(float64); return v, ok }
 	lastSeq, _ := num("last-sequence-number")
 	snaps := map[float64]map[string]any{}
 	list, _ := m["snapshots"].([]any)
@@ -136,5 +153,4 @@ func ValidateV2(path string) error {
 			bad("refs.main %v differs from current-snapshot-id %v", main["snapshot-id"], c)
 		}
 	}
-	return errors.Join(errs...)
 }

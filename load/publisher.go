@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"github.com/cdwhq/cdw/internal/config"
-	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // Publisher makes a set of marts visible to readers.
@@ -148,13 +147,3 @@ func kindNames() []string {
 	sort.Strings(names)
 	return names
 }
-
-// QuoteIdent quotes a SQL identifier.
-//
-// Deprecated: use duck.Ident; kept until pipelines/ migrates.
-func QuoteIdent(s string) string { return duck.Ident(s) }
-
-// QuoteString quotes a SQL string literal.
-//
-// Deprecated: use duck.Literal; kept until pipelines/ migrates.
-func QuoteString(s string) string { return duck.Literal(s) }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -199,7 +200,7 @@ func runExample(t *testing.T, b yamlBlock, cfg map[string]any) *sql.DB {
 		t.Fatal(err)
 	}
 	for _, m := range project.Models {
-		if m.Published() && !contains(rep.Published, m.Name) {
+		if m.Published() && !slices.Contains(rep.Published, m.Name) {
 			t.Errorf("%s:%d: mart %s not published", b.file, b.line, m.Name)
 		}
 	}
@@ -255,15 +256,6 @@ func checkCDNOWFit(t *testing.T, db *sql.DB) {
 	if rows != 2 || chosen != 1 || !strings.Contains(reason, "holdout") {
 		t.Errorf("clv_model: %d fitted rows, %d chosen (want 2 and 1, chosen by holdout); reason %q", rows, chosen, reason)
 	}
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // The README's example of timezone, shape: events and match_key runs as

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,7 +37,7 @@ func resolveDeps(ctx context.Context, parser *sql.DB, byName map[string]*Model, 
 				// {{ this }}: an incremental model reading its own table
 			case strings.HasPrefix(r, "raw."):
 				if !raw[r] {
-					return fmt.Errorf("%s: reads %s, which is not a raw relation (known: %s)", m.File, r, strings.Join(sortedKeys(raw), ", "))
+					return fmt.Errorf("%s: reads %s, which is not a raw relation (known: %s)", m.File, r, strings.Join(slices.Sorted(maps.Keys(raw)), ", "))
 				}
 				m.Deps = append(m.Deps, r)
 			case byName[r] != nil:
@@ -68,7 +69,7 @@ func resolveDeps(ctx context.Context, parser *sql.DB, byName map[string]*Model, 
 // topoSort orders models so each comes after what it reads; ties break by
 // name so the order is stable. A cycle is an error naming every file in it.
 func topoSort(byName map[string]*Model) ([]*Model, error) {
-	names, err := dag.Sort(sortedKeys(byName), func(n string) []string { return byName[n].Deps })
+	names, err := dag.Sort(slices.Sorted(maps.Keys(byName)), func(n string) []string { return byName[n].Deps })
 	var cycle *dag.CycleError
 	if errors.As(err, &cycle) {
 		parts := make([]string, len(cycle.Path))
@@ -191,7 +192,7 @@ func relations(ctx context.Context, db *sql.DB, query string) (tables []string, 
 		}
 	}
 	sort.Strings(tables)
-	return tables, sortedKeys(calls), nil
+	return tables, slices.Sorted(maps.Keys(calls)), nil
 }
 
 func stripSemicolon(s string) string {

@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	_ "github.com/duckdb/duckdb-go/v2" // DuckDB driver
@@ -314,7 +314,7 @@ func (ps *properties) describe(models []*Model, docBlocks docs) error {
 			described[m.Name] = true
 		}
 	}
-	for _, n := range sortedKeys(ps.entry) {
+	for _, n := range slices.Sorted(maps.Keys(ps.entry)) {
 		if !described[n] {
 			return fmt.Errorf("%s: describes %s, which is no model or seed of the project", ps.file[n], n)
 		}
@@ -382,7 +382,7 @@ func addGoModels(byName map[string]*Model) error {
 // tests renders the test files and checks that what they read exists.
 func (d *discovered) tests(ctx context.Context, parser *sql.DB, vars Vars, exists func(string) bool) ([]*DataTest, error) {
 	var out []*DataTest
-	for _, name := range sortedKeys(d.testFiles) {
+	for _, name := range slices.Sorted(maps.Keys(d.testFiles)) {
 		t := d.testFiles[name]
 		rendered, err := Render(&Model{Name: name, File: t.File, SQL: t.SQL, templates: d.tpls}, vars)
 		if err != nil {
@@ -413,13 +413,4 @@ func validModelName(s string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

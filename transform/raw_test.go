@@ -3,6 +3,7 @@ package transform
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,7 +50,7 @@ func TestRawViewsFromNeutralValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sortedKeys(inputs); !slices.Equal(got, want) {
+	if got := slices.Sorted(maps.Keys(inputs)); !slices.Equal(got, want) {
 		t.Fatalf("inputs %v, want %v", got, want)
 	}
 	if !slices.Equal(inputs["raw.orders"].Files, []string{shop}) || inputs["raw.orders"].Shape != l.Inputs()["raw.orders"].Shape {

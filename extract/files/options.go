@@ -183,113 +183,17 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 	}
 	p := &plan{entity: ent, header: true, encoding: "auto", gzip: "auto", onChange: "reload", loc: time.UTC, lineNoCol: -1, extraCol: -1, qtyCol: -1, priceCol: -1}
 	p.settingsID, p.settings = parseSettings(o)
-	p.glob = o.Path
-	if !filepath.IsAbs(p.glob) {
-		p.glob = filepath.Join(baseDir, p.glob)
+	if err := p.setLayout(baseDir, o, n); err != nil {
+		return nil, err
 	}
-	if _, err := filepath.Match(p.glob, ""); err != nil {
-		return nil, n.Get("path").Errorf("bad file pattern %q: %v", o.Path, err)
-	}
-	p.format = o.Format
-	switch o.Format {
-	case "", "csv":
-		p.format, p.delim = "csv", ','
-	case "tsv":
-		p.delim = '\t'
-	case "fixed":
-		if len(o.Fields) == 0 {
-			return nil, n.Errorf("format fixed needs fields: [{name, start, width}, …]")
-		}
-		p.header = false
-	default:
-		return nil, n.Get("format").Errorf("unknown format %q (use csv, tsv or fixed)", o.Format)
-	}
-	if o.Delimiter != "" {
-		r := []rune(o.Delimiter)
-		if o.Delimiter == `\t` {
-			r = []rune{'\t'}
-		}
-		if len(r) != 1 || p.format == "fixed" {
-			return nil, n.Get("delimiter").Errorf("delimiter must be one character (csv/tsv only), got %q", o.Delimiter)
-		}
-		p.delim = r[0]
-	}
-	if o.Header != nil {
-		if p.format == "fixed" && *o.Header {
-			return nil, n.Get("header").Errorf("fixed-width files have no header; use skip_lines")
-		}
-		p.header = *o.Header
-	}
-	switch o.Encoding {
-	case "", "auto":
-	case "utf-8", "utf8", "UTF-8":
-		p.encoding = "utf-8"
-	case "gbk", "GBK", "gb2312", "GB2312":
-		p.encoding = "gbk"
-	case "gb18030", "GB18030":
-		p.encoding = "gb18030"
-	default:
-		return nil, n.Get("encoding").Errorf("unknown encoding %q (use auto, utf-8, gbk or gb18030)", o.Encoding)
-	}
-	switch o.Gzip {
-	case "", "auto", "true", "false":
-		if o.Gzip != "" {
-			p.gzip = o.Gzip
-		}
-	default:
-		return nil, n.Get("gzip").Errorf("gzip must be auto, true or false")
-	}
-	if o.SkipLines < 0 {
-		return nil, n.Get("skip_lines").Errorf("must not be negative")
-	}
-	p.skip = o.SkipLines
-	p.budget, p.allowEmpty = extract.DefaultBudget, o.AllowEmpty
-	if o.MaxRejected != "" {
-		b, err := extract.ParseBudget(o.MaxRejected)
-		if err != nil {
-			return nil, n.Get("max_rejected").Errorf("%v", err)
-		}
-		p.budget = b
-	}
-	switch o.OnChange {
-	case "", "reload", "reject":
-		if o.OnChange != "" {
-			p.onChange = o.OnChange
-		}
-	default:
-		return nil, n.Get("on_change").Errorf("on_change must be reload or reject, got %q", o.OnChange)
-	}
-	if o.Timezone != "" {
-		loc, err := time.LoadLocation(o.Timezone)
-		if err != nil {
-			return nil, n.Get("timezone").Errorf("unknown time zone %q", o.Timezone)
-		}
-		p.loc = loc
-	}
-	switch o.Decimal {
-	case "", "auto":
-	case ".", ",":
-		p.decimal = &numFormat{decimal: o.Decimal[0]}
-	default:
-		return nil, n.Get("decimal_separator").Errorf("decimal_separator must be auto, \".\" or \",\", got %q", o.Decimal)
-	}
-	if len(o.Formats) > 0 {
-		for i, l := range o.Formats {
-			if !validLayout(l) {
-				return nil, n.Get("timestamp_formats").Errorf("entry %d: %q is not a Go time layout (write the reference time, e.g. 2006-01-02 15:04:05)", i+1, l)
-			}
-		}
-		// ISO 8601 is read besides the given layouts: it cannot be mistaken for
-		// another layout, and a fix for the odd rows must not reject the ISO ones.
-		p.userTS = &tsGroup{name: "timestamp_formats " + strings.Join(o.Formats, ", "), layouts: o.Formats, iso: true, suggest: o.Formats[0]}
+	if err := p.setParsing(o, n); err != nil {
+		return nil, err
 	}
 	p.fields = o.Fields
-	fieldNames := map[string]bool{}
 	for _, f := range o.Fields {
 		if f.Start < 1 || f.Width < 1 {
 			return nil, n.Get("fields").Errorf("field %q: start and width must be at least 1", f.Name)
 		}
-		fieldNames[f.Name] = true
 	}
 	p.onNew = "keep"
 	switch o.OnNew {
@@ -307,29 +211,159 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 		p.raw = true
 		return p, nil
 	}
+	if err := p.mapColumns(ent, o, n); err != nil {
+		return nil, err
+	}
+	if err := p.addExtras(ent, o, n); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// setLayout reads the keys that say where the files are and how their bytes
+// split into rows and fields: path, format, delimiter, header, encoding,
+// gzip and skip_lines.
+func (p *plan) setLayout(baseDir string, o entityOptions, n config.Node) error {
+	p.glob = o.Path
+	if !filepath.IsAbs(p.glob) {
+		p.glob = filepath.Join(baseDir, p.glob)
+	}
+	if _, err := filepath.Match(p.glob, ""); err != nil {
+		return n.Get("path").Errorf("bad file pattern %q: %v", o.Path, err)
+	}
+	p.format = o.Format
+	switch o.Format {
+	case "", "csv":
+		p.format, p.delim = "csv", ','
+	case "tsv":
+		p.delim = '\t'
+	case "fixed":
+		if len(o.Fields) == 0 {
+			return n.Errorf("format fixed needs fields: [{name, start, width}, …]")
+		}
+		p.header = false
+	default:
+		return n.Get("format").Errorf("unknown format %q (use csv, tsv or fixed)", o.Format)
+	}
+	if o.Delimiter != "" {
+		r := []rune(o.Delimiter)
+		if o.Delimiter == `\t` {
+			r = []rune{'\t'}
+		}
+		if len(r) != 1 || p.format == "fixed" {
+			return n.Get("delimiter").Errorf("delimiter must be one character (csv/tsv only), got %q", o.Delimiter)
+		}
+		p.delim = r[0]
+	}
+	if o.Header != nil {
+		if p.format == "fixed" && *o.Header {
+			return n.Get("header").Errorf("fixed-width files have no header; use skip_lines")
+		}
+		p.header = *o.Header
+	}
+	switch o.Encoding {
+	case "", "auto":
+	case "utf-8", "utf8", "UTF-8":
+		p.encoding = "utf-8"
+	case "gbk", "GBK", "gb2312", "GB2312":
+		p.encoding = "gbk"
+	case "gb18030", "GB18030":
+		p.encoding = "gb18030"
+	default:
+		return n.Get("encoding").Errorf("unknown encoding %q (use auto, utf-8, gbk or gb18030)", o.Encoding)
+	}
+	switch o.Gzip {
+	case "", "auto", "true", "false":
+		if o.Gzip != "" {
+			p.gzip = o.Gzip
+		}
+	default:
+		return n.Get("gzip").Errorf("gzip must be auto, true or false")
+	}
+	if o.SkipLines < 0 {
+		return n.Get("skip_lines").Errorf("must not be negative")
+	}
+	p.skip = o.SkipLines
+	return nil
+}
+
+// setParsing reads the keys that say how values are read and what is
+// tolerated: max_rejected, on_change, timezone, decimal_separator and
+// timestamp_formats.
+func (p *plan) setParsing(o entityOptions, n config.Node) error {
+	p.budget, p.allowEmpty = extract.DefaultBudget, o.AllowEmpty
+	if o.MaxRejected != "" {
+		b, err := extract.ParseBudget(o.MaxRejected)
+		if err != nil {
+			return n.Get("max_rejected").Errorf("%v", err)
+		}
+		p.budget = b
+	}
+	switch o.OnChange {
+	case "", "reload", "reject":
+		if o.OnChange != "" {
+			p.onChange = o.OnChange
+		}
+	default:
+		return n.Get("on_change").Errorf("on_change must be reload or reject, got %q", o.OnChange)
+	}
+	if o.Timezone != "" {
+		loc, err := time.LoadLocation(o.Timezone)
+		if err != nil {
+			return n.Get("timezone").Errorf("unknown time zone %q", o.Timezone)
+		}
+		p.loc = loc
+	}
+	switch o.Decimal {
+	case "", "auto":
+	case ".", ",":
+		p.decimal = &numFormat{decimal: o.Decimal[0]}
+	default:
+		return n.Get("decimal_separator").Errorf("decimal_separator must be auto, \".\" or \",\", got %q", o.Decimal)
+	}
+	if len(o.Formats) > 0 {
+		for i, l := range o.Formats {
+			if !validLayout(l) {
+				return n.Get("timestamp_formats").Errorf("entry %d: %q is not a Go time layout (write the reference time, e.g. 2006-01-02 15:04:05)", i+1, l)
+			}
+		}
+		// ISO 8601 is read besides the given layouts: it cannot be mistaken for
+		// another layout, and a fix for the odd rows must not reject the ISO ones.
+		p.userTS = &tsGroup{name: "timestamp_formats " + strings.Join(o.Formats, ", "), layouts: o.Formats, iso: true, suggest: o.Formats[0]}
+	}
+	return nil
+}
+
+// mapColumns maps the canonical entity's columns onto the file's columns
+// (or fields, or constants) as the columns key says.
+func (p *plan) mapColumns(ent extract.Entity, o entityOptions, n config.Node) error {
 	if o.Columns.Y == nil {
-		return nil, n.Errorf("missing required key \"columns\"")
+		return n.Errorf("missing required key \"columns\"")
 	}
 	cols, err := sourceColumns(ent, o.Columns, p.header)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	fieldNames := map[string]bool{}
+	for _, f := range p.fields {
+		fieldNames[f.Name] = true
 	}
 	for _, c := range ent.Columns {
 		parts := cols[c.Name]
 		if c.Required && len(parts) == 0 {
-			return nil, n.Get("columns").Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
+			return n.Get("columns").Errorf("required column %q of %s is not mapped", c.Name, ent.Name)
 		}
 		if len(parts) == 1 && strings.HasPrefix(parts[0], constantPrefix) {
 			v := strings.TrimPrefix(parts[0], constantPrefix)
 			if ent.Name == "orders" && c.Name == "line_no" {
-				return nil, n.Get("columns").Errorf("line_no cannot be a constant: it tells the lines of an order apart")
+				return n.Get("columns").Errorf("line_no cannot be a constant: it tells the lines of an order apart")
 			}
 			p.columns = append(p.columns, mapped{name: c.Name, typ: c.Type, req: c.Required, source: "constant " + strconv.Quote(v), constant: []byte(v)})
 			continue
 		}
 		for _, src := range parts {
 			if p.format == "fixed" && !fieldNames[src] {
-				return nil, n.Get("columns").Errorf("column %q maps to %q, which is not one of the fixed-width fields", c.Name, src)
+				return n.Get("columns").Errorf("column %q maps to %q, which is not one of the fixed-width fields", c.Name, src)
 			}
 		}
 		if ent.Name == "orders" && c.Name == "line_no" && len(parts) == 0 {
@@ -355,6 +389,12 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 			}
 		}
 	}
+	return nil
+}
+
+// addExtras appends the columns beyond the entity's: the extra key's named
+// columns and, with extra_fields: keep, one column for surplus fields.
+func (p *plan) addExtras(ent extract.Entity, o entityOptions, n config.Node) error {
 	extras := make([]string, 0, len(o.Extra))
 	for name := range o.Extra {
 		extras = append(extras, name)
@@ -363,10 +403,10 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 	for _, name := range extras {
 		src := o.Extra[name]
 		if _, clash := ent.Column(name); clash {
-			return nil, n.Get("extra").Errorf("%q is already a column of %s; map it under columns", name, ent.Name)
+			return n.Get("extra").Errorf("%q is already a column of %s; map it under columns", name, ent.Name)
 		}
 		if !validName(name) {
-			return nil, n.Get("extra").Errorf("column name %q: use lower case letters, digits and _", name)
+			return n.Get("extra").Errorf("column name %q: use lower case letters, digits and _", name)
 		}
 		p.columns = append(p.columns, mapped{name: name, typ: extract.String, source: src})
 	}
@@ -374,14 +414,14 @@ func newPlan(baseDir string, ent extract.Entity, n config.Node) (*plan, error) {
 	case "", "reject":
 	case "keep":
 		if p.format == "fixed" {
-			return nil, n.Get("extra_fields").Errorf("extra_fields applies to csv and tsv, not fixed-width files")
+			return n.Get("extra_fields").Errorf("extra_fields applies to csv and tsv, not fixed-width files")
 		}
 		p.extraCol = len(p.columns)
 		p.columns = append(p.columns, mapped{name: colExtra, typ: extract.String})
 	default:
-		return nil, n.Get("extra_fields").Errorf("extra_fields must be reject or keep, got %q", o.ExtraFields)
+		return n.Get("extra_fields").Errorf("extra_fields must be reject or keep, got %q", o.ExtraFields)
 	}
-	return p, nil
+	return nil
 }
 
 func columnNames(e extract.Entity) string {

@@ -341,20 +341,37 @@ func hashFile(path string) (string, error) {
 // startRows sets up decompression, decoding and the record parser, and checks
 // the header against the mapping.
 func (r *reader) startRows(of *openFile) error {
+	tr, skipped, err := r.openText(of)
+	if err != nil {
+		return err
+	}
+	if r.plan.format == "fixed" {
+		return r.startFixed(of, tr, skipped)
+	}
+	sp := newSplitter(tr, of.comma, skipped)
+	if !r.plan.header {
+		return r.startHeaderless(of, sp)
+	}
+	return r.startWithHeader(of, sp)
+}
+
+// openText opens the file's text: gunzipped if it is gzip, decoded to UTF-8,
+// and past the skip_lines it starts with (it returns how many it skipped).
+func (r *reader) openText(of *openFile) (*bufio.Reader, int64, error) {
 	p := r.plan
 	var in io.Reader = of.hashed
 	gz := p.gzip == "true" || (p.gzip == "auto" && strings.HasSuffix(strings.ToLower(of.path), ".gz"))
 	if gz {
 		zr, err := gzip.NewReader(in)
 		if err != nil {
-			return fmt.Errorf("%s: not a gzip file (set gzip: false if it is plain text): %w", of.path, err)
+			return nil, 0, fmt.Errorf("%s: not a gzip file (set gzip: false if it is plain text): %w", of.path, err)
 		}
 		in = zr
 	}
 	br := bufio.NewReaderSize(in, 1<<20)
 	text, enc, why, err := p.decode(of.path, br)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if why != "" {
 		level := slog.LevelInfo
@@ -370,71 +387,85 @@ func (r *reader) startRows(of *openFile) error {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return fmt.Errorf("reading %s: %w", of.path, err)
+			return nil, 0, fmt.Errorf("reading %s: %w", of.path, err)
 		}
 	}
-	if p.format == "fixed" {
-		of.rows = &fixedRows{s: bufio.NewScanner(tr), line: skipped, fields: p.fields, path: of.path}
-		of.rows.s.Buffer(make([]byte, 64*1024), 16*1024*1024)
-		sample, err := of.rows.sample(sampleRows)
-		if err != nil {
-			return err
+	return tr, skipped, nil
+}
+
+// startFixed starts a fixed-width file: its fields are named by the
+// fields key, so the file is shaped from a sample of its lines.
+func (r *reader) startFixed(of *openFile, tr *bufio.Reader, skipped int64) error {
+	p := r.plan
+	of.rows = &fixedRows{s: bufio.NewScanner(tr), line: skipped, fields: p.fields, path: of.path}
+	of.rows.s.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	sample, err := of.rows.sample(sampleRows)
+	if err != nil {
+		return err
+	}
+	of.sample = sample
+	names := make([]string, len(p.fields))
+	for i, f := range p.fields {
+		names[i] = f.Name
+	}
+	if err := r.shapeFile(of, names, func(i int) string { return names[i] }, newHeaderColumns(names)); err != nil {
+		return err
+	}
+	p = r.plan
+	idx := map[string]int{}
+	for i, f := range p.fields {
+		idx[f.Name] = i
+	}
+	of.colIdx = p.indexes(of, func(name string) int {
+		if i, ok := idx[name]; ok {
+			return i
 		}
-		of.sample = sample
-		names := make([]string, len(p.fields))
-		for i, f := range p.fields {
-			names[i] = f.Name
+		return -1
+	})
+	return r.detect(of, sample)
+}
+
+// startHeaderless starts a csv/tsv file without a header: columns are named
+// by position, and the first block is both the sample and the first data.
+func (r *reader) startHeaderless(of *openFile, sp *splitter) error {
+	p := r.plan
+	first, err := sp.next()
+	if errors.Is(err, io.EOF) {
+		of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
+		r.startPipeline(of, sp, nil)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", of.path, err)
+	}
+	of.sample = of.sampleCSV(first)
+	if p.raw && len(of.sample) > 0 {
+		// Headerless: columns are named by position, as many as the
+		// first record has.
+		names := make([]string, len(of.sample[0]))
+		for i := range names {
+			names[i] = fmt.Sprintf("column_%d", i+1)
 		}
-		if err := r.shapeFile(of, names, func(i int) string { return names[i] }, newHeaderColumns(names)); err != nil {
+		if err := r.shapeFile(of, names, func(i int) string { return strconv.Itoa(i + 1) }, headerColumns{}); err != nil {
 			return err
 		}
 		p = r.plan
-		idx := map[string]int{}
-		for i, f := range p.fields {
-			idx[f.Name] = i
-		}
-		of.colIdx = p.indexes(of, func(name string) int {
-			if i, ok := idx[name]; ok {
-				return i
-			}
-			return -1
-		})
-		return r.detect(of, sample)
 	}
-	sp := newSplitter(tr, of.comma, skipped)
-	if !p.header {
-		first, err := sp.next()
-		if errors.Is(err, io.EOF) {
-			of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
-			r.startPipeline(of, sp, nil)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", of.path, err)
-		}
-		of.sample = of.sampleCSV(first)
-		if p.raw && len(of.sample) > 0 {
-			// Headerless: columns are named by position, as many as the
-			// first record has.
-			names := make([]string, len(of.sample[0]))
-			for i := range names {
-				names[i] = fmt.Sprintf("column_%d", i+1)
-			}
-			if err := r.shapeFile(of, names, func(i int) string { return strconv.Itoa(i + 1) }, headerColumns{}); err != nil {
-				return err
-			}
-			p = r.plan
-		}
-		of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
-		of.need = of.needFields()
-		if err := r.detect(of, of.sample); err != nil {
-			return err
-		}
-		of.sample = nil
-		r.startPipeline(of, sp, first)
-		return nil
+	of.colIdx = p.indexes(of, func(name string) int { return headerIndex(name) })
+	of.need = of.needFields()
+	if err := r.detect(of, of.sample); err != nil {
+		return err
 	}
-	// The header is the first record; the rest of its block is data.
+	of.sample = nil
+	r.startPipeline(of, sp, first)
+	return nil
+}
+
+// startWithHeader starts a csv/tsv file whose first record is its header:
+// the header names the columns the mapping finds, and the rest of its block
+// is data.
+func (r *reader) startWithHeader(of *openFile, sp *splitter) error {
+	p := r.plan
 	var first *block
 	var hdr []string
 	for hdr == nil {

@@ -108,9 +108,6 @@ func parseOptions(n config.Node) (*options, connSettings, map[string]*entityConf
 	if o.Parallel < 0 {
 		return nil, connSettings{}, nil, n.Get("parallel").Errorf("must be a positive number of connections")
 	}
-	if o.ConnectTimeout < 0 {
-		return nil, connSettings{}, nil, n.Get("connect_timeout").Errorf("must not be negative")
-	}
 	if o.Mode != "" && o.Mode != modeCDC {
 		return nil, connSettings{}, nil, n.Get("mode").Errorf("expected cdc (or leave it out: cursor or full per entity), found %q", o.Mode)
 	}

@@ -144,6 +144,46 @@ type bindOptions struct {
 func bind(spec colSpec, b array.Builder, o bindOptions) binder {
 	var bd binder
 	switch spec.conv {
+	case convText, convIntText:
+		bd = bindText(spec, b, o)
+	case convBool, convInt, convFloat32, convFloat64, convIntToFloat:
+		bd = bindNumber(spec, b)
+	case convDecimal, convNumericToInt:
+		bd = bindNumeric(spec, b)
+	case convDate, convDateToTimestamp, convTime, convTimestamp:
+		bd = bindTemporal(spec, b)
+	case convBytea, convList:
+		bd = bindBinary(spec, b)
+	default:
+		panic(fmt.Sprintf("postgres: unknown conversion %d", spec.conv))
+	}
+	if o.required {
+		bd = requireValue(bd)
+	}
+	return bd
+}
+
+// requireValue makes a binder reject a NULL before its own check runs: the
+// canonical schema says the column is required.
+func requireValue(bd binder) binder {
+	inner := bd.check
+	bd.check = func(v []byte) error {
+		if v == nil {
+			return errRequiredNull
+		}
+		if inner != nil {
+			return inner(v)
+		}
+		return nil
+	}
+	return bd
+}
+
+// bindText binds the columns kept as text: text itself and integers that
+// the canonical schema wants as strings.
+func bindText(spec colSpec, b array.Builder, o bindOptions) binder {
+	var bd binder
+	switch spec.conv {
 	case convText:
 		// Text is most of most tables: kept in plain slices, it costs a
 		// third of what arrow's StringBuilder costs per value.
@@ -171,6 +211,15 @@ func bind(spec colSpec, b array.Builder, o bindOptions) binder {
 				return nil
 			}
 		}
+	}
+	return bd
+}
+
+// bindNumber binds booleans, integers and floats, which PostgreSQL sends as
+// fixed-width big-endian values.
+func bindNumber(spec colSpec, b array.Builder) binder {
+	var bd binder
+	switch spec.conv {
 	case convBool:
 		bb := b.(*array.BooleanBuilder)
 		bd.check = func(v []byte) error { return checkLenOrNull(v, 1) }
@@ -236,6 +285,15 @@ func bind(spec colSpec, b array.Builder, o bindOptions) binder {
 			}
 			fb.Append(float64(pgInt(v)))
 		}
+	}
+	return bd
+}
+
+// bindNumeric binds numeric values, decoded in check so a value that does
+// not fit its Arrow type rejects the row.
+func bindNumeric(spec colSpec, b array.Builder) binder {
+	var bd binder
+	switch spec.conv {
 	case convDecimal:
 		db := b.(*array.Decimal128Builder)
 		dt := spec.arrow.(*arrow.Decimal128Type)
@@ -274,15 +332,15 @@ func bind(spec colSpec, b array.Builder, o bindOptions) binder {
 			}
 			ib.Append(int64(n.LowBits()))
 		}
-	case convBytea:
-		bb := b.(*array.BinaryBuilder)
-		bd.add = func(v []byte) {
-			if v == nil {
-				bb.AppendNull()
-				return
-			}
-			bb.Append(v)
-		}
+	}
+	return bd
+}
+
+// bindTemporal binds dates, times and timestamps, mapping PostgreSQL's
+// infinities where the Arrow type has a value for them.
+func bindTemporal(spec colSpec, b array.Builder) binder {
+	var bd binder
+	switch spec.conv {
 	case convDate:
 		db := b.(*array.Date32Builder)
 		var d int32
@@ -354,6 +412,23 @@ func bind(spec colSpec, b array.Builder, o bindOptions) binder {
 			}
 			tb.Append(t)
 		}
+	}
+	return bd
+}
+
+// bindBinary binds bytea and arrays, whose values Arrow keeps whole.
+func bindBinary(spec colSpec, b array.Builder) binder {
+	var bd binder
+	switch spec.conv {
+	case convBytea:
+		bb := b.(*array.BinaryBuilder)
+		bd.add = func(v []byte) {
+			if v == nil {
+				bb.AppendNull()
+				return
+			}
+			bb.Append(v)
+		}
 	case convList:
 		lb := b.(*array.ListBuilder)
 		bd.check = func(v []byte) error {
@@ -370,20 +445,6 @@ func bind(spec colSpec, b array.Builder, o bindOptions) binder {
 			}
 			lb.Append(true)
 			walkArray(v, spec.elem, add)
-		}
-	default:
-		panic(fmt.Sprintf("postgres: unknown conversion %d", spec.conv))
-	}
-	if o.required {
-		inner := bd.check
-		bd.check = func(v []byte) error {
-			if v == nil {
-				return errRequiredNull
-			}
-			if inner != nil {
-				return inner(v)
-			}
-			return nil
 		}
 	}
 	return bd

@@ -107,17 +107,46 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 	if err := checkTypes(ec, fields, prev); err != nil {
 		return nil, err
 	}
+	used, keyRead, err := p.mapCanonical(fields, has)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.passThrough(fields, has, used, keyRead); err != nil {
+		return nil, err
+	}
+	if err := p.setOrder(fields, has, used); err != nil {
+		return nil, err
+	}
+	for i := range fields {
+		if used[fields[i].Name] || keyRead[fields[i].Name] {
+			p.columns = append(p.columns, fields[i])
+		}
+	}
+	p.noteSchemaChanges(prev)
+	af := make([]arrow.Field, len(p.outs))
+	for i, o := range p.outs {
+		af[i] = arrow.Field{Name: o.name, Type: o.spec.arrow, Nullable: true}
+	}
+	p.schema = arrow.NewSchema(af, nil)
+	return p, nil
+}
+
+// mapCanonical adds the entity's columns to the plan, in the entity's order:
+// each from its mapped source column, composite key parts, or by name. It
+// returns the source columns it took and the key parts it reads.
+func (p *plan) mapCanonical(fields []field, has func(string) (*field, bool)) (used, keyRead map[string]bool, err error) {
+	ec := p.ent
 	explicit := map[string]bool{}
 	for _, src := range ec.columns {
 		explicit[src] = true
 	}
-	used := map[string]bool{}
-	keyRead := map[string]bool{} // parts of composite keys, read but also passed through
+	used = map[string]bool{}
+	keyRead = map[string]bool{} // parts of composite keys, read but also passed through
 	for _, c := range ec.entity.Columns {
 		if parts, ok := ec.parts[c.Name]; ok {
 			for _, part := range parts {
 				if _, ok := has(part); !ok {
-					return nil, fmt.Errorf("columns.%s: %s has no column %q (its columns: %s)", c.Name, ec.what(), part, fieldNames(fields))
+					return nil, nil, fmt.Errorf("columns.%s: %s has no column %q (its columns: %s)", c.Name, ec.what(), part, fieldNames(fields))
 				}
 				keyRead[part] = true
 			}
@@ -135,9 +164,9 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 		}
 		switch {
 		case !ok && mapped:
-			return nil, fmt.Errorf("columns.%s: %s has no column %q (its columns: %s)", c.Name, ec.what(), name, fieldNames(fields))
+			return nil, nil, fmt.Errorf("columns.%s: %s has no column %q (its columns: %s)", c.Name, ec.what(), name, fieldNames(fields))
 		case !ok && c.Required:
-			return nil, fmt.Errorf("%s has no column %s, which %s requires: map one under columns, e.g. columns: {%s: your_column}",
+			return nil, nil, fmt.Errorf("%s has no column %s, which %s requires: map one under columns, e.g. columns: {%s: your_column}",
 				ec.what(), c.Name, ec.entity.Name, c.Name)
 		case !ok:
 			p.outs = append(p.outs, outCol{name: c.Name, spec: colSpec{arrow: c.Type.Arrow()}})
@@ -145,11 +174,18 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 		}
 		spec, err := canonicalSpec(*f, c)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ec.what(), err)
+			return nil, nil, fmt.Errorf("%s: %w", ec.what(), err)
 		}
 		p.outs = append(p.outs, outCol{name: c.Name, src: f, spec: spec, required: c.Required})
 		used[f.Name] = true
 	}
+	return used, keyRead, nil
+}
+
+// passThrough adds the source's other columns under their own names, and
+// notes excluded columns the source does not have.
+func (p *plan) passThrough(fields []field, has func(string) (*field, bool), used, keyRead map[string]bool) error {
+	ec := p.ent
 	for i := range fields {
 		f := &fields[i]
 		if used[f.Name] || ec.exclude[f.Name] {
@@ -159,7 +195,7 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 			continue // a key part named like a canonical column: read into the key only
 		}
 		if _, clash := ec.entity.Column(f.Name); clash {
-			return nil, fmt.Errorf("%s has a column %q besides the one mapped to %s.%s (%q); add it to exclude, or map it to another name in a query:",
+			return fmt.Errorf("%s has a column %q besides the one mapped to %s.%s (%q); add it to exclude, or map it to another name in a query:",
 				ec.what(), f.Name, ec.entity.Name, f.Name, ec.columns[f.Name])
 		}
 		p.outs = append(p.outs, outCol{name: f.Name, src: f, spec: nativeSpec(*f)})
@@ -170,19 +206,25 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 			p.notes = append(p.notes, fmt.Sprintf("exclude lists %q, which %s does not have", x, ec.what()))
 		}
 	}
+	return nil
+}
 
+// setOrder sets the order rows are read in: the cursor (incremental mode)
+// then the key, defaulting to the entity's key through the column mapping.
+func (p *plan) setOrder(fields []field, has func(string) (*field, bool), used map[string]bool) error {
+	ec := p.ent
 	if ec.cursor != "" {
 		p.mode = modeIncremental
 		f, ok := has(ec.cursor)
 		if !ok {
-			return nil, fmt.Errorf("cursor: %s has no column %q (its columns: %s)", ec.what(), ec.cursor, fieldNames(fields))
+			return fmt.Errorf("cursor: %s has no column %q (its columns: %s)", ec.what(), ec.cursor, fieldNames(fields))
 		}
 		switch f.OID {
 		case pgtype.TimestamptzOID, pgtype.TimestampOID:
 			p.lag = true
 		case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
 		default:
-			return nil, fmt.Errorf("cursor: column %q of %s has type %s; the cursor must be a timestamp or an integer that grows on every change", f.Name, ec.what(), f.Type)
+			return fmt.Errorf("cursor: column %q of %s has type %s; the cursor must be a timestamp or an integer that grows on every change", f.Name, ec.what(), f.Type)
 		}
 		p.by = []string{ec.cursor}
 		used[f.Name] = true
@@ -206,12 +248,12 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 	}
 	for _, k := range key {
 		if _, ok := has(k); !ok {
-			return nil, fmt.Errorf("key: %s has no column %q (its columns: %s)", ec.what(), k, fieldNames(fields))
+			return fmt.Errorf("key: %s has no column %q (its columns: %s)", ec.what(), k, fieldNames(fields))
 		}
 		used[k] = true
 	}
 	if p.mode == modeIncremental && len(key) == 0 {
-		return nil, fmt.Errorf("key: %s has none of the %s key columns (%s); name the columns that identify a row under key",
+		return fmt.Errorf("key: %s has none of the %s key columns (%s); name the columns that identify a row under key",
 			ec.what(), ec.entity.Name, strings.Join(ec.entity.Key, ", "))
 	}
 	p.by = append(p.by, key...)
@@ -219,19 +261,7 @@ func makePlan(ec *entityConfig, fields []field, prev *position) (*plan, error) {
 		f, _ := has(b)
 		p.byOIDs = append(p.byOIDs, f.OID)
 	}
-
-	for i := range fields {
-		if used[fields[i].Name] || keyRead[fields[i].Name] {
-			p.columns = append(p.columns, fields[i])
-		}
-	}
-	p.noteSchemaChanges(prev)
-	af := make([]arrow.Field, len(p.outs))
-	for i, o := range p.outs {
-		af[i] = arrow.Field{Name: o.name, Type: o.spec.arrow, Nullable: true}
-	}
-	p.schema = arrow.NewSchema(af, nil)
-	return p, nil
+	return nil
 }
 
 // checkTypes compares the source columns with those of the rows already

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Options size the generated data.
@@ -362,12 +364,13 @@ func newCustomer(rng *rand.Rand, i int, start time.Time, spanDays float64) custo
 	// Acquisition skews later: the business grows.
 	c.since = start.Add(time.Duration(math.Sqrt(rng.Float64())*spanDays*0.97*24) * time.Hour).Truncate(24 * time.Hour)
 	// Heterogeneous purchase rates (gamma) and dropout (beta-ish), as in BG/NBD.
-	c.rate = gamma(rng, 0.9, 1.0/45) // mean ≈ one order every 50 days
+	// distuv.Gamma's Beta is the rate, 1/scale: a scale of 1/45.
+	c.rate = distuv.Gamma{Alpha: 0.9, Beta: 45, Src: rng}.Rand() // mean ≈ one order every 50 days
 	if c.ctype == "business" {
 		c.rate *= 1.8
 	}
 	c.dropout = math.Min(0.9, math.Pow(rng.Float64(), 2.2)*0.6+0.02)
-	c.spend = gamma(rng, 4, 0.25)
+	c.spend = distuv.Gamma{Alpha: 4, Beta: 4, Src: rng}.Rand() // mean 1
 	return c
 }
 
@@ -473,27 +476,6 @@ func pick(rng *rand.Rand, items []string, weights []float64) string {
 		r -= w
 	}
 	return items[len(items)-1]
-}
-
-// gamma draws from Gamma(shape, scale) (Marsaglia–Tsang).
-func gamma(rng *rand.Rand, shape, scale float64) float64 {
-	if shape < 1 {
-		return gamma(rng, shape+1, scale) * math.Pow(rng.Float64(), 1/shape)
-	}
-	d := shape - 1.0/3
-	c := 1 / math.Sqrt(9*d)
-	for {
-		x := rng.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
-			continue
-		}
-		v = v * v * v
-		u := rng.Float64()
-		if math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
-			return d * v * scale
-		}
-	}
 }
 
 // unitHash maps its inputs to [0, 1) (splitmix64): a per-row decision that

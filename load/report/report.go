@@ -165,8 +165,22 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 		res.Versions[0].File = opts.Out
 		return res, nil
 	}
-	if err := os.MkdirAll(o.Dir, durable.DirPerm); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", o.Dir, err)
+	if err := saveVersions(o.Dir, date, res, snap); err != nil {
+		return nil, err
+	}
+	log.Info("report saved", "dir", o.Dir, "versions", len(res.Versions))
+	if !opts.Send {
+		res.NotSent = "not e-mailed (saved only)"
+		return res, nil
+	}
+	return res, sendVersions(ctx, cfg.SMTP, res, log)
+}
+
+// saveVersions writes each version's HTML and the day's snapshot (which the
+// next report compares against) into dir, naming each file by date and unit.
+func saveVersions(dir, date string, res *Result, snap *snapshot) error {
+	if err := os.MkdirAll(dir, durable.DirPerm); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
 	}
 	for i := range res.Versions {
 		v := &res.Versions[i]
@@ -174,26 +188,27 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 		if v.Unit != "" {
 			name = date + "-segment-summary-" + slug(v.Unit) + ".html"
 		}
-		v.File = filepath.Join(o.Dir, name)
+		v.File = filepath.Join(dir, name)
 		if err := durable.WriteFile(v.File, v.HTML); err != nil {
-			return nil, fmt.Errorf("saving report: %w", err)
+			return fmt.Errorf("saving report: %w", err)
 		}
 	}
 	js, err := json.MarshalIndent(snap, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("encoding report snapshot: %w", err)
+		return fmt.Errorf("encoding report snapshot: %w", err)
 	}
-	res.Snapshot = filepath.Join(o.Dir, date+"-segment-summary.json")
+	res.Snapshot = filepath.Join(dir, date+"-segment-summary.json")
 	if err := durable.WriteFile(res.Snapshot, js); err != nil {
-		return nil, fmt.Errorf("saving report snapshot: %w", err)
+		return fmt.Errorf("saving report snapshot: %w", err)
 	}
-	log.Info("report saved", "dir", o.Dir, "versions", len(res.Versions))
-	if !opts.Send {
-		res.NotSent = "not e-mailed (saved only)"
-		return res, nil
-	}
-	if cfg.SMTP == nil {
-		return res, errors.New("sending report: cdw.yaml has no smtp: section")
+	return nil
+}
+
+// sendVersions e-mails each version to its recipients, counting them in
+// res; versions without recipients are noted, and fail only if none was sent.
+func sendVersions(ctx context.Context, smtp *SMTPOptions, res *Result, log *slog.Logger) error {
+	if smtp == nil {
+		return errors.New("sending report: cdw.yaml has no smtp: section")
 	}
 	var missing []string
 	for _, v := range res.Versions {
@@ -201,8 +216,8 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 			missing = append(missing, scopeName(v.Unit))
 			continue
 		}
-		if err := send(ctx, cfg.SMTP, v); err != nil {
-			return res, fmt.Errorf("sending report for %s: %w", scopeName(v.Unit), err)
+		if err := send(ctx, smtp, v); err != nil {
+			return fmt.Errorf("sending report for %s: %w", scopeName(v.Unit), err)
 		}
 		res.Sent++
 		log.Info("report sent", "unit", v.Unit, "to", strings.Join(v.To, ","), "charts", len(v.Images))
@@ -211,10 +226,10 @@ func Run(ctx context.Context, cfg *Config, opts RunOptions) (*Result, error) {
 		res.NotSent = "no recipients for " + strings.Join(missing, ", ") + " (report.to / report.units)"
 		log.Warn("report not sent to every version", "why", res.NotSent)
 		if res.Sent == 0 {
-			return res, fmt.Errorf("sending report: nothing sent: %s", res.NotSent)
+			return fmt.Errorf("sending report: nothing sent: %s", res.NotSent)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // mailVersion renders the e-mailed HTML (cid: images) and the chart PNGs.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/internal/duck"
 	"github.com/cdwhq/cdw/pipelines"
 )
 
@@ -90,7 +90,7 @@ pipelines:
 `)
 	gate := filepath.Join(dir, "gate.csv")
 	writeModel(t, dir, "slow_check.sql", slowModel(100_000_000))
-	writeModel(t, dir, "gate_check.sql", "-- materialized: table\n-- description: fails until gate.csv exists\nSELECT count(*) AS n FROM read_csv("+load.QuoteString(gate)+")\n")
+	writeModel(t, dir, "gate_check.sql", "-- materialized: table\n-- description: fails until gate.csv exists\nSELECT count(*) AS n FROM read_csv("+duck.Literal(gate)+")\n")
 
 	// The observer only reacts to the scheduler's own log line: when the
 	// first attempt has failed, the missing file appears, so the retry is
@@ -335,7 +335,7 @@ func newestRaw(t *testing.T, dir string) map[string]time.Time {
 	for _, e := range []string{"orders", "tickets", "contacts"} {
 		var ts time.Time
 		glob := filepath.Join(dir, "raw", "*", e, "*", "*.parquet")
-		if err := db.QueryRow(fmt.Sprintf("SELECT max(updated_at)::TIMESTAMPTZ FROM read_parquet(%s)", load.QuoteString(glob))).Scan(&ts); err != nil {
+		if err := db.QueryRow(fmt.Sprintf("SELECT max(updated_at)::TIMESTAMPTZ FROM read_parquet(%s)", duck.Literal(glob))).Scan(&ts); err != nil {
 			t.Fatalf("reading raw %s: %v", e, err)
 		}
 		out[e] = ts

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdwhq/cdw/load"
+	"github.com/cdwhq/cdw/internal/duck"
 )
 
 // TestSIGTERMChildProcess runs the real cdw binary as `cdw serve` with a 1 s
@@ -204,7 +204,7 @@ func martSums(t *testing.T, dir string) martSet {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	for alias, f := range map[string]string{"m": "marts.duckdb", "w": "warehouse.duckdb"} {
-		if _, err := db.Exec(fmt.Sprintf("ATTACH %s AS %s (READ_ONLY)", load.QuoteString(filepath.Join(dir, f)), alias)); err != nil {
+		if _, err := db.Exec(fmt.Sprintf("ATTACH %s AS %s (READ_ONLY)", duck.Literal(filepath.Join(dir, f)), alias)); err != nil {
 			t.Fatalf("opening %s: %v", f, err)
 		}
 	}
@@ -222,10 +222,10 @@ func martSums(t *testing.T, dir string) martSet {
 	files, _ := filepath.Glob(filepath.Join(dir, "marts", "*.parquet"))
 	for _, f := range files {
 		mart := strings.TrimSuffix(filepath.Base(f), ".parquet")
-		out.parquet[mart] = sum("read_parquet(" + load.QuoteString(f) + ")")
-		out.current[mart] = sum("read_parquet(" + load.QuoteString(filepath.Join(dir, "marts", "current", mart+".parquet")) + ")")
-		out.duckdb[mart] = sum("m.main." + load.QuoteIdent(mart))
-		out.warehouse[mart] = sum("w.main." + load.QuoteIdent(mart))
+		out.parquet[mart] = sum("read_parquet(" + duck.Literal(f) + ")")
+		out.current[mart] = sum("read_parquet(" + duck.Literal(filepath.Join(dir, "marts", "current", mart+".parquet")) + ")")
+		out.duckdb[mart] = sum("m.main." + duck.Ident(mart))
+		out.warehouse[mart] = sum("w.main." + duck.Ident(mart))
 	}
 	return out
 }

@@ -3,31 +3,16 @@ package clv
 import (
 	"math"
 	"math/rand/v2"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Synthetic data drawn from the models themselves, for parameter-recovery
 // tests and benchmarks.
 
-// gammaVariate draws Gamma(shape, rate=1) (Marsaglia & Tsang 2000; shapes
-// below 1 use the U^{1/shape} boost).
+// gammaVariate draws Gamma(shape, rate=1) with gonum's sampler over rng.
 func gammaVariate(rng *rand.Rand, shape float64) float64 {
-	if shape < 1 {
-		return gammaVariate(rng, shape+1) * math.Pow(rng.Float64(), 1/shape)
-	}
-	d := shape - 1.0/3
-	c := 1 / math.Sqrt(9*d)
-	for {
-		x := rng.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
-			continue
-		}
-		v = v * v * v
-		u := rng.Float64()
-		if math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
-			return d * v
-		}
-	}
+	return distuv.Gamma{Alpha: shape, Beta: 1, Src: rng}.Rand()
 }
 
 // simParams are the generating parameters of a synthetic data set.
