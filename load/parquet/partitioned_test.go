@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cdwhq/cdw/load"
 	"github.com/cdwhq/cdw/load/loadtest"
@@ -70,7 +71,7 @@ func TestPartitionedPublishRewritesOnlyChangedPartitions(t *testing.T) {
 		t.Fatalf("the mart without partition columns is not a single file: %v", err)
 	}
 	deltas := []string{
-		`UPDATE c SET clv = clv + 1 WHERE customer_key = 3`,             // one partition
+		`UPDATE c SET clv = clv + 1 WHERE customer_key = 3`,           // one partition
 		`INSERT INTO c VALUES (5000, 'new unit', 1), (5001, NULL, 2)`, // a new unit; a NULL-unit partition
 		`DELETE FROM c WHERE business_unit = 'odd unit'`,              // a unit disappears
 		`UPDATE c SET clv = 0 WHERE customer_key % 100 = 1`,           // several partitions
@@ -124,5 +125,52 @@ func TestPartitionedPublishRewritesOnlyChangedPartitions(t *testing.T) {
 	}
 	if extra, missing := readerDiff(t, wh, glob, "before"); extra != 0 || missing != 0 {
 		t.Fatalf("after rollback the reader sees %d rows too many and misses %d of the previous version", extra, missing)
+	}
+}
+
+// BenchmarkPartitionedDelta publishes a 1M-row customer mart in full, then
+// after changing 1 % of its customers, and reports the delta/full ratio of
+// one run (CDW_BENCH_ROWS sets the size).
+func BenchmarkPartitionedDelta(b *testing.B) {
+	ctx := context.Background()
+	rows := "1000000"
+	if s := os.Getenv("CDW_BENCH_ROWS"); s != "" {
+		rows = s
+	}
+	for range b.N {
+		dir := b.TempDir()
+		wh := loadtest.Warehouse(b)
+		if _, err := wh.Exec(`CREATE TABLE c AS SELECT i AS customer_key, 'unit' || (i % 4) AS business_unit,
+			i * 1.5 AS clv, 'segment ' || (i % 11) AS segment, DATE '2020-01-01' + (i % 1000)::INT AS first_order FROM range(` + rows + `) r(i)`); err != nil {
+			b.Fatal(err)
+		}
+		p := openTest(b, "layout: partitioned", dir)
+		names := []string{"c"}
+		start := time.Now()
+		if err := p.Publish(ctx, load.Marts{DB: wh, Names: names, Version: "000001-20261202T000000Z"}); err != nil {
+			b.Fatal(err)
+		}
+		full := time.Since(start)
+		if _, err := wh.Exec(`UPDATE c SET clv = clv + 1 WHERE hash(customer_key) % 100 = 0`); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		if err := p.Publish(ctx, load.Marts{DB: wh, Names: names, Version: "000002-20261202T000001Z"}); err != nil {
+			b.Fatal(err)
+		}
+		spread, spreadW := time.Since(start), p.last.Written
+		// The same share of rows, all in one unit's bucket.
+		if _, err := wh.Exec(`UPDATE c SET clv = clv + 1 WHERE business_unit = 'unit0' AND hash(customer_key) % 16 = 0`); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		if err := p.Publish(ctx, load.Marts{DB: wh, Names: names, Version: "000003-20261202T000002Z"}); err != nil {
+			b.Fatal(err)
+		}
+		one := time.Since(start)
+		b.ReportMetric(spread.Seconds()/full.Seconds(), "spread/full")
+		b.ReportMetric(one.Seconds()/full.Seconds(), "onepart/full")
+		b.Logf("%s rows: full %s; 1%% of customers spread: %s (wrote %d partitions); ~1.6%% in one partition: %s (wrote %d, linked %d)",
+			rows, full.Round(time.Millisecond), spread.Round(time.Millisecond), spreadW, one.Round(time.Millisecond), p.last.Written, p.last.Linked)
 	}
 }
