@@ -41,6 +41,8 @@ type options struct {
 	Dir         string `yaml:"dir"`         // default <warehouse>/marts
 	Keep        *int   `yaml:"keep"`        // versions kept, the current one included; default 3
 	Compression string `yaml:"compression"` // Parquet codec; default zstd
+	Layout      string `yaml:"layout"`      // files (default) | partitioned (partitioned.go)
+	Buckets     *int   `yaml:"buckets"`     // customer-key hash buckets per unit; default 16
 }
 
 // codecs are the Parquet compression codecs a publish may use: the ones
@@ -52,9 +54,14 @@ const defaultCodec = "zstd"
 
 // Publisher writes versioned Parquet marts.
 type Publisher struct {
-	dir   string
-	keep  int
-	codec string
+	dir     string
+	keep    int
+	codec   string
+	layout  string
+	buckets int
+	// last is what the newest publish of a partitioned layout wrote and
+	// linked (tests and the bench read it).
+	last partitionStats
 }
 
 var (
@@ -93,7 +100,21 @@ func newPublisher(cfg load.TargetConfig, o options) (*Publisher, error) {
 			return nil, cfg.Options.Get("compression").Errorf("compression must be one of %s, got %q", strings.Join(codecs, ", "), o.Compression)
 		}
 	}
-	return &Publisher{dir: dir, keep: keep, codec: codec}, nil
+	layout := layoutFiles
+	if o.Layout != "" {
+		layout = o.Layout
+		if layout != layoutFiles && layout != layoutPartitioned {
+			return nil, cfg.Options.Get("layout").Errorf("layout must be %s or %s, got %q", layoutFiles, layoutPartitioned, o.Layout)
+		}
+	}
+	buckets := defaultBuckets
+	if o.Buckets != nil {
+		buckets = *o.Buckets
+		if buckets < 1 || buckets > 1024 {
+			return nil, cfg.Options.Get("buckets").Errorf("buckets must be between 1 and 1024, got %d", buckets)
+		}
+	}
+	return &Publisher{dir: dir, keep: keep, codec: codec, layout: layout, buckets: buckets}, nil
 }
 
 // Dir is the directory readers use: <dir>/<mart>.parquet and <dir>/current/.
@@ -183,20 +204,17 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 			os.RemoveAll(staging)
 		}
 	}()
+	prev, err := p.Current()
+	if err != nil {
+		return err
+	}
+	prevDir := ""
+	if prev != "" {
+		prevDir = p.versionPath(prev)
+	}
+	p.last = partitionStats{}
 	for _, mart := range m.Names {
-		f := filepath.Join(staging, mart+".parquet")
-		meta, err := kvMetadata(ctx, m.DB, mart, m.Docs[mart], filepath.Join(staging, "."+mart+".schema.parquet"))
-		if err != nil {
-			return err
-		}
-		q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION %s%s)", duck.Ident(mart), duck.Literal(f), p.codec, meta)
-		if _, err := m.DB.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("writing mart %s to Parquet: %w", mart, err)
-		}
-		if err := os.Chmod(f, durable.FilePerm); err != nil {
-			return fmt.Errorf("setting permissions on %s: %w", f, err)
-		}
-		if err := durable.SyncFile(f); err != nil {
+		if err := p.writeMart(ctx, m, mart, staging, prevDir); err != nil {
 			return err
 		}
 		failpoint.Hit("publish.parquet.mid-write") // version half written, aside
@@ -209,15 +227,39 @@ func (p *Publisher) Publish(ctx context.Context, m load.Marts) error {
 	}
 	done = true
 	failpoint.Hit("publish.parquet.before-switch") // complete version, readers still on the old one
-	prev, err := p.Current()
-	if err != nil {
-		return err
-	}
 	if err := p.switchTo(name, prev); err != nil {
 		return err
 	}
 	slog.Debug("published Parquet version", "dir", p.dir, "version", name, "marts", len(m.Names))
 	return p.prune(name)
+}
+
+// writeMart writes one mart into the staging version: a single file, or a
+// partitioned dataset that links what is unchanged since prevDir.
+func (p *Publisher) writeMart(ctx context.Context, m load.Marts, mart, staging, prevDir string) error {
+	meta, err := kvMetadata(ctx, m.DB, mart, m.Docs[mart], filepath.Join(staging, "."+mart+".schema.parquet"))
+	if err != nil {
+		return err
+	}
+	part, err := p.partitioned(ctx, m.DB, mart)
+	if err != nil {
+		return err
+	}
+	if part {
+		st, err := p.writePartitioned(ctx, m.DB, mart, staging, prevDir, meta)
+		p.last.Written += st.Written
+		p.last.Linked += st.Linked
+		return err
+	}
+	f := filepath.Join(staging, mart+".parquet")
+	q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION %s%s)", duck.Ident(mart), duck.Literal(f), p.codec, meta)
+	if _, err := m.DB.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("writing mart %s to Parquet: %w", mart, err)
+	}
+	if err := os.Chmod(f, durable.FilePerm); err != nil {
+		return fmt.Errorf("setting permissions on %s: %w", f, err)
+	}
+	return durable.SyncFile(f)
 }
 
 // Rollback switches readers to the version before the current one and
@@ -339,6 +381,9 @@ func (p *Publisher) switchTo(name, old string) error {
 		}
 		failpoint.Hit("publish.parquet.mid-switch") // some stable files switched, others not
 	}
+	if err := p.linkMartDirs(name); err != nil {
+		return err
+	}
 	if old != "" {
 		oldFiles, _ := martFiles(p.versionPath(old))
 		for _, f := range oldFiles {
@@ -397,4 +442,40 @@ func martFiles(dir string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// linkMartDirs makes marts/<mart> a symlink to current/<mart> for each
+// partitioned mart of version name (it follows the current switch, so it
+// never changes itself), and removes such links whose mart the version
+// does not partition.
+func (p *Publisher) linkMartDirs(name string) error {
+	ents, err := os.ReadDir(p.versionPath(name))
+	if err != nil {
+		return fmt.Errorf("listing version %s: %w", name, err)
+	}
+	have := map[string]bool{}
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		have[e.Name()] = true
+		stable := filepath.Join(p.dir, e.Name())
+		if t, err := os.Readlink(stable); err == nil && t == filepath.Join(currentLink, e.Name()) {
+			continue
+		}
+		if _, err := os.Lstat(stable); err == nil {
+			return fmt.Errorf("cannot publish partitioned mart %s: %s exists and is not cdw's link to %s", e.Name(), stable, filepath.Join(currentLink, e.Name()))
+		}
+		if err := os.Symlink(filepath.Join(currentLink, e.Name()), stable); err != nil {
+			return fmt.Errorf("linking %s: %w", stable, err)
+		}
+	}
+	links, _ := os.ReadDir(p.dir)
+	for _, e := range links {
+		stable := filepath.Join(p.dir, e.Name())
+		if t, err := os.Readlink(stable); err == nil && t == filepath.Join(currentLink, e.Name()) && !have[e.Name()] {
+			os.Remove(stable)
+		}
+	}
+	return nil
 }

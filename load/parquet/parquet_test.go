@@ -33,7 +33,7 @@ func build(t *testing.T, db *sql.DB, v int) []string {
 	return []string{"a", "b"}
 }
 
-func openTest(t *testing.T, yamlText, dir string) *Publisher {
+func openTest(t testing.TB, yamlText, dir string) *Publisher {
 	t.Helper()
 	n, err := config.Parse("cdw.yaml", []byte(yamlText))
 	if err != nil {
