@@ -26,6 +26,17 @@ const demoPublish = `publish:
   - kind: duckdb
 `
 
+// demoIceberg turns the Iceberg tables on for 'cdw demo --iceberg': the raw
+// layer in raw.<source>_<entity> and the marts in marts.<mart> of the
+// filesystem catalog under <warehouse>/iceberg (no server).
+const demoIceberg = `iceberg: {catalog: filesystem}
+`
+
+// demoPublishIceberg is demoPublish plus the Iceberg marts.
+const demoPublishIceberg = demoPublish + `  - kind: iceberg
+    keep: 3
+`
+
 // sampleSources wires the files sample.Write generates as four file sources,
 // the way a real team would declare CSV exports from a shop, a helpdesk, a CRM
 // and web sign-ups: canonical column, then the column in the file.
@@ -76,6 +87,12 @@ func SampleSourcesYAML(dir, orders string, extraOrders ...string) string {
 // WriteDemo generates sample sources under dir/sources and a config file
 // dir/cdw.yaml that uses dir as the warehouse. It returns the config path.
 func WriteDemo(dir string, o sample.Options) (string, sample.Files, error) {
+	return WriteDemoWith(dir, o, false)
+}
+
+// WriteDemoWith is WriteDemo, with the raw layer and the marts also as
+// Iceberg tables of a filesystem catalog when withIceberg.
+func WriteDemoWith(dir string, o sample.Options, withIceberg bool) (string, sample.Files, error) {
 	if err := os.MkdirAll(dir, durable.DirPerm); err != nil {
 		return "", sample.Files{}, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -84,7 +101,11 @@ func WriteDemo(dir string, o sample.Options) (string, sample.Files, error) {
 		return "", files, err
 	}
 	cfg := filepath.Join(dir, "cdw.yaml")
-	if err := durable.WriteFile(cfg, []byte(demoHeader+SampleSourcesYAML("sources", "orders.csv")+demoPublish)); err != nil {
+	text := demoHeader + SampleSourcesYAML("sources", "orders.csv") + demoPublish
+	if withIceberg {
+		text = demoHeader + demoIceberg + SampleSourcesYAML("sources", "orders.csv") + demoPublishIceberg
+	}
+	if err := durable.WriteFile(cfg, []byte(text)); err != nil {
 		return "", files, err
 	}
 	return cfg, files, nil

@@ -68,6 +68,10 @@ type Report struct {
 // Runner executes pipelines against one configured warehouse.
 type Runner struct {
 	Cfg *Config
+	// EventDays writes raw files one event day each even without Iceberg
+	// (with Iceberg they always are). BenchmarkExtractIceberg uses it to
+	// tell the cost of the split from the cost of the commits.
+	EventDays bool
 }
 
 // Run executes a pipeline: extract every configured source entity, rebuild
@@ -305,7 +309,7 @@ func QuarantineSummary(res []extract.Result) string {
 // source used to stop every source after it).
 func (r *Runner) Extract(ctx context.Context, opts Options, log *slog.Logger) ([]extract.Result, error) {
 	cfg := r.Cfg
-	x := &extract.Extractor{Dir: cfg.Warehouse, Log: log, Progress: opts.Progress}
+	x := &extract.Extractor{Dir: cfg.Warehouse, Log: log, Progress: opts.Progress, EventDays: r.EventDays}
 	closeIceberg, err := r.followInIceberg(ctx, x)
 	if err != nil {
 		return nil, err

@@ -22,9 +22,10 @@ func init() {
 			dir := fs.String("dir", "cdw-data", "directory for the sample sources, config and warehouse")
 			customers := fs.Int("customers", 3000, "number of customers to generate")
 			seed := fs.Uint64("seed", 42, "random seed; the same seed gives the same data")
+			withIceberg := fs.Bool("iceberg", false, "also write the raw layer and the marts as Apache Iceberg tables (filesystem catalog under <dir>/iceberg)")
 			return func(ctx context.Context, _ []string) error {
 				start := time.Now()
-				cfgPath, files, err := pipelines.WriteDemo(*dir, sample.Options{Customers: *customers, Seed: *seed, BadRows: 2})
+				cfgPath, files, err := pipelines.WriteDemoWith(*dir, sample.Options{Customers: *customers, Seed: *seed, BadRows: 2}, *withIceberg)
 				if err != nil {
 					return err
 				}
@@ -53,9 +54,20 @@ func init() {
 				}
 				abs, _ := filepath.Abs(*dir)
 				fmt.Fprintf(out, "\nDone in %.1fs. Marts: %s/marts/*.parquet and %s/marts.duckdb\n", time.Since(start).Seconds(), abs, abs)
+				if cfg.IcebergSettings != nil {
+					printIcebergHint(cfg.IcebergSettings.Dir)
+				}
 				fmt.Fprintf(out, "Try: cdw query --dir %s \"SELECT * FROM segment_summary ORDER BY revenue DESC LIMIT 10\"\n", *dir)
 				return nil
 			}
 		},
 	})
+}
+
+// printIcebergHint says where the demo's Iceberg tables are and how another
+// engine reads them.
+func printIcebergHint(dir string) {
+	fmt.Fprintf(out, "Iceberg tables (filesystem catalog, Hadoop layout): %s/raw/<source>_<entity> and %s/marts/<mart>\n", dir, dir)
+	fmt.Fprintf(out, "  DuckDB: INSTALL iceberg; LOAD iceberg; SELECT * FROM iceberg_scan('%s/marts/segment_summary', allow_moved_paths = true);\n", dir)
+	fmt.Fprintf(out, "  Spark:  --conf spark.sql.catalog.cdw=org.apache.iceberg.spark.SparkCatalog --conf spark.sql.catalog.cdw.type=hadoop --conf spark.sql.catalog.cdw.warehouse=file://%s, then SELECT * FROM cdw.marts.segment_summary\n", dir)
 }
