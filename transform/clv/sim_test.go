@@ -39,8 +39,11 @@ func simulate(seed uint64, n int, sp simParams, dayRes bool) []Customer {
 		}
 		T := 78 - start
 		lambda := gammaVariate(rng, sp.r) / sp.alpha
-		g1 := gammaVariate(rng, sp.a)
-		p := g1 / (g1 + gammaVariate(rng, sp.b))
+		var p float64 // dropout probability after each purchase; a = 0 is the no-dropout limit
+		if sp.a > 0 {
+			g1 := gammaVariate(rng, sp.a)
+			p = g1 / (g1 + gammaVariate(rng, sp.b))
+		}
 		nu := gammaVariate(rng, sp.q) / sp.gamma
 		var x, tx, spend, clock float64
 		for {
