@@ -25,6 +25,11 @@ const (
 	CursorKey = "cdw.cursor" // the entity's committed cursor, as state holds it (JSON)
 )
 
+// RewriteBatch is the batch of a compaction (extract.CompactBatch): its
+// commit is a rewrite (operation replace: the same rows in other files),
+// which readers and incremental scans may skip as no change of data.
+const RewriteBatch = "compact"
+
 // RawTableName is the table of one source entity.
 func RawTableName(source, entity string) string { return source + "_" + entity }
 
@@ -156,6 +161,8 @@ func (c *Catalog) syncOnce(ctx context.Context, t *table.Table, files []string, 
 		}
 	}
 	switch {
+	case props[BatchKey] == RewriteBatch && len(drop) > 0 && len(add) > 0:
+		err = rewrite(ctx, tx, t, drop, add, props)
 	case len(drop) == 0:
 		err = tx.AddFiles(ctx, add, props, false)
 	default:
@@ -207,4 +214,35 @@ func refreshNameMapping(tx *table.Transaction) error {
 		return err
 	}
 	return tx.SetProperties(map[string]string{table.DefaultNameMappingKey: string(m)})
+}
+
+// rewrite stages one replace snapshot on tx that removes drop (paths as the
+// table lists them) and adds add.
+func rewrite(ctx context.Context, tx *table.Transaction, t *table.Table, drop, add []string, props map[string]string) error {
+	gone := map[string]bool{}
+	for _, f := range drop {
+		gone[f] = true
+	}
+	tasks, err := t.Scan().PlanFiles(ctx)
+	if err != nil {
+		return err
+	}
+	rw := tx.NewRewrite(props)
+	for _, task := range tasks {
+		if gone[task.File.FilePath()] {
+			rw.DeleteFile(task.File)
+		}
+	}
+	st, err := tx.StagedTable()
+	if err != nil {
+		return err
+	}
+	for _, f := range add {
+		df, err := table.FileToDataFile(ctx, iceio.LocalFS{}, f, st.Schema(), st.Spec(), 0, st.Properties())
+		if err != nil {
+			return fmt.Errorf("data file %s: %w", f, err)
+		}
+		rw.AddDataFile(df)
+	}
+	return rw.Commit(ctx)
 }

@@ -22,6 +22,9 @@ import (
 // Steps selects what a run does.
 type Steps struct {
 	Extract, Transform, Publish bool
+	// Compact merges small raw files after the extract (cdw compact, the
+	// compact step of a serve pipeline).
+	Compact bool
 	// Test runs the data tests and freshness checks without building; a
 	// Transform step always runs them after the models.
 	Test bool
@@ -35,6 +38,9 @@ type Options struct {
 	Steps    Steps
 	Sources  []string // limit extract to these sources (empty: all)
 	Entities []string // limit extract to these entities (empty: all)
+	// CompactTarget is the size compaction merges small files up to (0:
+	// extract.DefaultCompactTarget).
+	CompactTarget int64
 	// FullRefresh re-extracts every entity and rebuilds every model
 	// (incremental ones from scratch).
 	FullRefresh bool
@@ -49,6 +55,7 @@ type Options struct {
 type Report struct {
 	RunID     string
 	Extract   []extract.Result
+	Compact   []extract.CompactResult
 	Transform transform.RunResult
 	Tests     []transform.TestResult // freshness checks, then data tests
 	Published []string
@@ -161,6 +168,13 @@ func (r *Runner) run(ctx context.Context, opts Options, log *slog.Logger, rep *R
 			return fmt.Errorf("%w; the other sources were extracted, but nothing is transformed or published until every source succeeds (on_source_error: continue publishes without it)", err)
 		}
 		failpoint.Hit("pipeline.after-extract")
+	}
+	if opts.Steps.Compact {
+		res, err := r.Compact(ctx, opts, log)
+		rep.Compact = res
+		if err != nil {
+			return err
+		}
 	}
 	if !opts.Steps.Transform && !opts.Steps.Publish && !opts.Steps.Test {
 		return nil

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
@@ -167,4 +169,49 @@ func printTests(results []transform.TestResult) {
 	if len(t.rows) > 0 {
 		t.print(out)
 	}
+}
+
+func init() {
+	register(&command{
+		name:    "compact",
+		tables:  true,
+		summary: "Merge small raw files into large sorted ones (one state commit and one Iceberg rewrite per entity).",
+		setup: func(fs *pflag.FlagSet) func(context.Context, []string) error {
+			cfgPath := configFlag(fs)
+			source := fs.StringSlice("source", nil, "only this source (comma-separated list allowed)")
+			entity := fs.StringSlice("entity", nil, "only this entity (comma-separated list allowed)")
+			target := fs.String("target-size", "128MB", "size to merge files up to (files under half of it are small)")
+			return func(ctx context.Context, _ []string) error {
+				size, err := parseSize(*target)
+				if err != nil {
+					return fmt.Errorf("--target-size: %w", err)
+				}
+				cfg, err := loadChecked(ctx, *cfgPath)
+				if err != nil {
+					return err
+				}
+				rep, err := (&pipelines.Runner{Cfg: cfg}).Run(ctx, pipelines.Options{
+					Steps: pipelines.Steps{Compact: true}, Pipeline: "compact", CompactTarget: size,
+					Sources: *source, Entities: *entity})
+				if rep != nil && len(rep.Compact) > 0 {
+					t := &table{header: []string{"source", "entity", "files", "into", "rows", "MB"}}
+					for _, c := range rep.Compact {
+						t.add(c.Source, c.Entity, fmt.Sprint(c.Inputs), fmt.Sprint(c.Outputs), fmt.Sprint(c.Rows), fmt.Sprintf("%.1f", float64(c.Bytes)/(1<<20)))
+					}
+					fmt.Fprintln(out, "Compact:")
+					t.print(out)
+				}
+				return err
+			}
+		},
+	})
+}
+
+// parseSize reads a size such as 128MB or 1GiB (humanize: MB = 10^6 bytes).
+func parseSize(s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n == 0 || n > math.MaxInt64 {
+		return 0, fmt.Errorf("expected a size such as 128MB or 1GiB, found %q", s)
+	}
+	return int64(n), nil
 }

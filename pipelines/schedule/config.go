@@ -147,6 +147,8 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 			switch st {
 			case "extract":
 				p.steps.Extract = true
+			case "compact":
+				p.steps.Compact = true
 			case "transform":
 				p.steps.Transform = true
 			case "publish":
@@ -156,7 +158,7 @@ func ParseConfig(c *pipelines.Config) (*Config, error) {
 			case "notify":
 				p.alert, needAlerts = true, true
 			default:
-				return nil, item.Get("steps").Errorf("unknown step %q (steps: extract, transform, publish, notify, report)", st)
+				return nil, item.Get("steps").Errorf("unknown step %q (steps: extract, compact, transform, publish, notify, report)", st)
 			}
 		}
 		if len(p.Steps) == 0 {
