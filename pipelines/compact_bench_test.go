@@ -32,7 +32,7 @@ func BenchmarkCompact10k(b *testing.B) {
 		extracttest.SmallOrderFiles(b, wh, "api", 10_000, 100, 50)
 		cfg := filepath.Join(dir, "cdw.yaml")
 		yaml := "warehouse: wh\niceberg: {catalog: filesystem}\nsources:\n  - name: api\n    kind: files\n    entities:\n      orders: {path: " +
-			filepath.Join(dir, "none", "*.csv") + "}\n"
+			filepath.Join(dir, "none", "*.csv") + ", columns: {order_id: order_id, line_no: line_no, customer_id: customer_id, order_ts: order_ts, quantity: quantity, updated_at: updated_at}}\n"
 		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 			b.Fatal(err)
 		}
