@@ -65,21 +65,8 @@ func (x *Extractor) Compact(ctx context.Context, source, entity string, target i
 	if target <= 0 {
 		target = DefaultCompactTarget
 	}
-	ent, err := ResolveEntity(entity)
+	ent, store, st, err := x.openEntity(source, entity)
 	if err != nil {
-		return res, fmt.Errorf("source %s: %w", source, err)
-	}
-	store := StateStore{Dir: x.Dir}
-	st, err := store.Load(source, entity)
-	if err != nil {
-		return res, err
-	}
-	if x.Committed != nil {
-		if err := x.Committed(st, ""); err != nil {
-			return res, err
-		}
-	}
-	if err := x.removeOrphans(st); err != nil {
 		return res, err
 	}
 	if st.Refresh != nil {

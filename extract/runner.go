@@ -60,21 +60,8 @@ type Result struct {
 func (x *Extractor) Extract(ctx context.Context, sourceName string, src Source, entityName string, full bool) (Result, error) {
 	start := x.now()
 	res := Result{Source: sourceName, Entity: entityName}
-	ent, err := ResolveEntity(entityName)
+	ent, store, st, err := x.openEntity(sourceName, entityName)
 	if err != nil {
-		return res, fmt.Errorf("source %s: %w", sourceName, err)
-	}
-	store := StateStore{Dir: x.Dir}
-	st, err := store.Load(sourceName, entityName)
-	if err != nil {
-		return res, err
-	}
-	if x.Committed != nil {
-		if err := x.Committed(st, ""); err != nil {
-			return res, err
-		}
-	}
-	if err := x.removeOrphans(st); err != nil {
 		return res, err
 	}
 	// A source that can only return the whole entity (no cursor) would
@@ -436,6 +423,31 @@ func (x *Extractor) rawPath(layer string, st *EntityState, day, ext string) stri
 		dir = filepath.Join(dir, "dt="+day)
 	}
 	return filepath.Join(dir, id+ext)
+}
+
+// openEntity resolves an entity and loads its committed state, reconciled
+// with what a run that died left behind: the Committed hook (the Iceberg
+// view) sees the state first, then files state does not list are removed.
+// Extract and Compact both start here, so both recover the same way.
+func (x *Extractor) openEntity(source, entity string) (Entity, StateStore, *EntityState, error) {
+	store := StateStore{Dir: x.Dir}
+	ent, err := ResolveEntity(entity)
+	if err != nil {
+		return ent, store, nil, fmt.Errorf("source %s: %w", source, err)
+	}
+	st, err := store.Load(source, entity)
+	if err != nil {
+		return ent, store, nil, err
+	}
+	if x.Committed != nil {
+		if err := x.Committed(st, ""); err != nil {
+			return ent, store, nil, err
+		}
+	}
+	if err := x.removeOrphans(st); err != nil {
+		return ent, store, nil, err
+	}
+	return ent, store, st, nil
 }
 
 // removeOrphans deletes raw and quarantine files that state does not list:
