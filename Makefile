@@ -1,7 +1,7 @@
 # cdw developer targets. `make test` is the one command that runs every test.
 GO ?= go
 # The per-package timeout leaves room for a busy machine: pipelines/reliability
-# took 22 min of its old 25 with six other builds running (7 min when quiet).
+# took 22 min of its old 25 while six other engineers built and tested.
 GOFLAGS_TEST ?= -count=1 -timeout 50m
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
